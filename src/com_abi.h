@@ -18,6 +18,9 @@
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
+#ifndef CONST_VTABLE
+#define CONST_VTABLE  /* lpVtbl points to const, as on POSIX */
+#endif
 #include <windows.h>
 #include <objbase.h>
 #include <objidl.h>
@@ -44,6 +47,15 @@ typedef const IID *REFIID;
 /* __stdcall exists only on 32-bit x86 Windows; everywhere else it is the
 ** platform's C convention. */
 #define STDMETHODCALLTYPE
+
+typedef struct IUnknown IUnknown;
+typedef struct IUnknownVtbl {
+  HRESULT (STDMETHODCALLTYPE *QueryInterface)(IUnknown *This, REFIID riid,
+                                              void **ppvObject);
+  ULONG (STDMETHODCALLTYPE *AddRef)(IUnknown *This);
+  ULONG (STDMETHODCALLTYPE *Release)(IUnknown *This);
+} IUnknownVtbl;
+struct IUnknown { const IUnknownVtbl *lpVtbl; };
 
 typedef struct IMalloc IMalloc;
 typedef struct IMallocVtbl {
@@ -113,6 +125,14 @@ struct IMallocSpy { const IMallocSpyVtbl *lpVtbl; };
 #define IMALLOC_EXPORT __attribute__((visibility("default")))
 #else
 #define IMALLOC_EXPORT
+#endif
+
+/* Functions shared between the project's files but not exported, whatever
+** flags the build passes (LuaRocks' builtin backend passes none). */
+#if defined(__GNUC__) && !defined(_WIN32)
+#define IMALLOC_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define IMALLOC_HIDDEN
 #endif
 
 /* The IIDs as initialisers, so that no file needs uuid.lib or a global. */

@@ -1,0 +1,25 @@
+/*
+** backend.h: what the Lua binding asks of the platform.
+**
+** One file implements it per platform: backend_win32.c (ole32.dll, loaded at
+** run time) and backend_posix.c (the built-in task allocator, taskalloc.c).
+** The binding calls only these and then goes through the COM vtable, so its
+** method bodies are the same on every platform.
+*/
+#ifndef IMALLOC_BACKEND_H
+#define IMALLOC_BACKEND_H
+
+#include "com_abi.h"
+
+/* CoGetMalloc. `out` is never NULL. Returns the HRESULT; when ole32.dll
+** cannot be loaded, the Win32 error as an HRESULT. */
+IMALLOC_HIDDEN HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out);
+
+/* CoRegisterMallocSpy / CoRevokeMallocSpy. */
+IMALLOC_HIDDEN HRESULT imalloc_backend_registerspy(IMallocSpy *spy);
+IMALLOC_HIDDEN HRESULT imalloc_backend_revokespy(void);
+
+/* "ole32" or "builtin": what imalloc.backend reports. */
+IMALLOC_HIDDEN extern const char imalloc_backend_name[];
+
+#endif
