@@ -1,0 +1,86 @@
+/*
+** binding.h: what the files of the Lua binding share.
+**
+** Methods are closures whose first upvalue is the handle's metatable, so
+** checking `self` compares two metatables instead of looking the name up
+** in the registry on every call.
+*/
+#ifndef IMALLOC_BINDING_H
+#define IMALLOC_BINDING_H
+
+#include <stdint.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "com_abi.h"
+#include "imalloc.h"
+
+/* The handle at `arg`, live or released; raises for anything else. Must be
+** called from a function whose upvalue 1 is the handle's metatable. */
+static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
+  imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
+  if (h == NULL || !lua_getmetatable(L, arg))
+    luaL_typeerror(L, arg, "IMalloc");
+  if (!lua_rawequal(L, -1, lua_upvalueindex(1)))
+    luaL_typeerror(L, arg, "IMalloc");
+  lua_pop(L, 1);
+  return h;
+}
+
+/* The handle at `arg`, which must still own a reference. */
+static inline imalloc_Handle *imalloc_checklive(lua_State *L, int arg) {
+  imalloc_Handle *h = imalloc_tohandle(L, arg);
+  if (h->com == NULL) luaL_error(L, "attempt to use a released IMalloc");
+  return h;
+}
+
+/* A pointer argument: a light userdata, an integer address, or nil (NULL).
+** A missing argument is an error, so that `m:free()` is not a silent no-op. */
+static inline void *imalloc_checkpointer(lua_State *L, int arg) {
+  switch (lua_type(L, arg)) {
+    case LUA_TLIGHTUSERDATA: return lua_touserdata(L, arg);
+    case LUA_TNIL: return NULL;
+    case LUA_TNUMBER: {
+      int isint;
+      lua_Integer a = lua_tointegerx(L, arg, &isint);
+      if (!isint) luaL_argerror(L, arg, "address must be an integer");
+      return (void *)(uintptr_t)(lua_Unsigned)a;
+    }
+    default:
+      luaL_typeerror(L, arg, "pointer");
+      return NULL;
+  }
+}
+
+/* A byte count: a number with an integer value, 0 to SIZE_T's maximum. A
+** numeric string is refused: memory sizes do not come from text by accident. */
+static inline size_t imalloc_checksize(lua_State *L, int arg) {
+  int isint;
+  lua_Integer n;
+  if (lua_type(L, arg) != LUA_TNUMBER) luaL_typeerror(L, arg, "number");
+  n = lua_tointegerx(L, arg, &isint);
+  if (!isint) luaL_argerror(L, arg, "number has no integer representation");
+  if (n < 0) luaL_argerror(L, arg, "size must not be negative");
+#if LUA_MAXINTEGER > SIZE_MAX
+  if ((lua_Unsigned)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");
+#endif
+  return (size_t)n;
+}
+
+/* Raises unless `p` is a live block of `h`'s allocator (when the handle
+** checks pointers): the check that keeps double frees and foreign pointers
+** from reaching the heap. */
+static inline void imalloc_checkowned(lua_State *L, imalloc_Handle *h,
+                                      void *p, int arg) {
+  if (h->checks && h->com->lpVtbl->DidAlloc(h->com, p) != 1)
+    luaL_argerror(L, arg, "pointer is not a live block of this IMalloc");
+}
+
+/* Pushes `nil, message, code` for a failed HRESULT; returns 3. */
+IMALLOC_HIDDEN int imalloc_pushhresult(lua_State *L, HRESULT hr);
+
+/* Pushes `nil, "not enough memory", E_OUTOFMEMORY`; returns 3. */
+IMALLOC_HIDDEN int imalloc_pushnomem(lua_State *L);
+
+#endif

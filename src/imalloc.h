@@ -1,0 +1,61 @@
+/*
+** imalloc.h: for C modules that share the task allocator with Lua scripts.
+**
+** In the manner of LUA_FILEHANDLE and luaL_Stream: the handle's metatable
+** name and layout are public, so another module can take the IMalloc* out
+** of a handle on its stack, or push a handle for one it has, with no
+** link-time dependency on imalloc. Everything here is static inline.
+**
+**   IMalloc *m = imalloc_checkmalloc(L, 1);   -- raises unless a live handle
+**   void *p = m->lpVtbl->Alloc(m, 100);       -- the one process allocator
+**   imalloc_pushmalloc(L, m);                 -- a new handle, its own AddRef
+*/
+#ifndef IMALLOC_H
+#define IMALLOC_H
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "com_abi.h"
+
+/* The registry key of the handle's metatable. */
+#define IMALLOC_HANDLE "imalloc.IMalloc"
+
+typedef struct imalloc_Handle {
+  IMalloc *com;      /* the interface; NULL once the handle is released */
+  lua_Integer refs;  /* references this handle owns, given back by __gc */
+  int checks;        /* refuse pointers that DidAlloc disowns (default 1) */
+} imalloc_Handle;
+
+/* The IMalloc* of a live handle at `idx`, or NULL for anything else. The
+** reference stays the handle's: AddRef it to keep it beyond the handle. */
+static inline IMalloc *imalloc_tomalloc(lua_State *L, int idx) {
+  imalloc_Handle *h = (imalloc_Handle *)luaL_testudata(L, idx, IMALLOC_HANDLE);
+  return h ? h->com : NULL;
+}
+
+/* The same, raising a Lua error that names argument `arg`. */
+static inline IMalloc *imalloc_checkmalloc(lua_State *L, int arg) {
+  IMalloc *m = imalloc_tomalloc(L, arg);
+  if (m == NULL) {
+    if (luaL_testudata(L, arg, IMALLOC_HANDLE))
+      luaL_argerror(L, arg, "attempt to use a released IMalloc");
+    luaL_typeerror(L, arg, "IMalloc");
+  }
+  return m;
+}
+
+/* Pushes a new handle that owns one reference of its own to `m` (taken
+** with AddRef), through require("imalloc.core").wrap. Raises if the module
+** cannot be loaded. */
+static inline void imalloc_pushmalloc(lua_State *L, IMalloc *m) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "imalloc.core");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "wrap");
+  lua_remove(L, -2);
+  lua_pushlightuserdata(L, (void *)m);
+  lua_call(L, 1, 1);
+}
+
+#endif
