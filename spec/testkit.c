@@ -1,0 +1,284 @@
+/*
+** testkit.c: native pointers and objects for the specs (built only for
+** tests, never installed).
+**
+** Lua cannot make a stack address, a CRT block or a foreign IMalloc by
+** itself; this module does, so the specs can hand them to imalloc.
+*/
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "com_abi.h"
+
+/*
+** {======================================================
+** A counting IMalloc: a foreign allocator that records every call
+** =======================================================
+*/
+
+#define MAX_LIVE 1024
+
+typedef struct Counting {
+  IMalloc iface;
+  int used;
+  long refs;     /* COM count; the object is never freed (static pool) */
+  long addrefs;  /* AddRef calls */
+  long releases; /* Release calls */
+  long allocs, frees;
+  void *live[MAX_LIVE];
+  size_t sizes[MAX_LIVE];
+} Counting;
+
+static Counting pool[64];
+
+static Counting *counting(IMalloc *m) { return (Counting *)(void *)m; }
+
+static int findlive(Counting *c, const void *p) {
+  int i;
+  if (p == NULL) return -1;
+  for (i = 0; i < MAX_LIVE; i++)
+    if (c->live[i] == p) return i;
+  return -1;
+}
+
+static HRESULT STDMETHODCALLTYPE c_qi(IMalloc *m, REFIID riid, void **out) {
+  static const IID unk = IMALLOC_IID_IUNKNOWN, mal = IMALLOC_IID_IMALLOC;
+  if (memcmp(riid, &unk, sizeof unk) == 0 ||
+      memcmp(riid, &mal, sizeof mal) == 0) {
+    *out = m;
+    m->lpVtbl->AddRef(m);
+    return S_OK;
+  }
+  *out = NULL;
+  return E_NOINTERFACE;
+}
+
+static ULONG STDMETHODCALLTYPE c_addref(IMalloc *m) {
+  Counting *c = counting(m);
+  c->addrefs++;
+  return (ULONG)++c->refs;
+}
+
+static ULONG STDMETHODCALLTYPE c_release(IMalloc *m) {
+  Counting *c = counting(m);
+  c->releases++;
+  return (ULONG)--c->refs;
+}
+
+static void *STDMETHODCALLTYPE c_alloc(IMalloc *m, SIZE_T cb) {
+  Counting *c = counting(m);
+  int i;
+  void *p;
+  for (i = 0; i < MAX_LIVE && c->live[i] != NULL; i++) {}
+  if (i == MAX_LIVE || cb > ((SIZE_T)1 << 40)) return NULL;
+  p = malloc(cb ? cb : 1);
+  if (p == NULL) return NULL;
+  c->live[i] = p;
+  c->sizes[i] = cb;
+  c->allocs++;
+  return p;
+}
+
+static void STDMETHODCALLTYPE c_free(IMalloc *m, void *p) {
+  Counting *c = counting(m);
+  int i = findlive(c, p);
+  if (i < 0) return;
+  c->live[i] = NULL;
+  c->frees++;
+  free(p);
+}
+
+static void *STDMETHODCALLTYPE c_realloc(IMalloc *m, void *p, SIZE_T cb) {
+  Counting *c = counting(m);
+  int i;
+  void *q;
+  if (p == NULL) return c_alloc(m, cb);
+  if (cb == 0) {
+    c_free(m, p);
+    return NULL;
+  }
+  i = findlive(c, p);
+  if (i < 0) return NULL;
+  q = realloc(p, cb);
+  if (q == NULL) return NULL;
+  c->live[i] = q;
+  c->sizes[i] = cb;
+  return q;
+}
+
+static SIZE_T STDMETHODCALLTYPE c_getsize(IMalloc *m, void *p) {
+  Counting *c = counting(m);
+  int i = findlive(c, p);
+  return i < 0 ? (SIZE_T)-1 : c->sizes[i];
+}
+
+static int STDMETHODCALLTYPE c_didalloc(IMalloc *m, void *p) {
+  if (p == NULL) return -1;
+  return findlive(counting(m), p) >= 0;
+}
+
+static void STDMETHODCALLTYPE c_heapminimize(IMalloc *m) { (void)m; }
+
+static const IMallocVtbl counting_vtbl = {
+  c_qi, c_addref, c_release, c_alloc, c_realloc,
+  c_free, c_getsize, c_didalloc, c_heapminimize
+};
+
+static Counting *checkcounting(lua_State *L, int arg) {
+  Counting *c = (Counting *)lua_touserdata(L, arg);
+  luaL_argcheck(L, c >= pool && c < pool + sizeof pool / sizeof pool[0], arg,
+                "not a counting IMalloc");
+  return c;
+}
+
+/* counting(): a new counting IMalloc, with one reference for the caller. */
+static int t_counting(lua_State *L) {
+  size_t i;
+  for (i = 0; i < sizeof pool / sizeof pool[0]; i++) {
+    if (!pool[i].used) {
+      memset(&pool[i], 0, sizeof pool[i]);
+      pool[i].iface.lpVtbl = &counting_vtbl;
+      pool[i].used = 1;
+      pool[i].refs = 1;
+      lua_pushlightuserdata(L, &pool[i].iface);
+      return 1;
+    }
+  }
+  return luaL_error(L, "counting pool exhausted");
+}
+
+/* counts(p): {refs=, addrefs=, releases=, allocs=, frees=} */
+static int t_counts(lua_State *L) {
+  Counting *c = checkcounting(L, 1);
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, c->refs);
+  lua_setfield(L, -2, "refs");
+  lua_pushinteger(L, c->addrefs);
+  lua_setfield(L, -2, "addrefs");
+  lua_pushinteger(L, c->releases);
+  lua_setfield(L, -2, "releases");
+  lua_pushinteger(L, c->allocs);
+  lua_setfield(L, -2, "allocs");
+  lua_pushinteger(L, c->frees);
+  lua_setfield(L, -2, "frees");
+  return 1;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Addresses no task allocator handed out
+** =======================================================
+*/
+
+static char static_block[64];
+
+static int t_static_pointer(lua_State *L) {
+  lua_pushlightuserdata(L, static_block + 16);
+  return 1;
+}
+
+static int t_stack_pointer(lua_State *L) {
+  char local[32];
+  /* Only the address travels; nobody reads it after this returns. */
+  lua_pushlightuserdata(L, (void *)(uintptr_t)local);
+  return 1;
+}
+
+static int t_crt_malloc(lua_State *L) {
+  void *p = malloc((size_t)luaL_checkinteger(L, 1));
+  if (p == NULL) return luaL_error(L, "malloc failed");
+  lua_pushlightuserdata(L, p);
+  return 1;
+}
+
+static int t_crt_free(lua_State *L) {
+  free(lua_touserdata(L, 1));
+  return 0;
+}
+
+#ifdef _WIN32
+/* A block of the process heap: on Windows, the task allocator's DidAlloc
+** answers 1 for it, because it asks the heap, not where a block came from. */
+static int t_heap_alloc(lua_State *L) {
+  void *p = HeapAlloc(GetProcessHeap(), 0, (SIZE_T)luaL_checkinteger(L, 1));
+  if (p == NULL) return luaL_error(L, "HeapAlloc failed");
+  lua_pushlightuserdata(L, p);
+  return 1;
+}
+
+static int t_heap_free(lua_State *L) {
+  HeapFree(GetProcessHeap(), 0, lua_touserdata(L, 1));
+  return 0;
+}
+#define PLATFORM "windows"
+#else
+#define PLATFORM "posix"
+#endif
+
+/* peek(p, n): n bytes at p as a string, for checking what a block holds. */
+static int t_peek(lua_State *L) {
+  const char *p = (const char *)lua_touserdata(L, 1);
+  luaL_argcheck(L, p != NULL, 1, "pointer expected");
+  lua_pushlstring(L, p, (size_t)luaL_checkinteger(L, 2));
+  return 1;
+}
+
+/* poke(p, s): copies s to p. */
+static int t_poke(lua_State *L) {
+  char *p = (char *)lua_touserdata(L, 1);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  luaL_argcheck(L, p != NULL, 1, "pointer expected");
+  memcpy(p, s, len);
+  return 0;
+}
+
+/* null(): the NULL pointer as a light userdata. */
+static int t_null(lua_State *L) {
+  lua_pushlightuserdata(L, NULL);
+  return 1;
+}
+
+/* offset(p, n): p + n, for interior pointers. */
+static int t_offset(lua_State *L) {
+  char *p = (char *)lua_touserdata(L, 1);
+  luaL_argcheck(L, p != NULL, 1, "pointer expected");
+  lua_pushlightuserdata(L, p + luaL_checkinteger(L, 2));
+  return 1;
+}
+
+/* }====================================================== */
+
+static const luaL_Reg testkit[] = {
+  {"counting", t_counting},
+  {"counts", t_counts},
+  {"static_pointer", t_static_pointer},
+  {"stack_pointer", t_stack_pointer},
+  {"crt_malloc", t_crt_malloc},
+  {"crt_free", t_crt_free},
+#ifdef _WIN32
+  {"heap_alloc", t_heap_alloc},
+  {"heap_free", t_heap_free},
+#endif
+  {"peek", t_peek},
+  {"poke", t_poke},
+  {"offset", t_offset},
+  {"null", t_null},
+  {NULL, NULL}
+};
+
+IMALLOC_EXPORT int luaopen_imalloc_testkit(lua_State *L);
+
+IMALLOC_EXPORT int luaopen_imalloc_testkit(lua_State *L) {
+  luaL_newlib(L, testkit);
+  lua_pushliteral(L, PLATFORM);
+  lua_setfield(L, -2, "platform");
+  return 1;
+}
