@@ -1,0 +1,48 @@
+rockspec_format = "3.0"
+package = "imalloc"
+version = "scm-1"
+source = {
+  url = "git+file:///dev/null",  -- development rockspec: `luarocks make` from a checkout
+}
+description = {
+  summary = "The COM task allocator (IMalloc) for Lua 5.4",
+  detailed = [[
+    imalloc.get() returns the process-wide COM task allocator as a Lua
+    handle whose methods call through the IMalloc vtable. On Windows it is
+    ole32.dll's, loaded at run time; on POSIX a built-in allocator with the
+    same ABI and semantics. Pointers are checked with DidAlloc before they
+    reach the heap.
+  ]],
+  license = "MIT",
+  labels = { "com", "memory", "windows", "ffi" },
+}
+dependencies = {
+  "lua >= 5.4, < 5.5",
+}
+build = {
+  type = "builtin",
+  modules = {
+    imalloc = "lua/imalloc.lua",
+  },
+  platforms = {
+    -- ole32.dll is loaded at run time: nothing to link but Lua itself.
+    -- Builds with mingw-w64 and with MSVC alike.
+    windows = {
+      modules = {
+        ["imalloc.core"] = {
+          sources = { "src/imalloc.c", "src/backend_win32.c" },
+          incdirs = { "src" },
+        },
+      },
+    },
+    unix = {
+      modules = {
+        ["imalloc.core"] = {
+          sources = { "src/imalloc.c", "src/backend_posix.c", "src/taskalloc.c" },
+          incdirs = { "src" },
+          libraries = { "pthread", "dl" },
+        },
+      },
+    },
+  },
+}
