@@ -538,12 +538,23 @@ static inline void small_release(void *p, unsigned c, uint32_t old) {
 
 /* ---- large blocks: one mapping each, described outside it --------------- */
 
+/* 16 bytes. The mapping is always the requested size rounded up to the
+** page size (an in-place Realloc trims it), so its length is not stored. */
 struct large {
   _Atomic uintptr_t state;   /* base | L_* flags, 0 when free */
-  _Atomic size_t size;       /* requested */
-  _Atomic size_t maplen;     /* mapped, a multiple of the page size */
-  struct large *next;        /* free descriptors, under g_large_lock */
+  _Atomic uintptr_t size;    /* requested size; while the descriptor is
+                             ** free, the next free one (under
+                             ** g_large_lock). Atomic because a racing
+                             ** lookup may read a descriptor just freed. */
 };
+
+static inline size_t page_up(size_t n) {
+  return (n + g_page - 1) & ~(g_page - 1);
+}
+
+static inline size_t large_len(struct large *d) {
+  return page_up(atomic_load_explicit(&d->size, RLX));
+}
 
 static pthread_mutex_t g_large_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct large *g_large_free;
@@ -558,7 +569,7 @@ static struct large *desc_get(void) {
     struct large *slab = os_map(65536);
     if (slab) {
       for (i = 0; i < n; i++) {
-        slab[i].next = g_large_free;
+        atomic_store_explicit(&slab[i].size, (uintptr_t)g_large_free, RLX);
         g_large_free = &slab[i];
       }
       atomic_fetch_add_explicit(&g_mapped, 65536, RLX);
@@ -566,14 +577,15 @@ static struct large *desc_get(void) {
     }
   }
   d = g_large_free;
-  if (d) g_large_free = d->next;
+  if (d)
+    g_large_free = (struct large *)atomic_load_explicit(&d->size, RLX);
   pthread_mutex_unlock(&g_large_lock);
   return d;
 }
 
 static void desc_put(struct large *d) {
   pthread_mutex_lock(&g_large_lock);
-  d->next = g_large_free;
+  atomic_store_explicit(&d->size, (uintptr_t)g_large_free, RLX);
   g_large_free = d;
   pthread_mutex_unlock(&g_large_lock);
 }
@@ -585,7 +597,7 @@ static void *large_alloc(size_t n, uint32_t spy) {
   struct large *d;
   if (n > MAX_ALLOC) return NULL;
   pthread_once(&g_once, global_init);
-  len = (n + g_page - 1) & ~(g_page - 1);
+  len = page_up(n);
   p = os_map_aligned(len);
   if (!p) return NULL;
   d = desc_get();
@@ -594,7 +606,6 @@ static void *large_alloc(size_t n, uint32_t spy) {
     return NULL;
   }
   atomic_store_explicit(&d->size, n, RLX);
-  atomic_store_explicit(&d->maplen, len, RLX);
   atomic_store_explicit(&d->state,
                         (uintptr_t)p | L_LIVE | (spy ? L_SPY : 0), REL);
   if (!table_set_range((uintptr_t)p, len, (uintptr_t)d | 1)) {
@@ -626,8 +637,7 @@ static int large_claim(struct large *d, uintptr_t u, uintptr_t *old) {
 
 static void large_release(struct large *d, uintptr_t u, uintptr_t old) {
   struct tcache *tc = &t_cache;
-  size_t len = atomic_load_explicit(&d->maplen, RLX);
-  size_t n = atomic_load_explicit(&d->size, RLX);
+  size_t n = atomic_load_explicit(&d->size, RLX), len = page_up(n);
   VG_FREE((void *)u);
   /* Entries go before the mapping, so no new owner of the range can have
   ** its entries wiped by ours. */
@@ -708,7 +718,7 @@ static BOOL core_spyed(void *p) {
     struct large *d = (struct large *)(e - 1);
     uintptr_t s = atomic_load_explicit(&d->state, ACQ), base = s & ~L_FLAGS;
     return (s & L_LIVE) && (s & L_SPY) && u >= base &&
-           u - base < atomic_load_explicit(&d->maplen, RLX);
+           u - base < large_len(d);
   }
   c = (struct chunk *)e;
   rel = u - (uintptr_t)c - c->blocks_off;
@@ -760,8 +770,8 @@ static void *core_realloc(void *p, size_t n, uint32_t spy) {
     uintptr_t s = atomic_load_explicit(&d->state, ACQ);
     size_t len, newlen, oldn;
     if ((s & ~L_FLAGS) != u || !(s & L_LIVE) || (s & L_BUSY)) return NULL;
-    len = atomic_load_explicit(&d->maplen, RLX);
-    newlen = (n + g_page - 1) & ~(g_page - 1);
+    len = large_len(d);
+    newlen = page_up(n);
     if (n > SMALL_MAX && newlen <= len) {  /* in place; shrink the mapping */
       if (!atomic_compare_exchange_strong_explicit(&d->state, &s, s | L_BUSY,
                                                    ACQ, ACQ))
@@ -770,7 +780,6 @@ static void *core_realloc(void *p, size_t n, uint32_t spy) {
         uintptr_t keep = (u + newlen + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1);
         if (keep < u + len) table_set_range(keep, u + len - keep, 0);
         munmap((void *)(u + newlen), len - newlen);
-        atomic_store_explicit(&d->maplen, newlen, RLX);
         atomic_fetch_sub_explicit(&g_mapped, len - newlen, RLX);
       }
       oldn = atomic_load_explicit(&d->size, RLX);
