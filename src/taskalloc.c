@@ -468,9 +468,15 @@ static inline void small_mark(void *p, size_t n, uint32_t spy) {
   VG_ALLOC(p, n);
 }
 
+/* A block allocated under a spy comes from the class of n + 1 bytes: a spy
+** returns the block plus a header of at most n bytes (it asked for n), so
+** the caller's pointer then lies inside the block, never at its end, and
+** core_spyed finds the block from it. */
+#define SPY_PAD(spy) ((spy) ? 1u : 0u)
+
 static NOINLINE void *small_alloc_slow(size_t n, uint32_t spy) {
   struct tcache *tc = &t_cache;
-  unsigned c = size_class(n);
+  unsigned c = size_class(n + SPY_PAD(spy));
   struct klass *k;
   void *p;
   uint32_t got;
@@ -491,7 +497,7 @@ static NOINLINE void *small_alloc_slow(size_t n, uint32_t spy) {
 
 static inline void *small_alloc(size_t n, uint32_t spy) {
   struct tcache *tc = &t_cache;
-  struct bin *b = &tc->bins[size_class(n)];
+  struct bin *b = &tc->bins[size_class(n + SPY_PAD(spy))];
   void *p = b->head;
   if (UNLIKELY(!p)) return small_alloc_slow(n, spy);
   UNPOISON(p, 2 * sizeof(void *));
@@ -653,7 +659,7 @@ static void large_release(struct large *d, uintptr_t u, uintptr_t old) {
 /* ---- the core operations (no spy) --------------------------------------- */
 
 static inline void *core_alloc(size_t n, uint32_t spy) {
-  if (LIKELY(n <= SMALL_MAX)) return small_alloc(n, spy);
+  if (LIKELY(n + SPY_PAD(spy) <= SMALL_MAX)) return small_alloc(n, spy);
   return large_alloc(n, spy);
 }
 
@@ -799,7 +805,8 @@ static void *core_realloc(void *p, size_t n, uint32_t spy) {
     if (!(w & SLOT_LIVE)) return NULL;
     /* In place when it fits, unless that would strand most of a block
     ** above 128 bytes. */
-    if (n <= c->bsize && (c->bsize <= 128 || n > c->bsize / 4)) {
+    if (n + SPY_PAD(spy) <= c->bsize &&
+        (c->bsize <= 128 || n > c->bsize / 4)) {
       uint32_t nw = SLOT_LIVE | (w & SLOT_SPY) | spy | (uint32_t)n;
       if (!atomic_compare_exchange_strong_explicit(slot, &w, nw, RLX, RLX))
         return NULL;

@@ -318,6 +318,7 @@ static void test_many(void) {
 }
 
 int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);  /* a crash loses no report line */
   test_getmalloc();
   if (!m) {
     printf("0 passed, 1 failed\n");

@@ -183,6 +183,7 @@ int main(int argc, char **argv) {
   pthread_t t[NTHREADS];
   size_t base, i;
   int failed = 0, passed = 0;
+  setvbuf(stdout, NULL, _IOLBF, 0);  /* a crash loses no report line */
   if (argc > 1) g_seconds = atof(argv[1]);
   if (imalloc_CoGetMalloc(1, &m) != S_OK) return 1;
   base = live_blocks();
