@@ -30,7 +30,7 @@ build = {
     windows = {
       modules = {
         ["imalloc.core"] = {
-          sources = { "src/imalloc.c", "src/backend_win32.c" },
+          sources = { "src/imalloc.c", "src/buffer.c", "src/backend_win32.c" },
           incdirs = { "src" },
         },
       },
@@ -38,7 +38,7 @@ build = {
     unix = {
       modules = {
         ["imalloc.core"] = {
-          sources = { "src/imalloc.c", "src/backend_posix.c", "src/taskalloc.c" },
+          sources = { "src/imalloc.c", "src/buffer.c", "src/backend_posix.c", "src/taskalloc.c" },
           incdirs = { "src" },
           libraries = { "pthread", "dl" },
         },

@@ -1,12 +1,20 @@
 /*
 ** binding.h: what the files of the Lua binding share.
 **
-** Methods are closures whose first upvalue is the handle's metatable, so
-** checking `self` compares two metatables instead of looking the name up
-** in the registry on every call.
+** Every function of the binding is a closure with three upvalues:
+**   1. the metatable of its own kind of object (handle or buffer), so that
+**      checking `self` compares two metatables instead of looking a name up
+**      in the registry on every call;
+**   2. the table of blocks owned by buffers (light userdata -> true), so
+**      that m:free cannot free a block a buffer will free again;
+**   3. the metatable of the other kind.
 */
 #ifndef IMALLOC_BINDING_H
 #define IMALLOC_BINDING_H
+
+#define IMALLOC_SELFMT lua_upvalueindex(1)
+#define IMALLOC_OWNED lua_upvalueindex(2)
+#define IMALLOC_OTHERMT lua_upvalueindex(3)
 
 #include <stdint.h>
 
@@ -22,7 +30,7 @@ static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
   imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
   if (h == NULL || !lua_getmetatable(L, arg))
     luaL_typeerror(L, arg, "IMalloc");
-  if (!lua_rawequal(L, -1, lua_upvalueindex(1)))
+  if (!lua_rawequal(L, -1, IMALLOC_SELFMT))
     luaL_typeerror(L, arg, "IMalloc");
   lua_pop(L, 1);
   return h;
@@ -64,6 +72,12 @@ static inline size_t imalloc_checksize(lua_State *L, int arg) {
   if (n < 0) luaL_argerror(L, arg, "size must not be negative");
 #if LUA_MAXINTEGER > SIZE_MAX
   if ((lua_Unsigned)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");
+/* The handle's methods that deal in bytes and buffers, the buffer's
+** methods and metamethods (buffer.c). */
+IMALLOC_HIDDEN extern const luaL_Reg imalloc_memory_methods[];
+IMALLOC_HIDDEN extern const luaL_Reg imalloc_buffer_methods[];
+IMALLOC_HIDDEN extern const luaL_Reg imalloc_buffer_metamethods[];
+
 #endif
   return (size_t)n;
 }
@@ -77,10 +91,27 @@ static inline void imalloc_checkowned(lua_State *L, imalloc_Handle *h,
     luaL_argerror(L, arg, "pointer is not a live block of this IMalloc");
 }
 
+/* Raises unless `p` may be freed or moved through `h`: a live block of its
+** allocator that no buffer owns. */
+static inline void imalloc_checkfreeable(lua_State *L, imalloc_Handle *h,
+                                        void *p, int arg) {
+  if (!h->checks) return;
+  imalloc_checkowned(L, h, p, arg);
+  if (lua_rawgetp(L, IMALLOC_OWNED, p) != LUA_TNIL)
+    luaL_argerror(L, arg, "pointer is owned by a buffer (free or detach the buffer)");
+  lua_pop(L, 1);
+}
+
 /* Pushes `nil, message, code` for a failed HRESULT; returns 3. */
 IMALLOC_HIDDEN int imalloc_pushhresult(lua_State *L, HRESULT hr);
 
 /* Pushes `nil, "not enough memory", E_OUTOFMEMORY`; returns 3. */
 IMALLOC_HIDDEN int imalloc_pushnomem(lua_State *L);
+
+/* The handle's methods that deal in bytes and buffers, the buffer's
+** methods and metamethods (buffer.c). */
+IMALLOC_HIDDEN extern const luaL_Reg imalloc_memory_methods[];
+IMALLOC_HIDDEN extern const luaL_Reg imalloc_buffer_methods[];
+IMALLOC_HIDDEN extern const luaL_Reg imalloc_buffer_metamethods[];
 
 #endif

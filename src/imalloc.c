@@ -95,15 +95,15 @@ static int l_hresult(lua_State *L) {
 */
 
 /* A released handle, created before any reference is taken, so that an
-** out-of-memory error cannot leak one (liolib's newprefile). The new
-** handle gets the metatable at upvalue 1 of the running function. */
+** out-of-memory error cannot leak one (liolib's newprefile). Called from
+** handle methods and module functions, whose upvalue 1 is its metatable. */
 static imalloc_Handle *newhandle(lua_State *L) {
   imalloc_Handle *h =
       (imalloc_Handle *)lua_newuserdatauv(L, sizeof(imalloc_Handle), 0);
   h->com = NULL;
   h->refs = 0;
   h->checks = 1;
-  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, IMALLOC_SELFMT);
   lua_setmetatable(L, -2);
   return h;
 }
@@ -156,7 +156,7 @@ static int m_eq(lua_State *L) {
   imalloc_Handle *b = (imalloc_Handle *)lua_touserdata(L, 2);
   int same = 0;
   if (b != NULL && lua_getmetatable(L, 2)) {
-    same = lua_rawequal(L, -1, lua_upvalueindex(1)) && a->com != NULL &&
+    same = lua_rawequal(L, -1, IMALLOC_SELFMT) && a->com != NULL &&
            a->com == b->com;
   }
   lua_pushboolean(L, same);
@@ -176,7 +176,7 @@ static int m_realloc(lua_State *L) {
   void *p = imalloc_checkpointer(L, 2);
   size_t cb = imalloc_checksize(L, 3);
   void *q;
-  if (p != NULL) imalloc_checkowned(L, h, p, 2);
+  if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
   q = h->com->lpVtbl->Realloc(h->com, p, cb);
   if (q != NULL) {
     lua_pushlightuserdata(L, q);
@@ -192,7 +192,7 @@ static int m_realloc(lua_State *L) {
 static int m_free(lua_State *L) {
   imalloc_Handle *h = imalloc_checklive(L, 1);
   void *p = imalloc_checkpointer(L, 2);
-  if (p != NULL) imalloc_checkowned(L, h, p, 2);
+  if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
   h->com->lpVtbl->Free(h->com, p);
   return 0;
 }
@@ -375,17 +375,21 @@ static int l_wrap(lua_State *L) {
   return 1;
 }
 
-/* type(x): "IMalloc", "released IMalloc" or fail, like io.type. */
+/* type(x): "IMalloc", "released IMalloc", "buffer", "released buffer" or
+** fail, like io.type. */
 static int l_type(lua_State *L) {
-  imalloc_Handle *h;
   luaL_checkany(L, 1);
-  h = (imalloc_Handle *)luaL_testudata(L, 1, IMALLOC_HANDLE);
-  if (h == NULL)
+  if (!lua_getmetatable(L, 1)) {
     luaL_pushfail(L);
-  else if (h->com == NULL)
-    lua_pushliteral(L, "released IMalloc");
-  else
-    lua_pushliteral(L, "IMalloc");
+  } else if (lua_rawequal(L, -1, IMALLOC_SELFMT)) {
+    imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, 1);
+    lua_pushstring(L, h->com ? "IMalloc" : "released IMalloc");
+  } else if (lua_rawequal(L, -1, IMALLOC_OTHERMT)) {
+    imalloc_Buffer *b = (imalloc_Buffer *)lua_touserdata(L, 1);
+    lua_pushstring(L, b->ptr ? "buffer" : "released buffer");
+  } else {
+    luaL_pushfail(L);
+  }
   return 1;
 }
 
@@ -415,7 +419,6 @@ static const luaL_Reg handle_methods[] = {
 };
 
 static const luaL_Reg handle_metamethods[] = {
-  {"__index", NULL},  /* the methods table */
   {"__gc", m_gc},
   {"__close", m_gc},
   {"__tostring", m_tostring},
@@ -423,34 +426,60 @@ static const luaL_Reg handle_metamethods[] = {
   {NULL, NULL}
 };
 
-/* Functions that create handles also need the metatable at upvalue 1. */
 static const luaL_Reg module_functions[] = {
   {"get", l_get},
   {"wrap", l_wrap},
-  {NULL, NULL}
-};
-
-static const luaL_Reg plain_functions[] = {
   {"type", l_type},
   {"address", l_address},
   {"hresult", l_hresult},
   {NULL, NULL}
 };
 
+/* Sets the functions `l` into the table on top of the stack, each with the
+** binding's three upvalues (binding.h), given as stack indices. */
+static void setfuncs(lua_State *L, const luaL_Reg *l, int selfmt, int owned,
+                     int othermt) {
+  lua_pushvalue(L, selfmt);
+  lua_pushvalue(L, owned);
+  lua_pushvalue(L, othermt);
+  luaL_setfuncs(L, l, 3);
+}
+
+/* A metatable with its methods table as __index. */
+static void newmetatable(lua_State *L, const char *key, const char *name) {
+  luaL_newmetatable(L, key);
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");  /* what type errors call it */
+  lua_newtable(L);
+  lua_setfield(L, -2, "__index");
+}
+
 IMALLOC_EXPORT int luaopen_imalloc_core(lua_State *L);
 
 IMALLOC_EXPORT int luaopen_imalloc_core(lua_State *L) {
-  luaL_newlib(L, plain_functions);
-  luaL_newmetatable(L, IMALLOC_HANDLE);
-  lua_pushliteral(L, "IMalloc");
-  lua_setfield(L, -2, "__name");  /* what type errors call it */
-  lua_pushvalue(L, -1);
-  luaL_setfuncs(L, handle_metamethods, 1);
-  luaL_newlibtable(L, handle_methods);
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, handle_methods, 1);
-  lua_setfield(L, -2, "__index");
-  luaL_setfuncs(L, module_functions, 1);  /* pops the metatable */
+  int handlemt, buffermt, owned;
+  newmetatable(L, IMALLOC_HANDLE, "IMalloc");
+  handlemt = lua_gettop(L);
+  newmetatable(L, IMALLOC_BUFFER, "IMalloc buffer");
+  buffermt = lua_gettop(L);
+  lua_newtable(L);
+  owned = lua_gettop(L);
+
+  lua_pushvalue(L, handlemt);
+  setfuncs(L, handle_metamethods, handlemt, owned, buffermt);
+  lua_getfield(L, -1, "__index");
+  setfuncs(L, handle_methods, handlemt, owned, buffermt);
+  setfuncs(L, imalloc_memory_methods, handlemt, owned, buffermt);
+  lua_pop(L, 2);
+
+  lua_pushvalue(L, buffermt);
+  setfuncs(L, imalloc_buffer_metamethods, buffermt, owned, handlemt);
+  lua_getfield(L, -1, "__index");
+  setfuncs(L, imalloc_buffer_methods, buffermt, owned, handlemt);
+  lua_pop(L, 2);
+
+  luaL_newlibtable(L, module_functions);
+  setfuncs(L, module_functions, handlemt, owned, buffermt);
   lua_pushstring(L, imalloc_backend_name);
   lua_setfield(L, -2, "backend");
   return 1;

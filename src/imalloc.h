@@ -27,6 +27,16 @@ typedef struct imalloc_Handle {
   int checks;        /* refuse pointers that DidAlloc disowns (default 1) */
 } imalloc_Handle;
 
+/* The registry key of a buffer's metatable: a block of the task allocator
+** owned by Lua, freed by __gc / __close unless detached. */
+#define IMALLOC_BUFFER "imalloc.Buffer"
+
+typedef struct imalloc_Buffer {
+  void *ptr;    /* the block; NULL once freed or detached */
+  size_t size;  /* its size in bytes */
+  IMalloc *com; /* the allocator, kept alive by the buffer's own AddRef */
+} imalloc_Buffer;
+
 /* The IMalloc* of a live handle at `idx`, or NULL for anything else. The
 ** reference stays the handle's: AddRef it to keep it beyond the handle. */
 static inline IMalloc *imalloc_tomalloc(lua_State *L, int idx) {
