@@ -370,6 +370,9 @@ static pthread_key_t g_key;
 static int g_key_ok;
 
 static void tc_exit(void *arg);
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
 
 static void global_init(void) {
   unsigned c;
@@ -384,6 +387,7 @@ static void global_init(void) {
     g_batch[c] = b < 1 ? 1 : b > 64 ? 64 : b;
   }
   g_key_ok = pthread_key_create(&g_key, tc_exit) == 0;
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 static inline void tc_count_fast(struct tcache *tc, int64_t nb, int64_t sz) {
@@ -1043,6 +1047,38 @@ static HRESULT STDMETHODCALLTYPE m_QueryInterface(IMalloc *This, REFIID riid,
   }
   *ppv = NULL;  /* COM's rule (Wine leaves it untouched) */
   return riid ? E_NOINTERFACE : E_INVALIDARG;
+}
+
+/* ---- fork ---------------------------------------------------------------
+** A fork from a multithreaded process must not leave a lock held by a thread
+** that does not exist in the child: all are taken around fork (in the order
+** the code nests them). The child re-initialises them, as glibc's malloc
+** does, because a recursive mutex may only be unlocked by its owner's TID,
+** which the child does not have. */
+
+static void fork_prepare(void) {
+  unsigned c;
+  pthread_once(&g_spy_once, spy_lock_init);
+  pthread_mutex_lock(&g_spy_lock);
+  pthread_mutex_lock(&g_reg_lock);
+  for (c = 0; c < NCLASS; c++) pthread_mutex_lock(&g_cls[c].lock);
+  pthread_mutex_lock(&g_large_lock);
+}
+
+static void fork_parent(void) {
+  unsigned c;
+  pthread_mutex_unlock(&g_large_lock);
+  for (c = NCLASS; c-- > 0;) pthread_mutex_unlock(&g_cls[c].lock);
+  pthread_mutex_unlock(&g_reg_lock);
+  pthread_mutex_unlock(&g_spy_lock);
+}
+
+static void fork_child(void) {
+  unsigned c;
+  pthread_mutex_init(&g_large_lock, NULL);
+  for (c = 0; c < NCLASS; c++) pthread_mutex_init(&g_cls[c].lock, NULL);
+  pthread_mutex_init(&g_reg_lock, NULL);
+  spy_lock_init();
 }
 
 /* ---- exported functions ------------------------------------------------- */

@@ -214,6 +214,16 @@ static void test_free_and_queries(void) {
   CHECK(DIDALLOC((void *)(uintptr_t)0x1000) == 0);
   CHECK(DIDALLOC((void *)(uintptr_t)0xffff800000000000ull) == 0);
   CHECK(DIDALLOC((void *)(uintptr_t)0xfffffffffffffff0ull) == 0);
+  {  /* addresses in our own chunk: its header and slot array */
+    unsigned char *chunk = (unsigned char *)((uintptr_t)p & ~(uintptr_t)0xFFFFF);
+    CHECK(DIDALLOC(chunk) == 0 && GETSIZE(chunk) == (SIZE_T)-1);
+    CHECK(DIDALLOC(chunk + 64) == 0 && DIDALLOC(chunk + 4096) == 0);
+    CHECK(DIDALLOC(chunk + 0xFFFF0) == 0 || chunk + 0xFFFF0 != p);
+    FREE(chunk);
+    FREE(chunk + 64);
+    CHECK(REALLOC(chunk + 64, 10) == NULL);
+    CHECK(DIDALLOC(p) == 1);
+  }
   CHECK(GETSIZE(stack_buf) == (SIZE_T)-1);
   CHECK(GETSIZE(glibc) == (SIZE_T)-1);
   CHECK(GETSIZE((void *)(uintptr_t)0xffff800000000000ull) == (SIZE_T)-1);

@@ -4,7 +4,8 @@
 ** blocks are freed by a thread that did not allocate them. Every step checks
 ** GetSize, DidAlloc and the block's byte pattern. Then threads race to free
 ** the same blocks, and query blocks that others are freeing. At the end
-** live_blocks must be back at its start value.
+** live_blocks must be back at its start value. Meanwhile the main thread
+** forks: each child must be able to allocate (no lock left held).
 **
 ** Usage: taskalloc_threads [seconds]   (default 2; the run is bounded)
 */
@@ -18,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { NTHREADS = 4, HELD = 128, XSLOTS = 64, RACE_ROUNDS = 2000 };
 
@@ -152,6 +155,29 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* A child forked while other threads are inside the allocator. */
+static int fork_check(void) {
+  int status, i;
+  pid_t pid = fork();
+  if (pid < 0) return 0;
+  if (pid == 0) {
+    void *v[100];
+    alarm(20);  /* a deadlock kills the child */
+    for (i = 0; i < 100; i++) {
+      v[i] = m->lpVtbl->Alloc(m, (size_t)i * 100);
+      if (!v[i] || m->lpVtbl->GetSize(m, v[i]) != (SIZE_T)i * 100) _exit(2);
+    }
+    for (i = 0; i < 100; i++) m->lpVtbl->Free(m, v[i]);
+    m->lpVtbl->HeapMinimize(m);
+    /* The other threads' blocks are unreachable here: ending by exec
+    ** spares the child valgrind's leak check (and its exit code). */
+    execl("/bin/true", "true", (char *)NULL);
+    _exit(0);
+  }
+  if (waitpid(pid, &status, 0) != pid) return 0;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* ---- racing frees ---------------------------------------------------- */
 
 static pthread_barrier_t r_bar;
@@ -190,6 +216,23 @@ int main(int argc, char **argv) {
 
   for (i = 0; i < NTHREADS; i++)
     pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)i);
+  {
+    int forks = 0, forks_ok = 0;
+    double end = now() + g_seconds * 0.8;
+    while (now() < end && forks < 20) {
+      struct timespec ts = {0, 50000000};
+      forks++;
+      forks_ok += fork_check();
+      nanosleep(&ts, NULL);
+    }
+    if (forks_ok != forks) {
+      printf("FAIL: %d of %d forked children failed\n", forks - forks_ok,
+             forks);
+      failed++;
+    } else {
+      passed++;
+    }
+  }
   for (i = 0; i < NTHREADS; i++) pthread_join(t[i], NULL);
   for (i = 0; i < XSLOTS; i++) release(&x_slots[i]);
   if (atomic_load(&g_errors)) failed++; else passed++;
