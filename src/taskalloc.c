@@ -20,13 +20,17 @@
 **    class's lock; a pthread key destructor flushes a dying thread's lists.
 **  - live_blocks/live_bytes are per-thread counters with a single writer
 **    (relaxed load + store: no locked instruction), summed by the stats.
+**  - Chunks are never returned to the OS (a lookup may read any chunk's
+**    header at any time); a block above 64 KiB is unmapped when freed.
+**
+** Limits: user addresses below 2^48 (x86-64, arm64 with 48-bit VA; a
+** mapping above is refused); requests above 2^40 bytes answer NULL.
 */
 #define _DEFAULT_SOURCE
 #define _XOPEN_SOURCE 700
 
 #include "taskalloc.h"
 
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -328,10 +332,9 @@ static void *class_take(struct klass *k, unsigned cls, uint32_t want,
   return head;
 }
 
-/* Hands a list of n blocks (head ... tail) to the class. */
-static void class_give(unsigned cls, void *head, void *tail, uint32_t n) {
+/* Hands a NULL-terminated list of n blocks to the class. */
+static void class_give(unsigned cls, void *head, uint32_t n) {
   struct klass *k = &g_cls[cls];
-  (void)tail;
   pthread_mutex_lock(&k->lock);
   CHAIN(head) = (uintptr_t)k->chains | ((uintptr_t)n << VA_BITS);
   k->chains = head;
@@ -430,7 +433,7 @@ static void bin_flush(struct bin *b, unsigned c, uint32_t n) {
   b->head = NEXT(t);
   b->count -= n;
   NEXT(t) = NULL;
-  class_give(c, head, t, n);
+  class_give(c, head, n);
 }
 
 static void tc_flush_all(struct tcache *tc) {
@@ -523,7 +526,7 @@ static NOINLINE void small_release_slow(void *p, unsigned c, uint32_t old) {
     if (b->count > b->limit) bin_flush(b, c, g_batch[c]);
   } else {
     NEXT(p) = NULL;
-    class_give(c, p, p, 1);
+    class_give(c, p, 1);
   }
   tc_count(tc, -1, -(int64_t)(old & SLOT_SIZE));
 }
@@ -663,7 +666,7 @@ static void large_release(struct large *d, uintptr_t u, uintptr_t old) {
 /* ---- the core operations (no spy) --------------------------------------- */
 
 static inline void *core_alloc(size_t n, uint32_t spy) {
-  if (LIKELY(n + SPY_PAD(spy) <= SMALL_MAX)) return small_alloc(n, spy);
+  if (LIKELY(n <= SMALL_MAX - SPY_PAD(spy))) return small_alloc(n, spy);
   return large_alloc(n, spy);
 }
 

@@ -33,10 +33,11 @@ struct imalloc_taskstats {
   size_t metadata_bytes;  /* of which bookkeeping: chunk headers, size
                           ** slots, lookup table leaves, large-block
                           ** descriptors */
-  size_t bookkeeping_bytes_per_block; /* per live block of up to 64 KiB:
-                          ** its 4-byte size slot (chunk headers and table
-                          ** entries add < 0.01 byte per block); larger
-                          ** blocks have a 32-byte descriptor */
+  size_t bookkeeping_bytes_per_block; /* 4: a block of up to 64 KiB has a
+                          ** 4-byte size slot (its chunk's header adds
+                          ** 0.01 to 0.4 byte, 8 in the 64 KiB class);
+                          ** a larger block has a 16-byte descriptor and
+                          ** an 8-byte table entry per MiB it spans */
   size_t spied_blocks;    /* live blocks allocated under an IMallocSpy */
 };
 

@@ -326,6 +326,12 @@ static void test_calls(void) {
   CHECK(q != NULL && GETSIZE(q) == 0 && s.fail_next == 0);
   FREE(q);
 
+  /* sizes that cannot be served still answer NULL under the spy */
+  CHECK(ALLOC((SIZE_T)-1) == NULL && ALLOC((SIZE_T)1 << 46) == NULL);
+  CHECK(ALLOC(65536) != NULL && GETSIZE(s.ptr) == 65536);
+  FREE(s.ptr);
+  CHECK(REALLOC(p, (SIZE_T)-1) == NULL && DIDALLOC(p) == 1);
+
   /* CoTaskMem* go through the spy too */
   s.log[0] = 0;
   q = imalloc_CoTaskMemAlloc(3);
