@@ -203,6 +203,69 @@ static int t_crt_free(lua_State *L) {
   return 0;
 }
 
+/*
+** CoTaskMemAlloc / Realloc / Free, the functions every native module uses:
+** ole32's on Windows; on POSIX the built-in allocator's exports, looked up
+** in the already loaded imalloc.core (its path is the argument of
+** cotaskmem_open), since the module is loaded RTLD_LOCAL.
+*/
+static void *(STDMETHODCALLTYPE *task_alloc)(SIZE_T);
+static void *(STDMETHODCALLTYPE *task_realloc)(void *, SIZE_T);
+static void (STDMETHODCALLTYPE *task_free)(void *);
+
+#ifdef _WIN32
+static int t_cotaskmem_open(lua_State *L) {
+  task_alloc = CoTaskMemAlloc;
+  task_realloc = CoTaskMemRealloc;
+  task_free = CoTaskMemFree;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+#else
+#include <dlfcn.h>
+
+static int t_cotaskmem_open(lua_State *L) {
+  void *lib = dlopen(luaL_checkstring(L, 1), RTLD_NOW | RTLD_NOLOAD);
+  if (lib == NULL) return luaL_error(L, "imalloc.core is not loaded");
+  /* POSIX dlsym returns object pointers for functions; memcpy keeps
+  ** -pedantic quiet about the conversion. */
+  {
+    void *a = dlsym(lib, "imalloc_CoTaskMemAlloc");
+    void *r = dlsym(lib, "imalloc_CoTaskMemRealloc");
+    void *f = dlsym(lib, "imalloc_CoTaskMemFree");
+    if (!a || !r || !f) return luaL_error(L, "CoTaskMem* not exported");
+    memcpy(&task_alloc, &a, sizeof a);
+    memcpy(&task_realloc, &r, sizeof r);
+    memcpy(&task_free, &f, sizeof f);
+  }
+  dlclose(lib);  /* the module itself keeps it loaded */
+  lua_pushboolean(L, 1);
+  return 1;
+}
+#endif
+
+static int t_cotaskmem_alloc(lua_State *L) {
+  void *p;
+  luaL_argcheck(L, task_alloc != NULL, 1, "call cotaskmem_open first");
+  p = task_alloc((SIZE_T)luaL_checkinteger(L, 1));
+  if (p) lua_pushlightuserdata(L, p); else lua_pushnil(L);
+  return 1;
+}
+
+static int t_cotaskmem_realloc(lua_State *L) {
+  void *p;
+  luaL_argcheck(L, task_realloc != NULL, 1, "call cotaskmem_open first");
+  p = task_realloc(lua_touserdata(L, 1), (SIZE_T)luaL_checkinteger(L, 2));
+  if (p) lua_pushlightuserdata(L, p); else lua_pushnil(L);
+  return 1;
+}
+
+static int t_cotaskmem_free(lua_State *L) {
+  luaL_argcheck(L, task_free != NULL, 1, "call cotaskmem_open first");
+  task_free(lua_touserdata(L, 1));
+  return 0;
+}
+
 #ifdef _WIN32
 /* A block of the process heap: on Windows, the task allocator's DidAlloc
 ** answers 1 for it, because it asks the heap, not where a block came from. */
@@ -267,6 +330,10 @@ static const luaL_Reg testkit[] = {
   {"heap_alloc", t_heap_alloc},
   {"heap_free", t_heap_free},
 #endif
+  {"cotaskmem_open", t_cotaskmem_open},
+  {"cotaskmem_alloc", t_cotaskmem_alloc},
+  {"cotaskmem_realloc", t_cotaskmem_realloc},
+  {"cotaskmem_free", t_cotaskmem_free},
   {"peek", t_peek},
   {"poke", t_poke},
   {"offset", t_offset},

@@ -1,101 +1,11 @@
 #!/usr/bin/env bash
-# busted.sh PREFIX [busted args...]: run Debian's busted (its Lua files in
-# /usr/share/lua/5.4) with the Windows Lua of .ci/win/build-deps.sh PREFIX, under
-# Wine, and exit with busted's exit code.
-#
-# Environment:
-#   IMALLOC_WIN_LUA_PATH, IMALLOC_WIN_LUA_CPATH  ';'-separated templates put in front
-#       of package.path / package.cpath, e.g. "$PWD/build-win/?.dll". Entries that
-#       start with '/' are turned into Wine's Z: drive paths; others are kept as they are.
-#   WINEPREFIX  the Wine prefix to use (default PREFIX/wineprefix, made on first use).
-#   IMALLOC_WIN_WINEDBG=1  let winedbg print a backtrace (on stdout) when lua.exe
-#       crashes; off by default, as it goes into busted's TAP/JSON output.
-# No X display is needed; DISPLAY is unset for Wine. A crash (an unhandled
-# exception, which Wine reports on stderr as "wine: Unhandled ...") always gives a
-# non-zero exit code, even where winedbg would have ended the process with 0.
+# busted.sh PREFIX [busted args...]: Debian's busted (its Lua files in
+# /usr/share/lua/5.4) run by the Windows Lua of .ci/win/build-deps.sh PREFIX
+# under Wine (see lua.sh for the environment it reads); exits with busted's
+# exit code.
 set -euo pipefail
-
-me=busted.sh
-die() { printf '%s: error: %s\n' "$me" "$*" >&2; exit 2; }
-
-if [ $# -lt 1 ] || [ -z "$1" ]; then die "usage: $me PREFIX [busted args...]"; fi
-[ -d "$1" ] || die "no such directory: $1 (run .ci/win/build-deps.sh $1 first)"
-PREFIX=$(cd "$1" && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+[ $# -ge 1 ] || { echo "usage: busted.sh PREFIX [busted args...]" >&2; exit 2; }
+prefix=$1
 shift
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-LUA_EXE=$PREFIX/bin/lua.exe
-[ -f "$LUA_EXE" ] || die "$LUA_EXE is missing (run .ci/win/build-deps.sh $PREFIX first)"
-[ -d /usr/share/lua/5.4/busted ] || die "Debian's busted is missing (apt-get install lua-busted)"
-command -v wine >/dev/null || die "wine is missing (apt-get install wine wine64)"
-
-# winpath UNIXPATH: the same file seen from Windows through Wine's Z: drive.
-winpath() { local p=${1//\//\\}; printf 'Z:%s' "$p"; }
-
-# wintemplates 'a;b;...': each entry starting with '/' as a Z: path, ';' after each.
-wintemplates() {
-  local entry out='' IFS=';'
-  for entry in $1; do
-    [ -n "$entry" ] || continue
-    case $entry in /*) entry=$(winpath "$entry") ;; esac
-    out+="$entry;"
-  done
-  printf '%s' "$out"
-}
-
-export WINEPREFIX=${WINEPREFIX:-$PREFIX/wineprefix}
-export WINEDEBUG=-all
-# No Mono/Gecko install prompt (they would be downloaded), no menu entries, and no
-# winedbg: a crash then ends lua.exe with the exception code's low byte as status
-# (0xC0000005 -> 5) and a one-line report on stderr, where winedbg would print its
-# backtrace on stdout and end the process with status 0.
-disable=mscoree,mshtml,winemenubuilder.exe
-[ "${IMALLOC_WIN_WINEDBG:-}" = 1 ] || disable+=,winedbg.exe
-export WINEDLLOVERRIDES="$disable=d${WINEDLLOVERRIDES:+;$WINEDLLOVERRIDES}"
-unset DISPLAY WAYLAND_DISPLAY
-
-# First use: create the prefix once, even when several runs start together.
-if [ ! -f "$WINEPREFIX/system.reg" ]; then
-  mkdir -p "$(dirname "$WINEPREFIX")"
-  (
-    flock 9
-    if [ ! -f "$WINEPREFIX/system.reg" ]; then
-      log=$(mktemp)
-      if ! { wineboot -i && wineserver -w; } >"$log" 2>&1; then
-        sed 's/^/  | /' "$log" >&2
-        rm -f "$log"
-        die "wineboot -i failed for WINEPREFIX=$WINEPREFIX"
-      fi
-      rm -f "$log"
-    fi
-  ) 9>"$WINEPREFIX.lock"
-fi
-
-# Lua's 5.4-specific variables win over LUA_PATH/LUA_CPATH: set them, and drop any
-# Linux values that would otherwise leak into Windows Lua.
-unset LUA_PATH LUA_CPATH LUA_INIT LUA_INIT_5_4
-share=$(winpath /usr/share/lua/5.4)
-cmod=$(winpath "$PREFIX/lib/lua/5.4")
-LUA_PATH_5_4="$(wintemplates "${IMALLOC_WIN_LUA_PATH:-}")$share\\?.lua;$share\\?\\init.lua;;"
-LUA_CPATH_5_4="$(wintemplates "${IMALLOC_WIN_LUA_CPATH:-}")$cmod\\?.dll;;"
-export LUA_PATH_5_4 LUA_CPATH_5_4
-
-# Copy Wine's stderr through, noting whether it reported an unhandled exception.
-crashed=$(mktemp)
-trap 'rm -f "$crashed"' EXIT
-watch_stderr() {
-  local line
-  while IFS= read -r line || [ -n "$line" ]; do
-    printf '%s\n' "$line" >&2
-    case $line in 'wine: Unhandled '*) printf x >"$crashed" ;; esac
-  done
-}
-status=0
-exec 3>&1
-wine "$LUA_EXE" "$(winpath "$HERE/busted.lua")" "$@" 2>&1 >&3 3>&- | watch_stderr 3>&- ||
-  status=${PIPESTATUS[0]}
-exec 3>&-
-if [ -s "$crashed" ] && [ "$status" -eq 0 ]; then
-  printf '%s: lua.exe crashed (see above) but Wine gave status 0; exiting 1\n' "$me" >&2
-  status=1
-fi
-exit "$status"
+exec bash "$here/lua.sh" "$prefix" "$here/busted.lua" "$@"
