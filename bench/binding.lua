@@ -73,6 +73,10 @@ loop("noop.one", function(N)
   local m, p = n, block
   for _ = 1, N do local _ = m:nop(p) end
 end)
+loop("noop.reg", function(N)
+  local m, p = n, block
+  for _ = 1, N do local _ = m:nopreg(p) end
+end)
 loop("c.getsize", function(N) noop.c_getsize(mp, N) end)
 loop("c.didalloc", function(N) noop.c_didalloc(mp, N) end)
 

@@ -26,6 +26,8 @@
 #include "com_abi.h"
 #include "bench.h"
 
+#define NOOP_HANDLE "bench.noop"
+
 typedef struct NoopHandle {  /* the layout of imalloc_Handle */
   IMalloc *com;
   lua_Integer refs;
@@ -53,6 +55,15 @@ static NoopHandle *checkhandle(lua_State *L) {
 /* n:nop(x): x. The floor of one method call. */
 static int n_nop(lua_State *L) {
   checkhandle(L);
+  lua_pushvalue(L, 2);
+  return 1;
+}
+
+/* n:nopreg(x): x, with self checked the usual way, luaL_checkudata, which
+** looks the metatable up in the registry by name: what the upvalue saves. */
+static int n_nopreg(lua_State *L) {
+  NoopHandle *h = (NoopHandle *)luaL_checkudata(L, 1, NOOP_HANDLE);
+  if (h->com == NULL) luaL_error(L, "attempt to use a released noop");
   lua_pushvalue(L, 2);
   return 1;
 }
@@ -205,6 +216,7 @@ static int l_cg_dump(lua_State *L) {
 
 static const luaL_Reg noop_methods[] = {
   {"nop", n_nop},
+  {"nopreg", n_nopreg},
   {"read", n_read},
   {"write", n_write},
   {"buffer", n_buffer},
@@ -238,7 +250,7 @@ int luaopen_bench_noop(lua_State *L) {
   lua_setfield(L, -3, "__close");
   lua_setfield(L, -2, "__gc");
   /* the handle's metatable, its methods closing over it and the buffer's */
-  lua_newtable(L);
+  luaL_newmetatable(L, NOOP_HANDLE);
   luaL_newlibtable(L, noop_methods);
   lua_pushvalue(L, -2);
   lua_pushvalue(L, -4);

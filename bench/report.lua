@@ -106,6 +106,9 @@ row { name = "getsize, checked", op = { "lua.getsize" },
       floor = { "noop.one", "c.getsize" }, floorname = "no-op call + GetSize" }
 row { name = "didalloc", op = { "lua.didalloc" },
       floor = { "noop.one", "c.didalloc" }, floorname = "no-op call + DidAlloc" }
+row { name = "no-op call, self checked by luaL_checkudata (a registry lookup)",
+      op = { "noop.reg" }, floor = { "noop.one" },
+      floorname = "no-op call, self checked against an upvalue" }
 row { name = "realloc growth 64 B → 4 KiB (alloc, 6 reallocs, free)", op = { "lua.realloc" },
       floor = { "noop.realloc", "c.realloc" }, floorname = "8 no-op calls + the same from C" }
 row { name = "read 64 B: m:read(p, 64, 0)", op = { "lua.read" },
