@@ -130,6 +130,9 @@ row { name = "Realloc growth 64 B → 4 KiB (Alloc, 6 Reallocs, Free)", op = { "
 row { name = "Alloc+Free 64 B, 2 threads at once: throughput × 1 thread's",
       op = { "c.ta.pair.t2" }, floor = { "c.ta.pair.t1" },
       floorname = "1 thread (ns per pair)", inverse = true, min = 1.6 }
+row { name = "the same, from the threads' CPU times (had each thread a core)",
+      op = { "c.ta.pair.cpu2" }, floor = { "c.ta.pair.cpu1" },
+      floorname = "1 thread (CPU ns per pair)", inverse = true }
 row { name = "glibc malloc+free 64 B, 2 threads: throughput × 1 thread's",
       op = { "c.glibc.pair.t2" }, floor = { "c.glibc.pair.t1" },
       floorname = "1 thread (ns per pair)", inverse = true }
