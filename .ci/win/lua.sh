@@ -67,6 +67,17 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
   ) 9>"$WINEPREFIX.lock"
 fi
 
+# Start Wine's server and its services (services.exe, winedevice.exe, ...) with
+# stdio on /dev/null before lua.exe runs: the process that starts them hands them
+# its stdout and stderr, which they keep open as long as the server runs. A caller
+# reading lua.exe's output through a pipe (ctest, `| tee`, the stderr watch below)
+# would otherwise wait for the server to end: until the last concurrent run in the
+# same prefix ends, or forever with a persistent server (`wineserver -p`). The
+# server then stays 5 s after its last client, so the run below finds it up.
+wineserver -p5 </dev/null >/dev/null 2>&1 || true  # fails if one runs already
+wine "$LUA_EXE" -e "" </dev/null >/dev/null 2>&1 ||
+  die "$LUA_EXE does not start under Wine (WINEPREFIX=$WINEPREFIX)"
+
 # The script as Windows sees it: an absolute Unix path through Z:, a relative
 # one as it is (Wine starts in the current directory).
 case $script in /*) script=$(winpath "$script") ;; esac
