@@ -3,7 +3,8 @@
 --   LUA_PATH="lua/?.lua;;" LUA_CPATH="build/?.so;;" lua5.4 bench/binding.lua
 --
 -- Prints "key ns" lines: the median over BENCH_REPS runs (default 9) of the
--- nanoseconds per iteration of each loop. Under callgrind it runs each loop
+-- nanoseconds per iteration of each loop, and "key@ ns ns ..." lines with
+-- every run's figure in order. Under callgrind it runs each loop
 -- once instead, between a zero and a dump of the counters labelled
 -- "key/iterations", and prints nothing.
 --
@@ -177,7 +178,12 @@ else
       table.insert(ns[name], t / N)
     end
   end
+  -- Each run's figures too, in order ("key@ ..."), so that the report can
+  -- take the ratio of a loop to its floor within each run.
   for _, name in ipairs(order) do
+    local runs = {}
+    for r, v in ipairs(ns[name]) do runs[r] = ("%.2f"):format(v) end
+    print(("%s@ %s"):format(name, table.concat(runs, " ")))
     print(("%s %.2f"):format(name, median(ns[name])))
   end
   if not m.read then print("lua.read n/a (no m:read)") end

@@ -121,6 +121,9 @@ else
     end
   end
   for _, name in ipairs(order) do
+    local runs = {}
+    for r, v in ipairs(ns[name]) do runs[r] = ("%.2f"):format(v) end
+    print(("%s.%s@ %s"):format(prefix, name, table.concat(runs, " ")))
     print(("%s.%s %.2f"):format(prefix, name, median(ns[name])))
   end
 end
