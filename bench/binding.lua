@@ -101,7 +101,7 @@ end)
 loop("c.realloc", function(N) noop.c_realloc(mp, N) end)
 
 -- read and write of 64 bytes, once the binding has them
-if m.read and m.write then
+if m.read then
   loop("lua.read", function(N)
     local m, p = m, block
     for _ = 1, N do local _ = m:read(p, 64, 0) end
@@ -110,6 +110,8 @@ if m.read and m.write then
     local m, p = n, block
     for _ = 1, N do local _ = m:read(p, 64, 0) end
   end)
+end
+if m.write then
   loop("lua.write", function(N)
     local m, p, s = m, block, bytes
     for _ = 1, N do m:write(p, s, 0) end
@@ -187,6 +189,7 @@ else
     print(("%s %.2f"):format(name, median(ns[name])))
   end
   if not m.read then print("lua.read n/a (no m:read)") end
+  if not m.write then print("lua.write n/a (no m:write)") end
   if not m.buffer then print("lua.buffer n/a (no m:buffer)") end
 end
 
