@@ -1,0 +1,155 @@
+# cmake/variants.cmake: the same tests again, built and run the ways that
+# find memory and threading bugs (issue 5), in the same ctest run. Included
+# by the top-level CMakeLists.txt inside if(BUILD_TESTING).
+#
+# -DIMALLOC_VARIANTS=ON adds, each from its own build of this source tree
+# (an ExternalProject under <build>/variants/, built by `cmake --build`):
+#   asan-spec-*      the whole spec suite on an AddressSanitizer + UBSan
+#                    build (gcc), under the generational collector. lua5.4
+#                    itself is not instrumented, so the runner preloads the
+#                    ASan runtime; leaks are checked (LeakSanitizer).
+#   asan-c-*         the C tests (tests/c) of that build.
+#   tsan-c-*         the C tests on a ThreadSanitizer build: the threaded
+#                    allocator stress, the spy's threads, and lua_threads
+#                    (several Lua states in threads).
+#   valgrind-spec-*  the spec suite under valgrind memcheck, on a build whose
+#                    allocator reports its blocks to valgrind like malloc's
+#                    (-DIMALLOC_VALGRIND, see src/taskalloc.c): a task block
+#                    a spec or the binding leaks is "definitely lost".
+#   fuzz-*           bounded libFuzzer runs (clang) of tests/fuzz, seeded by
+#                    the committed corpus tests/fuzz/corpus/<target>.
+#   spec-09-model-fresh-seed  the model-based test with a fresh seed, which
+#                    it prints (spec-09-model runs the fixed one).
+# Labels: variant, and asan, tsan, valgrind or fuzz (ctest -L asan).
+# No suppression file is needed: lua5.4, busted and glibc report nothing
+# under ASan/LSan or memcheck, so none is used.
+
+option(IMALLOC_VARIANTS
+  "Also build with ASan+UBSan, TSan, valgrind hooks and libFuzzer, and run the tests on each" OFF)
+set(IMALLOC_FUZZ_SECONDS 60 CACHE STRING
+    "How long each fuzz-* test fuzzes (libFuzzer's -max_total_time)")
+
+if(IMALLOC_VARIANTS AND NOT WIN32)
+  include(ExternalProject)
+
+  foreach(tool gcc clang valgrind)
+    string(TOUPPER ${tool} var)
+    find_program(IMALLOC_${var} ${tool})
+    if(NOT IMALLOC_${var})
+      message(FATAL_ERROR "IMALLOC_VARIANTS needs ${tool}: run .ci/setup")
+    endif()
+  endforeach()
+  # lua5.4 is not built with ASan: its runtime must be loaded first.
+  execute_process(COMMAND ${IMALLOC_GCC} -print-file-name=libasan.so
+                  OUTPUT_VARIABLE IMALLOC_LIBASAN OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT EXISTS "${IMALLOC_LIBASAN}")
+    message(FATAL_ERROR "gcc's libasan.so was not found (${IMALLOC_LIBASAN})")
+  endif()
+
+  set(variants_dir ${CMAKE_BINARY_DIR}/variants)
+
+  # imalloc_variant(NAME CMAKE_ARGS...): this source tree, built again
+  # in variants/NAME with those arguments.
+  function(imalloc_variant name)
+    ExternalProject_Add(imalloc_${name}
+      SOURCE_DIR ${CMAKE_SOURCE_DIR}
+      BINARY_DIR ${variants_dir}/${name}
+      CMAKE_ARGS
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo
+        -DIMALLOC_WERROR=${IMALLOC_WERROR}
+        -DIMALLOC_VARIANTS=OFF
+        -DIMALLOC_WINE=OFF
+        ${ARGN}
+      INSTALL_COMMAND ""
+      BUILD_ALWAYS ON)
+  endfunction()
+
+  imalloc_variant(asan -DCMAKE_C_COMPILER=${IMALLOC_GCC}
+                       -DIMALLOC_SANITIZE=address,undefined)
+  imalloc_variant(tsan -DCMAKE_C_COMPILER=${IMALLOC_GCC}
+                       -DIMALLOC_SANITIZE=thread)
+  imalloc_variant(valgrind -DCMAKE_C_COMPILER=${IMALLOC_GCC}
+                           -DCMAKE_C_FLAGS=-DIMALLOC_VALGRIND)
+  ExternalProject_Add(imalloc_fuzz
+    SOURCE_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz
+    BINARY_DIR ${variants_dir}/fuzz
+    CMAKE_ARGS -DCMAKE_C_COMPILER=${IMALLOC_CLANG}
+               -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    INSTALL_COMMAND ""
+    BUILD_ALWAYS ON)
+
+  # The ASan run of the specs also runs them under the generational
+  # collector, where objects die in other orders than the native run's.
+  set(asan_env
+    LD_PRELOAD=${IMALLOC_LIBASAN}
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
+  set(tsan_env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1)
+
+  # --- the spec suite ---------------------------------------------------
+  # imalloc_add_specs (spec/CMakeLists.txt) reads the list of spec files
+  # from the scope it is called in.
+  file(GLOB spec_files CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/spec/*_spec.lua)
+  imalloc_add_specs(asan-spec ${variants_dir}/asan/?.so
+    ${CMAKE_COMMAND} -E env ${asan_env} "LUA_INIT_5_4=collectgarbage('generational')"
+      ${LUA_EXECUTABLE} ${BUSTED_SCRIPT})
+  imalloc_add_specs(valgrind-spec ${variants_dir}/valgrind/?.so
+    ${IMALLOC_VALGRIND} -q --error-exitcode=1 --leak-check=full
+      --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
+      --track-origins=yes
+      ${LUA_EXECUTABLE} ${BUSTED_SCRIPT})
+  foreach(spec ${spec_files})
+    get_filename_component(name ${spec} NAME_WE)
+    string(REGEX REPLACE "_spec$" "" name ${name})
+    set_tests_properties(asan-spec-${name} PROPERTIES
+      LABELS "variant;asan" TIMEOUT 600)
+    set_tests_properties(valgrind-spec-${name} PROPERTIES
+      LABELS "variant;valgrind" TIMEOUT 900)
+  endforeach()
+
+  # --- the C tests --------------------------------------------------------
+  # Every test that tests/c/CMakeLists.txt adds, run by the variant build's
+  # own ctest, so that each keeps its arguments.
+  file(STRINGS ${CMAKE_SOURCE_DIR}/tests/c/CMakeLists.txt c_lines
+       REGEX "add_test\\(NAME c-")
+  set(c_tests "")
+  foreach(line ${c_lines})
+    string(REGEX MATCH "NAME c-([A-Za-z0-9_-]+)" _ "${line}")
+    list(APPEND c_tests ${CMAKE_MATCH_1})
+  endforeach()
+  foreach(t ${c_tests})
+    foreach(v asan tsan)
+      add_test(NAME ${v}-c-${t}
+        COMMAND ${CMAKE_CTEST_COMMAND} --output-on-failure --no-tests=error
+                -R "^c-${t}$"
+        WORKING_DIRECTORY ${variants_dir}/${v})
+      set_tests_properties(${v}-c-${t} PROPERTIES
+        ENVIRONMENT "${${v}_env}" LABELS "variant;${v}" TIMEOUT 900)
+    endforeach()
+  endforeach()
+
+  # --- fuzzing ------------------------------------------------------------
+  foreach(target taskalloc lua)
+    add_test(NAME fuzz-${target}
+      COMMAND bash ${CMAKE_SOURCE_DIR}/tests/fuzz/run.sh
+              ${variants_dir}/fuzz/fuzz_${target} ${IMALLOC_FUZZ_SECONDS}
+              ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${target}
+              ${variants_dir}/fuzz/work-${target})
+    math(EXPR fuzz_timeout "${IMALLOC_FUZZ_SECONDS} * 2 + 120")
+    set_tests_properties(fuzz-${target} PROPERTIES
+      LABELS "variant;fuzz" TIMEOUT ${fuzz_timeout})
+  endforeach()
+
+  # --- the model-based test with a fresh seed -------------------------------
+  if(EXISTS ${CMAKE_SOURCE_DIR}/spec/09-model_spec.lua)
+    add_test(NAME spec-09-model-fresh-seed
+      COMMAND ${CMAKE_COMMAND} -E env IMALLOC_SEED=fresh
+              ${LUA_EXECUTABLE} ${BUSTED_SCRIPT} --output=plainTerminal
+              --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua
+              --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua
+              --cpath=${CMAKE_BINARY_DIR}/?.so
+              ${CMAKE_SOURCE_DIR}/spec/09-model_spec.lua
+      WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(spec-09-model-fresh-seed PROPERTIES LABELS "variant")
+  endif()
+endif()
