@@ -87,24 +87,34 @@ if(IMALLOC_VARIANTS AND NOT WIN32)
   set(tsan_env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1)
 
   # --- the spec suite ---------------------------------------------------
-  # imalloc_add_specs (spec/CMakeLists.txt) reads the list of spec files
-  # from the scope it is called in.
-  file(GLOB spec_files CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/spec/*_spec.lua)
-  imalloc_add_specs(asan-spec ${variants_dir}/asan/?.so
+  # imalloc_add_specs (spec/CMakeLists.txt) is written for the scope of the
+  # spec directory (its list of spec files, its paths): it is called here
+  # with a copy of every variable of that scope, so that it adds the same
+  # tests it adds there, whatever it comes to read.
+  function(imalloc_variant_specs)
+    get_directory_property(names DIRECTORY ${CMAKE_SOURCE_DIR}/spec VARIABLES)
+    foreach(name ${names})
+      get_directory_property(value DIRECTORY ${CMAKE_SOURCE_DIR}/spec
+                             DEFINITION ${name})
+      set(${name} "${value}")
+    endforeach()
+    imalloc_add_specs(${ARGN})
+  endfunction()
+  imalloc_variant_specs(asan-spec ${variants_dir}/asan/?.so
     ${CMAKE_COMMAND} -E env ${asan_env} "LUA_INIT_5_4=collectgarbage('generational')"
       ${LUA_EXECUTABLE} ${BUSTED_SCRIPT})
-  imalloc_add_specs(valgrind-spec ${variants_dir}/valgrind/?.so
+  imalloc_variant_specs(valgrind-spec ${variants_dir}/valgrind/?.so
     ${IMALLOC_VALGRIND} -q --error-exitcode=1 --leak-check=full
       --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
       --track-origins=yes
       ${LUA_EXECUTABLE} ${BUSTED_SCRIPT})
-  foreach(spec ${spec_files})
-    get_filename_component(name ${spec} NAME_WE)
-    string(REGEX REPLACE "_spec$" "" name ${name})
-    set_tests_properties(asan-spec-${name} PROPERTIES
-      LABELS "variant;asan" TIMEOUT 600)
-    set_tests_properties(valgrind-spec-${name} PROPERTIES
-      LABELS "variant;valgrind" TIMEOUT 900)
+  get_property(tests DIRECTORY PROPERTY TESTS)
+  foreach(t ${tests})
+    if(t MATCHES "^asan-spec-")
+      set_tests_properties(${t} PROPERTIES LABELS "variant;asan" TIMEOUT 600)
+    elseif(t MATCHES "^valgrind-spec-")
+      set_tests_properties(${t} PROPERTIES LABELS "variant;valgrind" TIMEOUT 900)
+    endif()
   endforeach()
 
   # --- the C tests --------------------------------------------------------
