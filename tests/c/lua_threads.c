@@ -236,7 +236,8 @@ static const char lua_side[] =
   "end\n"
   /* Handles left live for lua_close: on the counting IMalloc `c` and on the
   ** task allocator, in globals, in a table, and in a coroutine stopped
-  ** inside a <close> scope. Returns the references they own on `c`. */
+  ** inside a <close> scope; and buffers of the task allocator, which
+  ** lua_close must free. Returns the references they own on `c`. */
   "function T.keep(c)\n"
   "  local a = imalloc.wrap(c)\n"
   "  a:addref(); a:addref()\n"
@@ -244,7 +245,8 @@ static const char lua_side[] =
   "  local q = assert(b:queryinterface(imalloc.IID_IUnknown))\n"
   "  local r = imalloc.wrap(c)\n"
   "  r:addref(); r:release()\n"
-  "  KEEP = { a, b, q, r, imalloc.get(), m }\n"
+  "  KEEP = { a, b, q, r, imalloc.get(), m, m:buffer(100),\n"
+  "           m:adopt(m:strdup('adopted')) }\n"
   "  local co = coroutine.wrap(function()\n"
   "    local h <close> = imalloc.wrap(c)\n"
   "    local t <close> = imalloc.get()\n"
