@@ -438,7 +438,7 @@ describe("the catalogue", function()
   end)
 
   it("returns the count of the cases it tried", function()
-    print(("catalogue: %d cases tried (%d errors compared whole, %d failures returned), 0 unexpected")
+    print(("\ncatalogue: %d cases tried (%d errors compared whole, %d failures returned), 0 unexpected")
       :format(tried, tried - failures_checked, failures_checked))
     assert.is_true(tried >= 700, "cases: " .. tried)
   end)
