@@ -15,7 +15,9 @@
 ** cannot be loaded, the Win32 error as an HRESULT. */
 IMALLOC_HIDDEN HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out);
 
-/* CoRegisterMallocSpy / CoRevokeMallocSpy. */
+/* CoRegisterMallocSpy / CoRevokeMallocSpy. Once a spy is registered, this
+** module stays loaded for the rest of the process: the allocator calls the
+** spy's code from any thread, also after every Lua state is closed. */
 IMALLOC_HIDDEN HRESULT imalloc_backend_registerspy(IMallocSpy *spy);
 IMALLOC_HIDDEN HRESULT imalloc_backend_revokespy(void);
 

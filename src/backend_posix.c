@@ -34,6 +34,7 @@ HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out) {
 }
 
 HRESULT imalloc_backend_registerspy(IMallocSpy *spy) {
+  pthread_once(&pin_once, pin_module);  /* the spy's code must stay too */
   return imalloc_CoRegisterMallocSpy(spy);
 }
 

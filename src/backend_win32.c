@@ -53,8 +53,16 @@ HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out) {
 
 HRESULT imalloc_backend_registerspy(IMallocSpy *spy) {
   HRESULT hr = ensure_ole32();
+  HMODULE self;
   if (FAILED(hr)) return hr;
-  return register_spy ? register_spy(spy) : E_NOTIMPL;
+  hr = register_spy ? register_spy(spy) : E_NOTIMPL;
+  /* Lua unloads C modules in lua_close; ole32 would go on calling the spy
+  ** in an unmapped DLL. Pinned, this module is never unloaded. */
+  if (SUCCEEDED(hr))
+    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                       GET_MODULE_HANDLE_EX_FLAG_PIN,
+                       (LPCWSTR)(const void *)imalloc_backend_name, &self);
+  return hr;
 }
 
 HRESULT imalloc_backend_revokespy(void) {

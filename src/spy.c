@@ -1,0 +1,742 @@
+/*
+** spy.c: an IMallocSpy for finding leaks and testing out-of-memory paths,
+** and its Lua functions (imalloc.spy).
+**
+** One static spy object per process, registered with CoRegisterMallocSpy
+** (the built-in allocator's on POSIX). Its callbacks arrive on any thread,
+** also while a Lua state collects garbage, so they never call into Lua: they
+** keep their books (the outstanding spied blocks, counters, the fault rule)
+** with the C runtime's malloc, never with the task allocator they watch,
+** under a spinlock of their own. The allocator serialises a Pre call and
+** its Post call (both ole32 and taskalloc.c hold their spy lock in
+** between), so what a Pre call hands to its Post call is kept in
+** thread-local storage.
+**
+** Locks, outermost first: `control` (start and stop), the allocator's own
+** spy lock, `lock` (the books). Nothing is called while `lock` is held,
+** and nothing that takes `control` runs inside the allocator, so the order
+** cannot be inverted.
+**
+** Where from: while the spy is registered, the binding's allocation paths
+** call imalloc_spy_tag (binding.h), which puts "file:line" of the Lua
+** caller in a thread-local slot; the next Pre(Re)Alloc on that thread takes
+** it, and its Post call attaches it to the block's record.
+*/
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#include "backend.h"
+#include "binding.h"
+
+/*
+** {======================================================
+** The books
+** =======================================================
+*/
+
+/* "file:line": a short_src (LUA_IDSIZE) and a line number. */
+#define WHERE_MAX (LUA_IDSIZE + 16)
+
+typedef struct Record {
+  void *addr;
+  size_t size;
+  uint64_t seq;
+  char where[WHERE_MAX];  /* "" when not allocated through the binding */
+} Record;
+
+enum { IDLE, ACTIVE, PENDING };
+
+/* A fault rule; `on` is 0 when there is none. */
+typedef struct Rule {
+  int on;
+  uint64_t nth;       /* the nth counted allocation fails (0: no nth) */
+  int every;          /* ... and every nth after it */
+  int has_above;
+  size_t above;       /* every allocation of more than `above` bytes fails */
+  double fraction;    /* this fraction of them fails (0: none) */
+  uint64_t prng;      /* the state of the generator that decides */
+  uint64_t counted;   /* allocations of at least one byte since the rule */
+} Rule;
+
+/* Everything below is guarded by `lock`. */
+static struct {
+  int state;
+  int session;        /* 1, 2, ... by each start: tags name theirs */
+  /* the outstanding blocks: records in a dense array, found through an
+  ** open-addressing index (0: empty slot, else the record's index + 1) */
+  Record *rec;
+  size_t nrec, caprec;
+  uint32_t *index;
+  size_t capindex;    /* a power of two, or 0 */
+  size_t bytes;
+  uint64_t seq, allocs, reallocs, frees, failures, dropped;
+  Rule rule;
+} books;
+
+static atomic_flag lock = ATOMIC_FLAG_INIT;
+static atomic_flag control = ATOMIC_FLAG_INIT;
+static atomic_long refs;
+
+/* What the binding checks before tagging (binding.h): the session while
+** the spy is registered and records where blocks come from, else 0. */
+atomic_int imalloc_spy_tagging;
+
+/* Critical sections are a few dozen instructions (a table growth or a
+** report's copy at most), and the allocator already serialises the
+** callbacks, so the lock spins. */
+static void lock_books(void) {
+  while (atomic_flag_test_and_set_explicit(&lock, memory_order_acquire)) {}
+}
+
+static void unlock_books(void) {
+  atomic_flag_clear_explicit(&lock, memory_order_release);
+}
+
+static void lock_control(void) {
+  while (atomic_flag_test_and_set_explicit(&control, memory_order_acquire)) {}
+}
+
+static void unlock_control(void) {
+  atomic_flag_clear_explicit(&control, memory_order_release);
+}
+
+static size_t slot_of(const void *addr, size_t cap) {
+  uint64_t h = (uint64_t)(uintptr_t)addr >> 4;
+  h *= UINT64_C(0x9E3779B97F4A7C15);
+  return (size_t)(h >> 32) & (cap - 1);
+}
+
+/* The index slot that holds `addr`, or the empty slot where it would go. */
+static size_t probe(const void *addr) {
+  size_t i = slot_of(addr, books.capindex);
+  while (books.index[i] != 0 && books.rec[books.index[i] - 1].addr != addr)
+    i = (i + 1) & (books.capindex - 1);
+  return i;
+}
+
+/* Rebuilds the index with `cap` slots; 0 if out of memory. */
+static int grow_index(size_t cap) {
+  uint32_t *index = (uint32_t *)calloc(cap, sizeof *index);
+  size_t r;
+  if (index == NULL) return 0;
+  free(books.index);
+  books.index = index;
+  books.capindex = cap;
+  for (r = 0; r < books.nrec; r++)
+    books.index[probe(books.rec[r].addr)] = (uint32_t)(r + 1);
+  return 1;
+}
+
+/* Adds a record (its addr is not in the books); counts it as dropped when
+** memory for the books runs out. */
+static void add(const Record *r) {
+  size_t i;
+  if (books.nrec == books.caprec) {
+    size_t cap = books.caprec ? 2 * books.caprec : 64;
+    Record *rec = cap <= UINT32_MAX - 1
+        ? (Record *)realloc(books.rec, cap * sizeof *rec) : NULL;
+    if (rec == NULL) {
+      books.dropped++;
+      return;
+    }
+    books.rec = rec;
+    books.caprec = cap;
+  }
+  if (2 * (books.nrec + 1) > books.capindex &&
+      !grow_index(books.capindex ? 2 * books.capindex : 128)) {
+    books.dropped++;
+    return;
+  }
+  i = probe(r->addr);
+  if (books.index[i] != 0) {
+    /* the address came back without a free the spy saw: the new block
+    ** replaces the record */
+    Record *old = &books.rec[books.index[i] - 1];
+    books.bytes -= old->size;
+    *old = *r;
+  } else {
+    books.rec[books.nrec] = *r;
+    books.nrec++;
+    books.index[i] = (uint32_t)books.nrec;
+  }
+  books.bytes += r->size;
+}
+
+/* Takes the record of `addr` out of the books into *out; 0 if none. */
+static int take(const void *addr, Record *out) {
+  size_t i, j, k, r, last;
+  if (books.nrec == 0 || addr == NULL) return 0;
+  i = probe(addr);
+  if (books.index[i] == 0) return 0;
+  r = books.index[i] - 1;
+  *out = books.rec[r];
+  books.bytes -= out->size;
+  /* delete slot i, shifting back the entries of its cluster that it
+  ** separated from their home slot (no tombstones) */
+  j = i;
+  for (;;) {
+    books.index[i] = 0;
+    for (;;) {
+      j = (j + 1) & (books.capindex - 1);
+      if (books.index[j] == 0) goto deleted;
+      k = slot_of(books.rec[books.index[j] - 1].addr, books.capindex);
+      /* j's entry may move to i unless its home k lies cyclically in (i, j] */
+      if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+      break;
+    }
+    books.index[i] = books.index[j];
+    i = j;
+  }
+deleted:
+  /* keep the records dense: the last one moves into the hole */
+  last = books.nrec - 1;
+  if (r != last) {
+    books.rec[r] = books.rec[last];
+    books.index[probe(books.rec[r].addr)] = (uint32_t)(r + 1);
+  }
+  books.nrec--;
+  return 1;
+}
+
+/* Forgets every block and frees the tables. */
+static void clear_books(void) {
+  free(books.rec);
+  free(books.index);
+  books.rec = NULL;
+  books.index = NULL;
+  books.nrec = books.caprec = books.capindex = 0;
+  books.bytes = 0;
+}
+
+/* splitmix64: a seeded, platform-independent sequence. */
+static uint64_t next_random(uint64_t *state) {
+  uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+  return z ^ (z >> 31);
+}
+
+/* Whether the rule fails an allocation of cb > 0 bytes; counts it. */
+static int rule_fails(size_t cb) {
+  Rule *r = &books.rule;
+  int fails = 0;
+  if (!r->on) return 0;
+  r->counted++;
+  if (r->nth != 0)
+    fails = r->every ? r->counted % r->nth == 0 : r->counted == r->nth;
+  if (r->has_above && cb > r->above) fails = 1;
+  if (r->fraction > 0) {  /* drawn every time, so the sequence is the seed's */
+    /* 53 random bits as a double in [0, 1) */
+    double u = (double)(next_random(&r->prng) >> 11) / 9007199254740992.0;
+    if (u < r->fraction) fails = 1;
+  }
+  if (fails) books.failures++;
+  return fails;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** The spy object
+** =======================================================
+*/
+
+enum { NONE, ALLOC, MOVE, FREED };
+
+/* What one thread hands from a Pre call to its Post call, and the tag. */
+static _Thread_local struct {
+  char tag[WHERE_MAX];
+  int tag_session;       /* 0: no tag */
+  int quiet;             /* the spy's own calls: not in the books */
+  int kind;              /* of the call in flight */
+  size_t size;
+  int tagged;
+  int had_old;
+  Record old;
+} t;
+
+void imalloc_spy_settag(lua_State *L) {
+  lua_Debug ar;
+  int level;
+  /* the nearest Lua function: skips pcall and other C functions */
+  for (level = 1; level < 8 && lua_getstack(L, level, &ar); level++) {
+    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+      snprintf(t.tag, sizeof t.tag, "%s:%d", ar.short_src, ar.currentline);
+      t.tag_session =
+          atomic_load_explicit(&imalloc_spy_tagging, memory_order_relaxed);
+      return;
+    }
+  }
+}
+
+/* Moves the binding's tag, if any, into the call in flight. */
+static void take_tag(void) {
+  t.tagged = t.tag_session != 0 && t.tag_session == books.session;
+  t.tag_session = 0;
+}
+
+static void fill(Record *r, void *addr, const Record *old) {
+  r->addr = addr;
+  r->size = t.size;
+  r->seq = ++books.seq;
+  if (t.tagged)
+    memcpy(r->where, t.tag, sizeof r->where);
+  else if (old)
+    memcpy(r->where, old->where, sizeof r->where);
+  else
+    r->where[0] = '\0';
+}
+
+static void release_all(void) {
+  lock_books();
+  clear_books();
+  books.rule.on = 0;
+  books.state = IDLE;
+  atomic_store_explicit(&imalloc_spy_tagging, 0, memory_order_relaxed);
+  unlock_books();
+}
+
+static HRESULT STDMETHODCALLTYPE s_QueryInterface(IMallocSpy *This,
+                                                  REFIID riid, void **ppv) {
+  static const IID iid_unknown = IMALLOC_IID_IUNKNOWN;
+  static const IID iid_spy = IMALLOC_IID_IMALLOCSPY;
+  if (ppv == NULL) return E_POINTER;
+  if (riid != NULL && (memcmp(riid, &iid_unknown, sizeof(IID)) == 0 ||
+                       memcmp(riid, &iid_spy, sizeof(IID)) == 0)) {
+    atomic_fetch_add(&refs, 1);
+    *ppv = This;
+    return S_OK;
+  }
+  *ppv = NULL;
+  return E_NOINTERFACE;
+}
+
+static ULONG STDMETHODCALLTYPE s_AddRef(IMallocSpy *This) {
+  (void)This;
+  return (ULONG)(atomic_fetch_add(&refs, 1) + 1);
+}
+
+/* The last reference gone: the allocator has let the spy go (a revoke, or
+** the free that completed a pending one). */
+static ULONG STDMETHODCALLTYPE s_Release(IMallocSpy *This) {
+  long n = atomic_fetch_sub(&refs, 1) - 1;
+  (void)This;
+  if (n == 0) release_all();
+  return (ULONG)n;
+}
+
+static SIZE_T STDMETHODCALLTYPE s_PreAlloc(IMallocSpy *This, SIZE_T cb) {
+  int fails;
+  (void)This;
+  t.kind = NONE;
+  if (t.quiet) return cb;
+  lock_books();
+  take_tag();
+  fails = cb != 0 && rule_fails(cb);
+  unlock_books();
+  if (fails) return 0;
+  t.kind = ALLOC;
+  t.size = cb;
+  return cb;
+}
+
+static void *STDMETHODCALLTYPE s_PostAlloc(IMallocSpy *This, void *p) {
+  (void)This;
+  if (t.kind == ALLOC && p != NULL) {
+    Record r;
+    lock_books();
+    fill(&r, p, NULL);
+    books.allocs++;
+    add(&r);
+    unlock_books();
+  }
+  t.kind = NONE;
+  return p;
+}
+
+static void *STDMETHODCALLTYPE s_PreFree(IMallocSpy *This, void *p,
+                                         BOOL spyed) {
+  (void)This;
+  (void)spyed;  /* the books know: a spied block has a record */
+  if (!t.quiet) {
+    Record old;
+    lock_books();
+    if (take(p, &old)) books.frees++;
+    unlock_books();
+  }
+  return p;
+}
+
+static void STDMETHODCALLTYPE s_PostFree(IMallocSpy *This, BOOL spyed) {
+  (void)This;
+  (void)spyed;
+}
+
+/* Realloc(NULL, n) is an allocation and may be failed; Realloc of a live
+** block never is: the block must stay as it was, and allocators differ
+** in what a 0 from PreRealloc does to it (README, "Fault injection").
+** Realloc(p, 0) frees p. */
+static SIZE_T STDMETHODCALLTYPE s_PreRealloc(IMallocSpy *This, void *p,
+                                             SIZE_T cb, void **pnew,
+                                             BOOL spyed) {
+  int fails = 0;
+  (void)This;
+  (void)spyed;
+  *pnew = p;
+  t.kind = NONE;
+  if (t.quiet) return cb;
+  lock_books();
+  take_tag();
+  t.size = cb;
+  if (p == NULL) {
+    fails = cb != 0 && rule_fails(cb);
+    t.kind = ALLOC;
+  } else {
+    t.had_old = take(p, &t.old);
+    if (cb == 0) {
+      if (t.had_old) books.frees++;
+      t.kind = FREED;
+    } else {
+      t.kind = MOVE;
+    }
+  }
+  unlock_books();
+  if (fails) {
+    t.kind = NONE;
+    return 0;
+  }
+  return cb;
+}
+
+static void *STDMETHODCALLTYPE s_PostRealloc(IMallocSpy *This, void *p,
+                                             BOOL spyed) {
+  Record r;
+  (void)This;
+  (void)spyed;
+  if (t.kind == ALLOC || t.kind == MOVE) {
+    lock_books();
+    if (p != NULL) {
+      fill(&r, p, t.kind == MOVE && t.had_old ? &t.old : NULL);
+      if (t.kind == ALLOC) books.allocs++; else books.reallocs++;
+      add(&r);
+    } else if (t.kind == MOVE && t.had_old) {
+      add(&t.old);  /* a real failure: the block stays as it was */
+    }
+    unlock_books();
+  }
+  t.kind = NONE;
+  return p;
+}
+
+static void *STDMETHODCALLTYPE s_PreGetSize(IMallocSpy *This, void *p,
+                                            BOOL spyed) {
+  (void)This;
+  (void)spyed;
+  return p;
+}
+
+static SIZE_T STDMETHODCALLTYPE s_PostGetSize(IMallocSpy *This, SIZE_T cb,
+                                              BOOL spyed) {
+  (void)This;
+  (void)spyed;
+  return cb;
+}
+
+static void *STDMETHODCALLTYPE s_PreDidAlloc(IMallocSpy *This, void *p,
+                                             BOOL spyed) {
+  (void)This;
+  (void)spyed;
+  return p;
+}
+
+static int STDMETHODCALLTYPE s_PostDidAlloc(IMallocSpy *This, void *p,
+                                            BOOL spyed, int actual) {
+  (void)This;
+  (void)p;
+  (void)spyed;
+  return actual;
+}
+
+static void STDMETHODCALLTYPE s_HeapMinimize(IMallocSpy *This) {
+  (void)This;
+}
+
+static const IMallocSpyVtbl spy_vtbl = {
+  s_QueryInterface, s_AddRef, s_Release, s_PreAlloc, s_PostAlloc,
+  s_PreFree, s_PostFree, s_PreRealloc, s_PostRealloc, s_PreGetSize,
+  s_PostGetSize, s_PreDidAlloc, s_PostDidAlloc, s_HeapMinimize,
+  s_HeapMinimize
+};
+
+static IMallocSpy spy = { &spy_vtbl };
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Lua functions: imalloc.spy
+** =======================================================
+*/
+
+/* Reads a fault rule from the table at `idx` (nil: no rule). Raises for a
+** malformed one, naming argument `arg`. */
+static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
+  static const char *const fields[] = {"nth", "every", "above", "fraction",
+                                       "seed", NULL};
+  lua_Integer seed = 0;
+  memset(r, 0, sizeof *r);
+  if (lua_isnoneornil(L, idx)) return;
+  if (!lua_istable(L, idx))
+    luaL_argerror(L, arg, "fault rule must be a table or nil");
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    int i;
+    lua_pop(L, 1);  /* the value; the key stays for lua_next */
+    for (i = 0; fields[i] && strcmp(k, fields[i]) != 0; i++) {}
+    if (fields[i] == NULL)
+      luaL_argerror(L, arg, lua_pushfstring(L,
+          "unknown field '%s' in fault rule", luaL_tolstring(L, -1, NULL)));
+  }
+  if (lua_getfield(L, idx, "nth") != LUA_TNIL) {
+    int isint;
+    lua_Integer n = lua_tointegerx(L, -1, &isint);
+    if (!isint || n < 1)
+      luaL_argerror(L, arg, "nth must be an integer of at least 1");
+    r->nth = (uint64_t)n;
+  }
+  if (lua_getfield(L, idx, "every") != LUA_TNIL) {
+    if (!lua_isboolean(L, -1)) luaL_argerror(L, arg, "every must be a boolean");
+    if (lua_toboolean(L, -1) && r->nth == 0)
+      luaL_argerror(L, arg, "every needs nth");
+    r->every = lua_toboolean(L, -1);
+  }
+  if (lua_getfield(L, idx, "above") != LUA_TNIL) {
+    int isint;
+    lua_Integer n = lua_tointegerx(L, -1, &isint);
+    if (!isint || n < 0)
+      luaL_argerror(L, arg, "above must be a non-negative integer");
+#if LUA_MAXINTEGER > SIZE_MAX
+    if ((lua_Unsigned)n > SIZE_MAX) n = (lua_Integer)SIZE_MAX;
+#endif
+    r->has_above = 1;
+    r->above = (size_t)n;
+  }
+  if (lua_getfield(L, idx, "fraction") != LUA_TNIL) {
+    int isnum;
+    lua_Number f = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !(f >= 0 && f <= 1))
+      luaL_argerror(L, arg, "fraction must be a number from 0 to 1");
+    r->fraction = (double)f;
+  }
+  if (lua_getfield(L, idx, "seed") != LUA_TNIL) {
+    int isint;
+    seed = lua_tointegerx(L, -1, &isint);
+    if (!isint) luaL_argerror(L, arg, "seed must be an integer");
+  }
+  lua_pop(L, 5);
+  r->prng = (uint64_t)seed;
+  r->on = r->nth != 0 || r->has_above || r->fraction > 0;
+}
+
+/* Makes sure the allocator's own books exist before anyone asks it about
+** a block. Wine 8's ole32 creates its table of spied blocks at the first
+** spied allocation, and GetSize and DidAlloc read that table without
+** checking: before it exists they fault. One quiet Alloc(0) and Free right
+** after registering creates it (elsewhere they are merely two calls). */
+static void first_allocation(void) {
+  IMalloc *m = NULL;
+  if (imalloc_backend_getmalloc(MEMCTX_TASK, &m) < 0 || m == NULL) return;
+  t.quiet = 1;
+  m->lpVtbl->Free(m, m->lpVtbl->Alloc(m, 0));
+  t.quiet = 0;
+  m->lpVtbl->Release(m);
+}
+
+/* spy.start([options]): registers the spy; true, or fail. */
+static int l_start(lua_State *L) {
+  Rule rule;
+  int where = 1;
+  HRESULT hr;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+      lua_pop(L, 1);
+      if (strcmp(k, "fail") != 0 && strcmp(k, "where") != 0)
+        luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'",
+                      luaL_tolstring(L, -1, NULL)));
+    }
+    lua_getfield(L, 1, "fail");
+    checkrule(L, lua_gettop(L), 1, &rule);
+    if (lua_getfield(L, 1, "where") != LUA_TNIL) {
+      if (!lua_isboolean(L, -1)) luaL_argerror(L, 1, "where must be a boolean");
+      where = lua_toboolean(L, -1);
+    }
+  } else {
+    checkrule(L, 1, 1, &rule);
+  }
+  lock_control();
+  lock_books();
+  if (books.state != IDLE) {
+    /* registered, or a stop is pending: what the allocator would answer */
+    unlock_books();
+    unlock_control();
+    return imalloc_pushhresult(L, CO_E_OBJISREG);
+  }
+  clear_books();
+  books.state = ACTIVE;
+  books.session = books.session < INT32_MAX ? books.session + 1 : 1;
+  books.seq = books.allocs = books.reallocs = books.frees = 0;
+  books.failures = books.dropped = 0;
+  books.rule = rule;
+  unlock_books();
+  /* our own reference while registering, as a COM creator holds one */
+  atomic_store(&refs, 1);
+  hr = imalloc_backend_registerspy(&spy);
+  if (hr >= 0) {
+    first_allocation();
+    lock_books();
+    if (where && books.state == ACTIVE)
+      atomic_store_explicit(&imalloc_spy_tagging, books.session,
+                            memory_order_relaxed);
+    unlock_books();
+  }
+  spy.lpVtbl->Release(&spy);  /* on failure, back to IDLE */
+  unlock_control();
+  if (hr < 0) return imalloc_pushhresult(L, hr);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* spy.stop(): revokes the spy; true, or fail (E_ACCESSDENIED while spied
+** blocks live: the spy is then released when the last one is freed). */
+static int l_stop(lua_State *L) {
+  HRESULT hr;
+  int before;
+  lock_control();
+  lock_books();
+  before = books.state;
+  if (before == IDLE) {
+    /* not ours to revoke: another module's spy may be registered */
+    unlock_books();
+    unlock_control();
+    return imalloc_pushhresult(L, CO_E_OBJNOTREG);
+  }
+  books.state = PENDING;  /* before the revoke: the release may follow it */
+  books.rule.on = 0;
+  unlock_books();
+  hr = imalloc_backend_revokespy();
+  if (hr < 0 && hr != E_ACCESSDENIED) {
+    lock_books();
+    if (books.state == PENDING) books.state = before;
+    unlock_books();
+  }
+  unlock_control();
+  if (hr < 0) return imalloc_pushhresult(L, hr);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* spy.fail(rule | nil): sets or clears the fault rule of an active spy. */
+static int l_fail(lua_State *L) {
+  Rule rule;
+  int state;
+  luaL_checkany(L, 1);
+  checkrule(L, 1, 1, &rule);
+  lock_books();
+  state = books.state;
+  if (state == ACTIVE) books.rule = rule;
+  unlock_books();
+  if (state != ACTIVE)
+    luaL_error(L, "the spy is not active (spy.start() first)");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int byseq(const void *a, const void *b) {
+  uint64_t x = ((const Record *)a)->seq, y = ((const Record *)b)->seq;
+  return (x > y) - (x < y);
+}
+
+static void setinteger(lua_State *L, const char *k, uint64_t v) {
+  lua_pushinteger(L, (lua_Integer)v);
+  lua_setfield(L, -2, k);
+}
+
+/* spy.report(): the outstanding spied blocks and the counters. */
+static int l_report(lua_State *L) {
+  size_t n, room = 0, i;
+  Record *copy = NULL;
+  uint64_t allocs, reallocs, frees, failures, dropped;
+  size_t bytes;
+  int state;
+  /* Lua memory is allocated with the books unlocked: a copy big enough,
+  ** as a userdata so that an error cannot leak it */
+  for (;;) {
+    lock_books();
+    n = books.nrec;
+    if (n <= room) break;
+    unlock_books();
+    room = n + n / 4 + 16;
+    lua_settop(L, 0);
+    copy = (Record *)lua_newuserdatauv(L, room * sizeof(Record), 0);
+  }
+  if (n) memcpy(copy, books.rec, n * sizeof(Record));
+  bytes = books.bytes;
+  allocs = books.allocs;
+  reallocs = books.reallocs;
+  frees = books.frees;
+  failures = books.failures;
+  dropped = books.dropped;
+  state = books.state;
+  unlock_books();
+  if (n) qsort(copy, n, sizeof(Record), byseq);
+  lua_createtable(L, 0, 10);
+  lua_createtable(L, (int)(n < INT32_MAX ? n : 0), 0);
+  for (i = 0; i < n; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushlightuserdata(L, copy[i].addr);
+    lua_setfield(L, -2, "address");
+    setinteger(L, "size", copy[i].size);
+    setinteger(L, "seq", copy[i].seq);
+    if (copy[i].where[0]) {
+      lua_pushstring(L, copy[i].where);
+      lua_setfield(L, -2, "where");
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "blocks");
+  setinteger(L, "count", n);
+  setinteger(L, "bytes", bytes);
+  setinteger(L, "allocs", allocs);
+  setinteger(L, "reallocs", reallocs);
+  setinteger(L, "frees", frees);
+  setinteger(L, "failures", failures);
+  setinteger(L, "dropped", dropped);
+  lua_pushboolean(L, state == ACTIVE);
+  lua_setfield(L, -2, "active");
+  lua_pushboolean(L, state == PENDING);
+  lua_setfield(L, -2, "pending");
+  return 1;
+}
+
+const luaL_Reg imalloc_spy_functions[] = {
+  {"start", l_start},
+  {"stop", l_stop},
+  {"report", l_report},
+  {"fail", l_fail},
+  {NULL, NULL}
+};
+
+/* }====================================================== */
