@@ -8,6 +8,9 @@ for name, value in pairs(core) do imalloc[name] = value end
 
 imalloc._VERSION = "imalloc 0.1.0"
 
+--- The IMallocSpy: start, stop, report, fail, format (lua/imalloc/spy.lua).
+imalloc.spy = require "imalloc.spy"
+
 --- Interface identifiers, in the form queryinterface takes.
 imalloc.IID_IUnknown = "{00000000-0000-0000-C000-000000000046}"
 imalloc.IID_IMalloc = "{00000002-0000-0000-C000-000000000046}"

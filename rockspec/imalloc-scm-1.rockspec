@@ -23,6 +23,7 @@ build = {
   type = "builtin",
   modules = {
     imalloc = "lua/imalloc.lua",
+    ["imalloc.spy"] = "lua/imalloc/spy.lua",
   },
   platforms = {
     -- ole32.dll is loaded at run time: nothing to link but Lua itself.
@@ -30,7 +31,7 @@ build = {
     windows = {
       modules = {
         ["imalloc.core"] = {
-          sources = { "src/imalloc.c", "src/buffer.c", "src/backend_win32.c" },
+          sources = { "src/imalloc.c", "src/buffer.c", "src/spy.c", "src/backend_win32.c" },
           incdirs = { "src" },
         },
       },
@@ -38,7 +39,7 @@ build = {
     unix = {
       modules = {
         ["imalloc.core"] = {
-          sources = { "src/imalloc.c", "src/buffer.c", "src/backend_posix.c", "src/taskalloc.c" },
+          sources = { "src/imalloc.c", "src/buffer.c", "src/spy.c", "src/backend_posix.c", "src/taskalloc.c" },
           incdirs = { "src" },
           libraries = { "pthread", "dl" },
         },

@@ -16,6 +16,7 @@
 #define IMALLOC_OWNED lua_upvalueindex(2)
 #define IMALLOC_OTHERMT lua_upvalueindex(3)
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "lua.h"
@@ -107,6 +108,22 @@ IMALLOC_HIDDEN int imalloc_pushhresult(lua_State *L, HRESULT hr);
 
 /* Pushes `nil, "not enough memory", E_OUTOFMEMORY`; returns 3. */
 IMALLOC_HIDDEN int imalloc_pushnomem(lua_State *L);
+
+/* The spy (spy.c). While it is registered, an allocation path passes its
+** size through imalloc_spy_tag just before calling Alloc or Realloc, so the
+** spy's report can say which line of Lua asked for the block. Otherwise
+** the cost is one relaxed atomic load. */
+IMALLOC_HIDDEN extern atomic_int imalloc_spy_tagging;
+IMALLOC_HIDDEN void imalloc_spy_settag(lua_State *L);
+
+static inline size_t imalloc_spy_tag(lua_State *L, size_t cb) {
+  if (atomic_load_explicit(&imalloc_spy_tagging, memory_order_relaxed))
+    imalloc_spy_settag(L);
+  return cb;
+}
+
+/* imalloc.spy: start, stop, report, fail (spy.c). */
+IMALLOC_HIDDEN extern const luaL_Reg imalloc_spy_functions[];
 
 /* The handle's methods that deal in bytes and buffers, the buffer's
 ** methods and metamethods (buffer.c). */

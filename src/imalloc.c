@@ -165,7 +165,7 @@ static int m_eq(lua_State *L) {
 
 static int m_alloc(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
-  void *p = m->lpVtbl->Alloc(m, imalloc_checksize(L, 2));
+  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, imalloc_checksize(L, 2)));
   if (p == NULL) return imalloc_pushnomem(L);
   lua_pushlightuserdata(L, p);
   return 1;
@@ -177,7 +177,7 @@ static int m_realloc(lua_State *L) {
   size_t cb = imalloc_checksize(L, 3);
   void *q;
   if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
-  q = h->com->lpVtbl->Realloc(h->com, p, cb);
+  q = h->com->lpVtbl->Realloc(h->com, p, imalloc_spy_tag(L, cb));
   if (q != NULL) {
     lua_pushlightuserdata(L, q);
     return 1;
@@ -482,5 +482,8 @@ IMALLOC_EXPORT int luaopen_imalloc_core(lua_State *L) {
   setfuncs(L, module_functions, handlemt, owned, buffermt);
   lua_pushstring(L, imalloc_backend_name);
   lua_setfield(L, -2, "backend");
+  lua_newtable(L);
+  setfuncs(L, imalloc_spy_functions, handlemt, owned, buffermt);
+  lua_setfield(L, -2, "spy");
   return 1;
 }
