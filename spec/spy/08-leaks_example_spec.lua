@@ -1,0 +1,41 @@
+-- examples/leaks.lua, run with print captured (as 13-crossing_spec.lua runs
+-- the other examples), in a process of its own: it starts and stops the
+-- spy. Printed text is compared line by line, addresses (which differ from
+-- run to run) as 0x?.
+local common = require "spy.common"
+
+local function run_example(path)
+  local lines = {}
+  local env = setmetatable({
+    print = function(...)
+      local t = table.pack(...)
+      for i = 1, t.n do t[i] = tostring(t[i]) end
+      local text = table.concat(t, "\t"):gsub("0x%x+", "0x?")
+      for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    end,
+  }, { __index = _G })
+  assert(loadfile(path, "t", env))()
+  return lines
+end
+
+describe("examples/leaks.lua", function()
+  it("finds the leak, frees it, and shows the fix clean, also out of memory", function()
+    assert.same({
+      "-- the leak",
+      "nil\tname #3 is empty",
+      "spy (active): 2 blocks, 22 bytes outstanding; 2 allocs, 0 reallocs, 0 frees; 0 failures injected",
+      "  #1  12 bytes at 0x?  examples/leaks.lua:20",
+      "  #2  10 bytes at 0x?  examples/leaks.lua:20",
+      "nil\tE_ACCESSDENIED: access is denied\t2147942405",
+      "after freeing them, still pending:\tfalse",
+      "-- the fix",
+      "nil\tname #3 is empty",
+      "spy (active): 0 blocks, 0 bytes outstanding; 2 allocs, 0 reallocs, 2 frees; 0 failures injected",
+      "-- the fix when the second wstrdup runs out of memory",
+      "nil\tnot enough memory",
+      "spy (active): 0 blocks, 0 bytes outstanding; 3 allocs, 0 reallocs, 3 frees; 1 failure injected",
+      "true",
+    }, run_example("examples/leaks.lua"))
+    assert.is_false(common.spy.report().active)
+  end)
+end)
