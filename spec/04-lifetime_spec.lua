@@ -134,6 +134,21 @@ describe("imalloc.wrap", function()
       "bad argument #1 to 'wrap' (light userdata expected, got no value)")
   end)
 
+  it("raises for a pointer whose vtable does not point into loaded code", function()
+    local m = imalloc.get()
+    local freed = m:alloc(64)
+    m:free(freed)
+    local c = testkit.crt_malloc(64)
+    testkit.poke(c, ("\0"):rep(64))
+    for what, p in pairs { freed = freed, static = testkit.static_pointer(),
+                           crt = c, stack = testkit.stack_pointer() } do
+      assert.has_error(function() imalloc.wrap(p) end,
+        "bad argument #1 to 'wrap' (pointer is not a COM interface (no vtable into loaded code))",
+        what)
+    end
+    testkit.crt_free(c)
+  end)
+
   it("raises for NULL and for a block of the task allocator", function()
     local m = imalloc.get()
     local b = m:alloc(64)

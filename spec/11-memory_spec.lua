@@ -56,8 +56,10 @@ describe("handle:write", function()
     assert.has_error(function() m:write(testkit.static_pointer(), "a") end,
       bad("write", 1, NOT_OURS))
     assert.has_error(function() m:write(nil, "a") end, bad("write", 1, "NULL pointer"))
-    assert.has_error(function() m:write(m:alloc(1), {}) end,
+    local q = m:alloc(1)
+    assert.has_error(function() m:write(q, {}) end,
       bad("write", 2, "string expected, got table"))
+    m:free(q)
   end)
 end)
 

@@ -21,6 +21,13 @@ IMALLOC_HIDDEN HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out);
 IMALLOC_HIDDEN HRESULT imalloc_backend_registerspy(IMallocSpy *spy);
 IMALLOC_HIDDEN HRESULT imalloc_backend_revokespy(void);
 
+/* Whether `p` can be called through as a COM interface: its first word and
+** the vtable it points to can be read, and the vtable's first `nslots`
+** entries point into loaded code. It guards imalloc.wrap against the
+** pointers a script can hold by mistake (a memory block, live or freed),
+** without ever reading an unmapped address; it is not a proof. */
+IMALLOC_HIDDEN int imalloc_backend_isinterface(const void *p, int nslots);
+
 /* "ole32" or "builtin": what imalloc.backend reports. */
 IMALLOC_HIDDEN extern const char imalloc_backend_name[];
 

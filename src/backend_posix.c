@@ -9,6 +9,12 @@
 #define _GNU_SOURCE  /* dladdr, RTLD_NODELETE */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/uio.h>
+#endif
 
 #include "backend.h"
 #include "taskalloc.h"
@@ -40,4 +46,46 @@ HRESULT imalloc_backend_registerspy(IMallocSpy *spy) {
 
 HRESULT imalloc_backend_revokespy(void) {
   return imalloc_CoRevokeMallocSpy();
+}
+
+/* Copies n bytes from `addr` without faulting: the kernel does the read and
+** answers EFAULT for an unmapped address. */
+static int readmem(const void *addr, void *out, size_t n) {
+#ifdef __linux__
+  struct iovec local, remote;
+  local.iov_base = out;
+  local.iov_len = n;
+  remote.iov_base = (void *)(uintptr_t)addr;
+  remote.iov_len = n;
+  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+#else
+  /* Elsewhere, through a pipe: write() reads the bytes or fails with EFAULT. */
+  int fds[2], ok;
+  if (pipe(fds) != 0) return 0;
+  ok = write(fds[1], addr, n) == (ssize_t)n && read(fds[0], out, n) == (ssize_t)n;
+  close(fds[0]);
+  close(fds[1]);
+  return ok;
+#endif
+}
+
+/* The last vtable found good: wrapping the same kind of object again (the
+** common case) then costs two reads and no symbol lookups. */
+static _Atomic(const void *) good_vtbl;
+
+int imalloc_backend_isinterface(const void *p, int nslots) {
+  const void *vtbl;
+  void *slots[16];
+  Dl_info info;
+  int i;
+  if (nslots < 1 || nslots > 16) return 0;
+  if (!readmem(p, &vtbl, sizeof vtbl) || vtbl == NULL) return 0;
+  if (!readmem(vtbl, slots, (size_t)nslots * sizeof slots[0])) return 0;
+  if (vtbl == atomic_load(&good_vtbl)) return 1;
+  for (i = 0; i < nslots; i++) {
+    /* dladdr answers only for addresses inside a loaded object */
+    if (slots[i] == NULL || !dladdr(slots[i], &info)) return 0;
+  }
+  atomic_store(&good_vtbl, vtbl);
+  return 1;
 }

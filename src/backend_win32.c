@@ -70,3 +70,36 @@ HRESULT imalloc_backend_revokespy(void) {
   if (FAILED(hr)) return hr;
   return revoke_spy ? revoke_spy() : E_NOTIMPL;
 }
+
+/* Whether [p, p + n) is committed, readable memory, by asking the kernel
+** rather than touching it. */
+static int readable(const void *p, size_t n) {
+  MEMORY_BASIC_INFORMATION mbi;
+  const DWORD rd = PAGE_READONLY | PAGE_READWRITE | PAGE_WRITECOPY |
+                   PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE |
+                   PAGE_EXECUTE_WRITECOPY;
+  if (VirtualQuery(p, &mbi, sizeof mbi) == 0 || mbi.State != MEM_COMMIT ||
+      (mbi.Protect & PAGE_GUARD) || !(mbi.Protect & rd))
+    return 0;
+  return (uintptr_t)p + n <= (uintptr_t)mbi.BaseAddress + mbi.RegionSize;
+}
+
+static int executable(const void *p) {
+  MEMORY_BASIC_INFORMATION mbi;
+  const DWORD ex = PAGE_EXECUTE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE |
+                   PAGE_EXECUTE_WRITECOPY;
+  return VirtualQuery(p, &mbi, sizeof mbi) != 0 && mbi.State == MEM_COMMIT &&
+         (mbi.Protect & ex) != 0;
+}
+
+int imalloc_backend_isinterface(const void *p, int nslots) {
+  void *const *vtbl;
+  int i;
+  if (!readable(p, sizeof(void *))) return 0;
+  vtbl = *(void *const *const *)p;
+  if (vtbl == NULL || !readable(vtbl, (size_t)nslots * sizeof(void *)))
+    return 0;
+  for (i = 0; i < nslots; i++)
+    if (!executable(vtbl[i])) return 0;
+  return 1;
+}

@@ -17,6 +17,9 @@
 
 #define E_OUTOFMEMORY_CODE ((lua_Integer)0x8007000E)
 
+/* IMalloc's vtable: IUnknown's three methods and its own six. */
+#define IMALLOC_VTBL_SLOTS 9
+
 /*
 ** {======================================================
 ** HRESULTs as Lua values
@@ -361,13 +364,15 @@ static int l_wrap(lua_State *L) {
   if (lua_type(L, 1) != LUA_TLIGHTUSERDATA)
     luaL_typeerror(L, 1, "light userdata");
   luaL_argcheck(L, m != NULL, 1, "NULL interface pointer");
-  /* A block of the task allocator is the one kind of bad pointer a script
-  ** can easily hold: refuse it before calling through it. */
+  /* A block of the task allocator, live or freed, is the kind of bad
+  ** pointer a script can easily hold: refuse it before calling through it. */
   if (imalloc_backend_getmalloc(MEMCTX_TASK, &task) >= 0 && task != NULL) {
     int owned = task != m && task->lpVtbl->DidAlloc(task, m) == 1;
     task->lpVtbl->Release(task);
     luaL_argcheck(L, !owned, 1, "pointer is a memory block, not an interface");
   }
+  luaL_argcheck(L, imalloc_backend_isinterface(m, IMALLOC_VTBL_SLOTS), 1,
+                "pointer is not a COM interface (no vtable into loaded code)");
   h = newhandle(L);
   m->lpVtbl->AddRef(m);
   h->com = m;
