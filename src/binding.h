@@ -5,8 +5,9 @@
 **   1. the metatable of its own kind of object (handle or buffer), so that
 **      checking `self` compares two metatables instead of looking a name up
 **      in the registry on every call;
-**   2. the table of blocks owned by buffers (light userdata -> true), so
-**      that m:free cannot free a block a buffer will free again;
+**   2. the blocks owned by buffers in this Lua state (imalloc_Owned, whose
+**      user value is a table light userdata -> true), so that m:free cannot
+**      free a block a buffer will free again;
 **   3. the metatable of the other kind.
 */
 #ifndef IMALLOC_BINDING_H
@@ -92,15 +93,34 @@ static inline void imalloc_checkowned(lua_State *L, imalloc_Handle *h,
     luaL_argerror(L, arg, "pointer is not a live block of this IMalloc");
 }
 
+/* Blocks owned by buffers: a count, so that the common case (no buffer
+** alive) costs no table lookup, and the table as user value 1. */
+typedef struct imalloc_Owned {
+  lua_Integer count;
+} imalloc_Owned;
+
+/* Whether a buffer of this Lua state owns block `p`. */
+static inline int imalloc_isowned(lua_State *L, void *p) {
+  int owned;
+  if (((imalloc_Owned *)lua_touserdata(L, IMALLOC_OWNED))->count == 0)
+    return 0;
+  lua_getiuservalue(L, IMALLOC_OWNED, 1);
+  owned = lua_rawgetp(L, -1, p) != LUA_TNIL;
+  lua_pop(L, 2);
+  return owned;
+}
+
+/* Records block `p` as owned by a buffer, or forgets it (buffer.c). */
+IMALLOC_HIDDEN void imalloc_setowned(lua_State *L, void *p, int owned);
+
 /* Raises unless `p` may be freed or moved through `h`: a live block of its
 ** allocator that no buffer owns. */
 static inline void imalloc_checkfreeable(lua_State *L, imalloc_Handle *h,
                                         void *p, int arg) {
   if (!h->checks) return;
   imalloc_checkowned(L, h, p, arg);
-  if (lua_rawgetp(L, IMALLOC_OWNED, p) != LUA_TNIL)
+  if (imalloc_isowned(L, p))
     luaL_argerror(L, arg, "pointer is owned by a buffer (free or detach the buffer)");
-  lua_pop(L, 1);
 }
 
 /* Pushes `nil, message, code` for a failed HRESULT; returns 3. */

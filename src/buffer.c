@@ -293,6 +293,25 @@ static imalloc_Buffer *newbuffer(lua_State *L) {
   return b;
 }
 
+void imalloc_setowned(lua_State *L, void *p, int owned) {
+  imalloc_Owned *o = (imalloc_Owned *)lua_touserdata(L, IMALLOC_OWNED);
+  int was;
+  lua_getiuservalue(L, IMALLOC_OWNED, 1);
+  was = lua_rawgetp(L, -1, p) != LUA_TNIL;
+  lua_pop(L, 1);
+  if (owned == was) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (owned)
+    lua_pushboolean(L, 1);
+  else
+    lua_pushnil(L);
+  lua_rawsetp(L, -2, p);  /* may raise (memory) only when adding */
+  lua_pop(L, 1);
+  o->count += owned ? 1 : -1;
+}
+
 /* Makes `b` own block `p` and takes a reference on `m`; then records the
 ** block as owned. Should recording raise (out of memory), the buffer
 ** already owns the block, and its __gc frees it. */
@@ -302,8 +321,7 @@ static void own(lua_State *L, imalloc_Buffer *b, IMalloc *m, void *p,
   b->com = m;
   b->ptr = p;
   b->size = size;
-  lua_pushboolean(L, 1);
-  lua_rawsetp(L, IMALLOC_OWNED, p);
+  imalloc_setowned(L, p, 1);
 }
 
 /* m:buffer(n): a buffer owning a new block of n bytes. */
@@ -328,9 +346,8 @@ static int m_adopt(lua_State *L) {
   luaL_argcheck(L, p != NULL, 2, "NULL pointer");
   if (h->com->lpVtbl->DidAlloc(h->com, p) != 1)
     luaL_argerror(L, 2, "pointer is not a live block of this IMalloc");
-  if (lua_rawgetp(L, IMALLOC_OWNED, p) != LUA_TNIL)
+  if (imalloc_isowned(L, p))
     luaL_argerror(L, 2, "pointer is owned by a buffer (free or detach the buffer)");
-  lua_pop(L, 1);
   size = h->com->lpVtbl->GetSize(h->com, p);
   b = newbuffer(L);
   own(L, b, h->com, p, size);
@@ -365,8 +382,7 @@ static imalloc_Buffer *checkbuffer(lua_State *L) {
 static void *disown(lua_State *L, imalloc_Buffer *b) {
   void *p = b->ptr;
   IMalloc *m = b->com;
-  lua_pushnil(L);
-  lua_rawsetp(L, IMALLOC_OWNED, p);
+  imalloc_setowned(L, p, 0);
   b->ptr = NULL;
   b->size = 0;
   b->com = NULL;
@@ -442,10 +458,8 @@ static int b_resize(lua_State *L) {
   b->ptr = q;  /* the buffer owns the new block before anything can raise */
   b->size = n;
   if (q != old) {
-    lua_pushnil(L);
-    lua_rawsetp(L, IMALLOC_OWNED, old);
-    lua_pushboolean(L, 1);
-    lua_rawsetp(L, IMALLOC_OWNED, q);
+    imalloc_setowned(L, old, 0);
+    imalloc_setowned(L, q, 1);
   }
   lua_settop(L, 1);
   return 1;

@@ -467,7 +467,9 @@ IMALLOC_EXPORT int luaopen_imalloc_core(lua_State *L) {
   handlemt = lua_gettop(L);
   newmetatable(L, IMALLOC_BUFFER, "IMalloc buffer");
   buffermt = lua_gettop(L);
+  ((imalloc_Owned *)lua_newuserdatauv(L, sizeof(imalloc_Owned), 1))->count = 0;
   lua_newtable(L);
+  lua_setiuservalue(L, -2, 1);
   owned = lua_gettop(L);
 
   lua_pushvalue(L, handlemt);
