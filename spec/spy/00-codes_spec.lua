@@ -3,9 +3,9 @@
 -- CO_E_OBJNOTREG = -2147220997 = 0x800401FB):
 --   CO_E_OBJNOTREG 0x800401FB  "object is not registered"
 --   CO_E_OBJISREG  0x800401FC  "object is already registered"
--- src/com_abi.h (the POSIX side, so the built-in allocator answers with it)
--- and lua/imalloc.lua have the two swapped. These tests fail until both are
--- corrected; the other spy specs compare names and messages only.
+-- src/com_abi.h (the POSIX side, so the built-in allocator answered with
+-- them) and lua/imalloc.lua had the two swapped until d106ea7; these tests
+-- keep them right. The other spy specs compare names and messages only.
 local common = require "spy.common"
 local imalloc, spy = common.imalloc, common.spy
 
