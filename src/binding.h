@@ -129,16 +129,16 @@ IMALLOC_HIDDEN int imalloc_pushhresult(lua_State *L, HRESULT hr);
 /* Pushes `nil, "not enough memory", E_OUTOFMEMORY`; returns 3. */
 IMALLOC_HIDDEN int imalloc_pushnomem(lua_State *L);
 
-/* The spy (spy.c). While it is registered, an allocation path passes its
-** size through imalloc_spy_tag just before calling Alloc or Realloc, so the
-** spy's report can say which line of Lua asked for the block. Otherwise
-** the cost is one relaxed atomic load. */
+/* The spy (spy.c). An allocation path passes its size through
+** imalloc_spy_tag just before it calls m's Alloc or Realloc: while the spy
+** is registered, the spy's report can then say which line of Lua asked for
+** the block. Otherwise the cost is one relaxed atomic load. */
 IMALLOC_HIDDEN extern atomic_int imalloc_spy_tagging;
-IMALLOC_HIDDEN void imalloc_spy_settag(lua_State *L);
+IMALLOC_HIDDEN void imalloc_spy_settag(lua_State *L, IMalloc *m);
 
-static inline size_t imalloc_spy_tag(lua_State *L, size_t cb) {
+static inline size_t imalloc_spy_tag(lua_State *L, IMalloc *m, size_t cb) {
   if (atomic_load_explicit(&imalloc_spy_tagging, memory_order_relaxed))
-    imalloc_spy_settag(L);
+    imalloc_spy_settag(L, m);
   return cb;
 }
 

@@ -222,7 +222,7 @@ static int m_strdup(lua_State *L) {
   const char *s = luaL_checklstring(L, 2, &len);
   char *p;
   luaL_argcheck(L, len < (size_t)-1, 2, "string too long");
-  p = (char *)m->lpVtbl->Alloc(m, imalloc_spy_tag(L, len + 1));
+  p = (char *)m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len + 1));
   if (p == NULL) return imalloc_pushnomem(L);
   memcpy(p, s, len);
   p[len] = '\0';
@@ -239,7 +239,7 @@ static int m_wstrdup(lua_State *L) {
   unsigned char *p, *out;
   units = utf16_length(L, s, len, 2);
   luaL_argcheck(L, units < ((size_t)-1) / 2 - 1, 2, "string too long");
-  p = (unsigned char *)m->lpVtbl->Alloc(m, imalloc_spy_tag(L, (units + 1) * 2));
+  p = (unsigned char *)m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, (units + 1) * 2));
   if (p == NULL) return imalloc_pushnomem(L);
   out = p;
   while (i < len) {
@@ -329,7 +329,7 @@ static int m_buffer(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
   size_t n = imalloc_checksize(L, 2);
   imalloc_Buffer *b = newbuffer(L);
-  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, n));
+  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, n));
   if (p == NULL) return imalloc_pushnomem(L);
   own(L, b, m, p, n);
   return 1;
@@ -449,10 +449,10 @@ static int b_resize(lua_State *L) {
   IMalloc *m = b->com;
   void *old = b->ptr, *q;
   if (n == 0) {
-    q = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, 0));
+    q = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, 0));
     if (q != NULL) m->lpVtbl->Free(m, old);
   } else {
-    q = m->lpVtbl->Realloc(m, old, imalloc_spy_tag(L, n));
+    q = m->lpVtbl->Realloc(m, old, imalloc_spy_tag(L, m, n));
   }
   if (q == NULL) return imalloc_pushnomem(L);
   b->ptr = q;  /* the buffer owns the new block before anything can raise */

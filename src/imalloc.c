@@ -168,7 +168,7 @@ static int m_eq(lua_State *L) {
 
 static int m_alloc(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
-  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, imalloc_checksize(L, 2)));
+  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, imalloc_checksize(L, 2)));
   if (p == NULL) return imalloc_pushnomem(L);
   lua_pushlightuserdata(L, p);
   return 1;
@@ -180,7 +180,7 @@ static int m_realloc(lua_State *L) {
   size_t cb = imalloc_checksize(L, 3);
   void *q;
   if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
-  q = h->com->lpVtbl->Realloc(h->com, p, imalloc_spy_tag(L, cb));
+  q = h->com->lpVtbl->Realloc(h->com, p, imalloc_spy_tag(L, h->com, cb));
   if (q != NULL) {
     lua_pushlightuserdata(L, q);
     return 1;

@@ -68,6 +68,7 @@ typedef struct Rule {
 static struct {
   int state;
   int session;        /* 1, 2, ... by each start: tags name theirs */
+  IMalloc *task;      /* the task allocator: only its calls are tagged */
   /* the outstanding blocks: records in a dense array, found through an
   ** open-addressing index (0: empty slot, else the record's index + 1) */
   Record *rec;
@@ -255,6 +256,7 @@ enum { NONE, ALLOC, MOVE, FREED };
 static _Thread_local struct {
   char tag[WHERE_MAX];
   int tag_session;       /* 0: no tag */
+  IMalloc *tag_malloc;   /* the IMalloc the tagged call goes to */
   int quiet;             /* the spy's own calls: not in the books */
   int kind;              /* of the call in flight */
   size_t size;
@@ -263,7 +265,7 @@ static _Thread_local struct {
   Record old;
 } t;
 
-void imalloc_spy_settag(lua_State *L) {
+void imalloc_spy_settag(lua_State *L, IMalloc *m) {
   lua_Debug ar;
   int level;
   /* the nearest Lua function: skips pcall and other C functions */
@@ -272,14 +274,18 @@ void imalloc_spy_settag(lua_State *L) {
       snprintf(t.tag, sizeof t.tag, "%s:%d", ar.short_src, ar.currentline);
       t.tag_session =
           atomic_load_explicit(&imalloc_spy_tagging, memory_order_relaxed);
+      t.tag_malloc = m;
       return;
     }
   }
 }
 
-/* Moves the binding's tag, if any, into the call in flight. */
+/* Moves the binding's tag, if any, into the call in flight. A tag whose
+** call did not reach the spy (a handle over another IMalloc, a spy revoked
+** meanwhile) is dropped by the next call, not given to its block. */
 static void take_tag(void) {
-  t.tagged = t.tag_session != 0 && t.tag_session == books.session;
+  t.tagged = t.tag_session != 0 && t.tag_session == books.session &&
+             t.tag_malloc == books.task;
   t.tag_session = 0;
 }
 
@@ -553,19 +559,17 @@ static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
 ** spied allocation, and GetSize and DidAlloc read that table without
 ** checking: before it exists they fault. One quiet Alloc(0) and Free right
 ** after registering creates it (elsewhere they are merely two calls). */
-static void first_allocation(void) {
-  IMalloc *m = NULL;
-  if (imalloc_backend_getmalloc(MEMCTX_TASK, &m) < 0 || m == NULL) return;
+static void first_allocation(IMalloc *m) {
   t.quiet = 1;
   m->lpVtbl->Free(m, m->lpVtbl->Alloc(m, 0));
   t.quiet = 0;
-  m->lpVtbl->Release(m);
 }
 
 /* spy.start([options]): registers the spy; true, or fail. */
 static int l_start(lua_State *L) {
   Rule rule;
   int where = 1;
+  IMalloc *task = NULL;
   HRESULT hr;
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -586,6 +590,11 @@ static int l_start(lua_State *L) {
   } else {
     checkrule(L, 1, 1, &rule);
   }
+  hr = imalloc_backend_getmalloc(MEMCTX_TASK, &task);
+  if (hr < 0) return imalloc_pushhresult(L, hr);
+  if (task == NULL) return imalloc_pushhresult(L, E_POINTER);
+  /* the singleton stays: its address identifies it after this Release */
+  task->lpVtbl->Release(task);
   lock_control();
   lock_books();
   if (books.state != IDLE) {
@@ -600,12 +609,13 @@ static int l_start(lua_State *L) {
   books.seq = books.allocs = books.reallocs = books.frees = 0;
   books.failures = books.dropped = 0;
   books.rule = rule;
+  books.task = task;
   unlock_books();
   /* our own reference while registering, as a COM creator holds one */
   atomic_store(&refs, 1);
   hr = imalloc_backend_registerspy(&spy);
   if (hr >= 0) {
-    first_allocation();
+    first_allocation(task);
     lock_books();
     if (where && books.state == ACTIVE)
       atomic_store_explicit(&imalloc_spy_tagging, books.session,

@@ -114,6 +114,17 @@ describe("spy.report", function()
     assert.equal(0, spy.report().count)
   end)
 
+  it("gives no block the line of a call on another IMalloc", function()
+    -- other:alloc goes to a counting allocator the spy does not watch; the
+    -- next spied allocation on this thread, from C, must not take its line
+    local other = imalloc.wrap(common.helpers.testkit.counting())
+    local x = other:alloc(10)
+    local p = peer.give(m, "123456789")
+    assert.same({ { p, 10, nil } }, common.blocks())
+    m:free(p)
+    other:free(x)
+  end)
+
   it("lists a block native code allocated, without a where", function()
     local p = peer.give(m, "from C")
     assert.same({ { p, 7, nil } }, common.blocks())
