@@ -1,6 +1,10 @@
 /*
-** spy_threads.c: the spy (src/spy.c) under callbacks from several threads.
+** spy_threads.c: the spy (src/spy.c) under callbacks from several threads,
+** and beside another module's spy.
 **
+** First, a spy registered from C by another module: spy.start answers
+** CO_E_OBJISREG, spy.stop answers CO_E_OBJNOTREG and leaves it registered.
+** Then:
 ** Lua states in threads allocate, resize and free through the binding
 ** (every allocation path, buffers left to the collector), and a thread
 ** with no Lua state calls CoTaskMemAlloc / CoTaskMemFree of the same
@@ -43,6 +47,8 @@ static _Atomic long g_failures;  /* allocations the threads saw fail */
 
 static void *(*task_alloc)(SIZE_T);
 static void (*task_free)(void *);
+static HRESULT (*register_spy)(IMallocSpy *);
+static HRESULT (*revoke_spy)(void);
 
 #define CHECK(cond, what) check((cond), __LINE__, (what))
 
@@ -211,7 +217,7 @@ static void *c_worker(void *arg) {
 
 static void find_task_functions(lua_State *L) {
   const char *path;
-  void *lib, *a, *f;
+  void *lib, *a, *f, *r, *v;
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "searchpath");
   lua_pushliteral(L, "imalloc.core");
@@ -221,13 +227,17 @@ static void find_task_functions(lua_State *L) {
   lib = path ? dlopen(path, RTLD_NOW | RTLD_NOLOAD) : NULL;
   a = lib ? dlsym(lib, "imalloc_CoTaskMemAlloc") : NULL;
   f = lib ? dlsym(lib, "imalloc_CoTaskMemFree") : NULL;
-  if (!a || !f) {
+  r = lib ? dlsym(lib, "imalloc_CoRegisterMallocSpy") : NULL;
+  v = lib ? dlsym(lib, "imalloc_CoRevokeMallocSpy") : NULL;
+  if (!a || !f || !r || !v) {
     printf("FAIL: no CoTaskMem* in %s\n", path ? path : "imalloc.core");
     exit(1);
   }
   /* object pointers from dlsym to function pointers, as POSIX allows */
   memcpy(&task_alloc, &a, sizeof a);
   memcpy(&task_free, &f, sizeof f);
+  memcpy(&register_spy, &r, sizeof r);
+  memcpy(&revoke_spy, &v, sizeof v);
   lua_settop(L, 0);
 }
 
@@ -272,6 +282,83 @@ static long field(lua_State *M, const char *name) {
   return v;
 }
 
+/* Another module's spy: it sees calls, and is not ours to revoke. */
+static long other_calls;
+
+static HRESULT STDMETHODCALLTYPE o_qi(IMallocSpy *This, REFIID riid,
+                                     void **ppv) {
+  (void)riid;
+  *ppv = This;
+  return S_OK;
+}
+static ULONG STDMETHODCALLTYPE o_ref(IMallocSpy *This) {
+  (void)This;
+  return 1;
+}
+static SIZE_T STDMETHODCALLTYPE o_prealloc(IMallocSpy *This, SIZE_T cb) {
+  (void)This;
+  other_calls++;
+  return cb;
+}
+static void *STDMETHODCALLTYPE o_post(IMallocSpy *This, void *p) {
+  (void)This;
+  return p;
+}
+static void *STDMETHODCALLTYPE o_pre(IMallocSpy *This, void *p, BOOL s) {
+  (void)This, (void)s;
+  other_calls++;
+  return p;
+}
+static void STDMETHODCALLTYPE o_postfree(IMallocSpy *This, BOOL s) {
+  (void)This, (void)s;
+}
+static SIZE_T STDMETHODCALLTYPE o_prerealloc(IMallocSpy *This, void *p,
+                                             SIZE_T cb, void **pnew, BOOL s) {
+  (void)This, (void)s;
+  *pnew = p;
+  return cb;
+}
+static void *STDMETHODCALLTYPE o_postrealloc(IMallocSpy *This, void *p,
+                                             BOOL s) {
+  (void)This, (void)s;
+  return p;
+}
+static SIZE_T STDMETHODCALLTYPE o_postgetsize(IMallocSpy *This, SIZE_T cb,
+                                              BOOL s) {
+  (void)This, (void)s;
+  return cb;
+}
+static int STDMETHODCALLTYPE o_postdidalloc(IMallocSpy *This, void *p,
+                                            BOOL s, int actual) {
+  (void)This, (void)p, (void)s;
+  return actual;
+}
+static void STDMETHODCALLTYPE o_heapmin(IMallocSpy *This) { (void)This; }
+
+static const IMallocSpyVtbl other_vtbl = {
+  o_qi, o_ref, o_ref, o_prealloc, o_post, o_pre, o_postfree, o_prerealloc,
+  o_postrealloc, o_pre, o_postgetsize, o_pre, o_postdidalloc, o_heapmin,
+  o_heapmin
+};
+
+static void other_spy(lua_State *M) {
+  IMallocSpy other = { &other_vtbl };
+  long calls;
+  CHECK(register_spy(&other) == S_OK, "another module registers its spy");
+  CHECK(strcmp(spy_call(M, "return select(2, require('imalloc').spy.start())"),
+               "CO_E_OBJISREG: object is already registered") == 0,
+        "start answers CO_E_OBJISREG");
+  CHECK(strcmp(spy_call(M, "return select(2, require('imalloc').spy.stop())"),
+               "CO_E_OBJNOTREG: object is not registered") == 0,
+        "stop answers CO_E_OBJNOTREG");
+  calls = other_calls;
+  task_free(task_alloc(8));
+  CHECK(other_calls == calls + 2, "the other spy is still registered");
+  CHECK(revoke_spy() == S_OK, "and its owner revokes it");
+  CHECK(field(M, "active") == 0 && field(M, "pending") == 0,
+        "ours was never active");
+}
+
 int main(int argc, char **argv) {
   struct worker w[NLUA];
   lua_State *M;
@@ -291,6 +378,8 @@ int main(int argc, char **argv) {
     w[i].L = open_state(worker_side, sizeof worker_side - 1, "=worker");
     w[i].id = i;
   }
+
+  other_spy(M);
 
   /* 1 and 2: traffic from every thread, reports and rules meanwhile */
   CHECK(strcmp(spy_call(M, "return tostring(require('imalloc').spy.start())"),
