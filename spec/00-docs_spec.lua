@@ -48,3 +48,36 @@ describe("README.md", function()
     assert.matches("\nbash %.ci/test", first)
   end)
 end)
+
+describe("rockspec/imalloc-scm-1.rockspec", function()
+  -- CMake reads the module's sources from src/sources.cmake; LuaRocks cannot,
+  -- so the rockspec names them again, and this keeps the two lists equal.
+  local function cmake_list(name)
+    local f = assert(io.open("src/sources.cmake", "rb"))
+    local text = f:read("a")
+    f:close()
+    local items = assert(text:match("set%(" .. name .. " ([^)]*)%)"), name)
+    local t = {}
+    for item in items:gmatch("%S+") do t[#t + 1] = "src/" .. item end
+    return t
+  end
+
+  local function sorted(t)
+    table.sort(t)
+    return t
+  end
+
+  local spec = {}
+  assert(loadfile("rockspec/imalloc-scm-1.rockspec", "t", spec))()
+
+  it("builds the module from the sources CMake builds it from", function()
+    local binding = cmake_list("IMALLOC_BINDING_SOURCES")
+    local windows, unix = {}, {}
+    for _, s in ipairs(binding) do windows[#windows + 1] = s; unix[#unix + 1] = s end
+    for _, s in ipairs(cmake_list("IMALLOC_WIN32_SOURCES")) do windows[#windows + 1] = s end
+    for _, s in ipairs(cmake_list("IMALLOC_POSIX_SOURCES")) do unix[#unix + 1] = s end
+    local platforms = spec.build.platforms
+    assert.same(sorted(windows), sorted(platforms.windows.modules["imalloc.core"].sources))
+    assert.same(sorted(unix), sorted(platforms.unix.modules["imalloc.core"].sources))
+  end)
+end)

@@ -1,0 +1,7 @@
+# The sources of the C module imalloc.core, named once for every CMake
+# project that compiles them (the top level, tests/fuzz). Paths relative to
+# src/. rockspec/imalloc-scm-1.rockspec lists the same files; spec 00 checks
+# that it does.
+set(IMALLOC_BINDING_SOURCES imalloc.c buffer.c spy.c)
+set(IMALLOC_POSIX_SOURCES backend_posix.c taskalloc.c)
+set(IMALLOC_WIN32_SOURCES backend_win32.c)
