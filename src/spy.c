@@ -20,7 +20,8 @@
 ** Where from: while the spy is registered, the binding's allocation paths
 ** call imalloc_spy_tag (binding.h), which puts "file:line" of the Lua
 ** caller in a thread-local slot; the next Pre(Re)Alloc on that thread takes
-** it, and its Post call attaches it to the block's record.
+** it (if that call went to the task allocator), and its Post call attaches
+** it to the block's record.
 */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -493,6 +494,22 @@ static IMallocSpy spy = { &spy_vtbl };
 ** =======================================================
 */
 
+/* Raises, naming argument `arg`, unless every key of the table at `idx` is
+** one of `names`; `fmt` makes the message of the one that is not. */
+static void checkkeys(lua_State *L, int idx, int arg,
+                      const char *const names[], const char *fmt) {
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    int i;
+    lua_pop(L, 1);  /* the value; the key stays for lua_next */
+    for (i = 0; names[i] && strcmp(k, names[i]) != 0; i++) {}
+    if (names[i] == NULL)
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L, fmt, luaL_tolstring(L, -1, NULL)));
+  }
+}
+
 /* Reads a fault rule from the table at `idx` (nil: no rule). Raises for a
 ** malformed one, naming argument `arg`. */
 static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
@@ -503,16 +520,7 @@ static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
   if (lua_isnoneornil(L, idx)) return;
   if (!lua_istable(L, idx))
     luaL_argerror(L, arg, "fault rule must be a table or nil");
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-    int i;
-    lua_pop(L, 1);  /* the value; the key stays for lua_next */
-    for (i = 0; fields[i] && strcmp(k, fields[i]) != 0; i++) {}
-    if (fields[i] == NULL)
-      luaL_argerror(L, arg, lua_pushfstring(L,
-          "unknown field '%s' in fault rule", luaL_tolstring(L, -1, NULL)));
-  }
+  checkkeys(L, idx, arg, fields, "unknown field '%s' in fault rule");
   if (lua_getfield(L, idx, "nth") != LUA_TNIL) {
     int isint;
     lua_Integer n = lua_tointegerx(L, -1, &isint);
@@ -567,20 +575,14 @@ static void first_allocation(IMalloc *m) {
 
 /* spy.start([options]): registers the spy; true, or fail. */
 static int l_start(lua_State *L) {
+  static const char *const options[] = {"fail", "where", NULL};
   Rule rule;
   int where = 1;
   IMalloc *task = NULL;
   HRESULT hr;
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
-      lua_pop(L, 1);
-      if (strcmp(k, "fail") != 0 && strcmp(k, "where") != 0)
-        luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s'",
-                      luaL_tolstring(L, -1, NULL)));
-    }
+    checkkeys(L, 1, 1, options, "unknown option '%s'");
     lua_getfield(L, 1, "fail");
     checkrule(L, lua_gettop(L), 1, &rule);
     if (lua_getfield(L, 1, "where") != LUA_TNIL) {
