@@ -17,6 +17,23 @@ function helpers.collect()
   until collectgarbage("count") >= before
 end
 
+--- Runs an example script with print captured; returns the printed lines
+-- (a print of several lines gives several entries).
+function helpers.run_example(path)
+  local lines = {}
+  local env = setmetatable({
+    print = function(...)
+      local t = table.pack(...)
+      for i = 1, t.n do t[i] = tostring(t[i]) end
+      for line in table.concat(t, "\t"):gmatch("[^\n]+") do
+        lines[#lines + 1] = line
+      end
+    end,
+  }, { __index = _G })
+  assert(loadfile(path, "t", env))()
+  return lines
+end
+
 --- A function that calls `m:name(...)` with method syntax, so argument
 -- errors read as a script sees them ("bad argument #1 to 'name'"). A method
 -- reached through a computed key would be reported as '?', self counted.

@@ -1,20 +1,12 @@
--- examples/leaks.lua, run with print captured (as 13-crossing_spec.lua runs
--- the other examples), in a process of its own: it starts and stops the
--- spy. Printed text is compared line by line, addresses (which differ from
--- run to run) as 0x?.
+-- examples/leaks.lua, run with print captured (helpers.run_example), in a
+-- process of its own: it starts and stops the spy. Addresses, which differ
+-- from run to run, are compared as 0x?.
 local common = require "spy.common"
 
+--- The example's printed lines, addresses as 0x?.
 local function run_example(path)
-  local lines = {}
-  local env = setmetatable({
-    print = function(...)
-      local t = table.pack(...)
-      for i = 1, t.n do t[i] = tostring(t[i]) end
-      local text = table.concat(t, "\t"):gsub("0x%x+", "0x?")
-      for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
-    end,
-  }, { __index = _G })
-  assert(loadfile(path, "t", env))()
+  local lines = common.helpers.run_example(path)
+  for i, line in ipairs(lines) do lines[i] = line:gsub("0x%x+", "0x?") end
   return lines
 end
 
