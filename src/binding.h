@@ -110,7 +110,9 @@ static inline int imalloc_isowned(lua_State *L, void *p) {
   return owned;
 }
 
-/* Records block `p` as owned by a buffer, or forgets it (buffer.c). */
+/* Records block `p` as owned by a buffer, or forgets it (buffer.c). The
+** caller knows it changes: a new or adopted block (checked not owned) is
+** added, a buffer's own block removed. */
 IMALLOC_HIDDEN void imalloc_setowned(lua_State *L, void *p, int owned);
 
 /* Raises unless `p` may be freed or moved through `h`: a live block of its

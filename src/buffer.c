@@ -295,14 +295,7 @@ static imalloc_Buffer *newbuffer(lua_State *L) {
 
 void imalloc_setowned(lua_State *L, void *p, int owned) {
   imalloc_Owned *o = (imalloc_Owned *)lua_touserdata(L, IMALLOC_OWNED);
-  int was;
   lua_getiuservalue(L, IMALLOC_OWNED, 1);
-  was = lua_rawgetp(L, -1, p) != LUA_TNIL;
-  lua_pop(L, 1);
-  if (owned == was) {
-    lua_pop(L, 1);
-    return;
-  }
   if (owned)
     lua_pushboolean(L, 1);
   else
