@@ -74,12 +74,6 @@ static inline size_t imalloc_checksize(lua_State *L, int arg) {
   if (n < 0) luaL_argerror(L, arg, "size must not be negative");
 #if LUA_MAXINTEGER > SIZE_MAX
   if ((lua_Unsigned)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");
-/* The handle's methods that deal in bytes and buffers, the buffer's
-** methods and metamethods (buffer.c). */
-IMALLOC_HIDDEN extern const luaL_Reg imalloc_memory_methods[];
-IMALLOC_HIDDEN extern const luaL_Reg imalloc_buffer_methods[];
-IMALLOC_HIDDEN extern const luaL_Reg imalloc_buffer_metamethods[];
-
 #endif
   return (size_t)n;
 }
