@@ -289,15 +289,18 @@ local function run(seed, ops)
       expect(from_utf16(e.data), h:wstring(e.p), "wstring")
     end },
     { "stale", 4, function()
+      -- Not on Windows: ole32's DidAlloc asks the process heap, which the C
+      -- runtime's malloc (Lua's own allocator) shares. Once the heap hands a
+      -- freed address out again it is a live block to DidAlloc (so a stale
+      -- free would pass the check and free Lua's memory), and Wine 8's
+      -- HeapValidate faults on an address inside another block (seen here:
+      -- a read of 0xFFFFFFFFFFFFFFFF in ntdll). See README, m:setchecks.
+      -- Freed pointers on Windows are covered where no reuse can intervene
+      -- (spec 06 and the catalogue, spec 10).
+      if helpers.windows then return false end
       local p = freed[rnd(64)]
       if not p or is_live(p) then return false end
       local h = live_handle().h
-      -- ole32's DidAlloc asks the process heap, which the C runtime's malloc
-      -- (Lua's own allocator) shares: once anything in the process is handed
-      -- the freed address again, it is a live heap block and DidAlloc says 1.
-      -- Nothing can tell it from a block the script may free, so on Windows
-      -- the check covers freed addresses not yet reused (see README).
-      if helpers.windows and h:didalloc(p) == 1 then return false end
       expect(0, h:didalloc(p), "didalloc of a freed block")
       raises(bad(1, "free", NOT_LIVE), M.free, h, p)
       raises(bad(1, "getsize", NOT_LIVE), M.getsize, h, p)
@@ -483,8 +486,12 @@ describe("the model-based random test", function()
     for _, name in ipairs(names) do parts[#parts + 1] = ("%s %d"):format(name, counts[name]) end
     print(("model: %d operations run, seed %d, 0 errors (%s)"):format(total, seed, table.concat(parts, ", ")))
     assert.equal(OPS, total)
-    -- every kind of operation ran
-    for _, name in ipairs(names) do assert.is_true(counts[name] > 0, name) end
+    -- every kind of operation ran (stale pointers: not on Windows, see above)
+    for _, name in ipairs(names) do
+      if not (helpers.windows and name == "stale") then
+        assert.is_true(counts[name] > 0, name)
+      end
+    end
     helpers.collect()
   end)
 end)
