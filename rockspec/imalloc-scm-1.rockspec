@@ -27,7 +27,8 @@ build = {
   },
   platforms = {
     -- ole32.dll is loaded at run time: nothing to link but Lua itself.
-    -- Builds with mingw-w64 and with MSVC alike.
+    -- Builds with mingw-w64 (tested under Wine); MSVC needs C11 atomics for
+    -- spy.c: /std:c11 /experimental:c11atomics (VS 2022 17.5+), untested.
     windows = {
       modules = {
         ["imalloc.core"] = {

@@ -29,6 +29,14 @@ describe("README.md", function()
     end
   end)
 
+  it("documents every function of imalloc.spy", function()
+    for name, value in pairs(imalloc.spy) do
+      if type(value) == "function" then
+        assert.is_true(documented(text, "`imalloc.spy." .. name .. "("), name)
+      end
+    end
+  end)
+
   it("documents every handle method", function()
     for name in pairs(getmetatable(imalloc.get()).__index) do
       assert.is_true(documented(text, "`m:" .. name .. "("), name)
