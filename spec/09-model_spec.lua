@@ -427,7 +427,9 @@ local function run(seed, ops)
       local stale = limbo
       limbo = {}
       for _, p in ipairs(stale) do
-        if not is_live(p) then
+        -- not on Windows: a freed address the heap may have reused (see
+        -- the "stale" operation)
+        if not is_live(p) and not helpers.windows then
           expect(0, live_handle().h:didalloc(p), "a dropped buffer's block")
         end
         remember_freed(p)
