@@ -6,15 +6,20 @@
 **    serves one size class; it starts with a header and an array of 32-bit
 **    slots, one per block, holding the requested size and a LIVE bit (and a
 **    SPY bit). That slot is all the bookkeeping of a live block.
-**  - A two-level radix table maps address >> 20 to the chunk (or, for a
-**    block above 64 KiB, which gets its own mapping, to a descriptor), so
-**    any address is checked without reading it: DidAlloc, GetSize, Free and
-**    Realloc look only at the table, chunk headers, slots and descriptors.
-**    None of these is ever unmapped, so a racing lookup never faults.
+**  - A two-level radix table maps address >> 20 to the chunk, so any
+**    address is checked without reading it: DidAlloc, GetSize, Free and
+**    Realloc look only at the table, chunk headers and slots. None of these
+**    is ever unmapped, so a racing lookup never faults.
+**  - A block above 64 KiB gets its own mapping, 1 MiB aligned, and no
+**    descriptor: its size and LIVE/SPY/BUSY flags are the table entry of
+**    its first 1 MiB region itself, and each further region it spans holds
+**    a continuation entry (its distance to the first). That is 8 bytes per
+**    MiB spanned, and a lookup never reads anything that gets unmapped.
 **  - The block index is computed with a precomputed reciprocal and checked
 **    (index * size == offset), which rejects interior pointers.
-**  - Free swaps the slot to 0 atomically: of two threads freeing the same
-**    block, exactly one sees LIVE and frees it.
+**  - Free swaps the slot (a large block: its first table entry) to 0
+**    atomically: of two threads freeing the same block, exactly one sees
+**    LIVE and frees it.
 **  - Each thread keeps a small free list per class (intrusive: the link
 **    lives in the free block), refilled and flushed in batches under the
 **    class's lock; a pthread key destructor flushes a dying thread's lists.
@@ -109,17 +114,28 @@
 ** overcommit might grant (the reference wants NULL for 2^46). */
 #define MAX_ALLOC ((size_t)1 << 40)
 
+/* Free-list chains and large-block entries pack fields above bit 48. */
+_Static_assert(sizeof(uintptr_t) == 8, "taskalloc needs 64-bit pointers");
+
 /* Slot word of a small block: 0 = free. */
 #define SLOT_LIVE 0x80000000u
 #define SLOT_SPY 0x40000000u
 #define SLOT_SIZE 0x3FFFFFFFu
 
-/* State word of a large block: its base (1 MiB aligned) | flags; 0 = free.
-** BUSY marks a Realloc in progress, so a racing Free cannot unmap under it. */
-#define L_LIVE 1u
-#define L_SPY 2u
-#define L_BUSY 4u
-#define L_FLAGS ((uintptr_t)7)
+/* Table entries (see the radix table below). Bit 0 set: an entry of a
+** block above 64 KiB. Its first region's entry ("head") holds
+**   requested size << E_SHIFT | L_* flags | E_LARGE,
+** each further region's entry
+**   distance to the first region, in regions, << E_SHIFT | E_CONT | E_LARGE.
+** A freed block has no entries (0). BUSY marks a Realloc in progress, so a
+** racing Free cannot unmap under it. Sizes are at most MAX_ALLOC (2^40, 41
+** bits) and distances below 2^20, so the payload ends below bit 49. */
+#define E_LARGE ((uintptr_t)1)
+#define E_CONT ((uintptr_t)2)
+#define L_LIVE ((uintptr_t)4)
+#define L_SPY ((uintptr_t)8)
+#define L_BUSY ((uintptr_t)16)
+#define E_SHIFT 8
 
 /* Reciprocal precision: offsets are < 2^20 and sizes <= 2^16, so with 40
 ** fractional bits (off * recip) >> 40 is the exact quotient. */
@@ -159,8 +175,9 @@ static void *os_map_aligned(size_t len) {
 }
 
 /* ---- the radix table: address >> 20 -> owner ------------------------------
-** An entry is 0 (not ours), a chunk address (low bit 0) or a large-block
-** descriptor address | 1. Leaves are mapped on first use and never freed. */
+** An entry is 0 (not ours), a chunk address (1 MiB aligned, so bit 0 is
+** clear) or, with bit 0 set, a large block's head or continuation entry
+** (E_LARGE above). Leaves are mapped on first use and never freed. */
 
 typedef _Atomic uintptr_t tentry;
 static _Atomic(tentry *) g_top[(size_t)1 << TOP_BITS];
@@ -172,6 +189,15 @@ static inline uintptr_t table_get(uintptr_t u) {
   if (!leaf) return 0;
   return atomic_load_explicit(&leaf[(u >> CHUNK_SHIFT) & (LEAF_LEN - 1)],
                               ACQ);
+}
+
+/* The entry itself (for a compare-and-swap), or NULL when its leaf does
+** not exist yet (then the entry is 0). */
+static inline tentry *table_slot(uintptr_t u) {
+  tentry *leaf;
+  if (u >> VA_BITS) return NULL;
+  leaf = atomic_load_explicit(&g_top[u >> (CHUNK_SHIFT + LEAF_BITS)], ACQ);
+  return leaf ? &leaf[(u >> CHUNK_SHIFT) & (LEAF_LEN - 1)] : NULL;
 }
 
 static int table_set(uintptr_t u, uintptr_t v) {
@@ -567,82 +593,60 @@ static HOT void small_release(void *p, unsigned c, uint32_t old) {
   tc_count_fast(tc, -1, -(int64_t)(old & SLOT_SIZE));
 }
 
-/* ---- large blocks: one mapping each, described outside it --------------- */
-
-/* 16 bytes. The mapping is always the requested size rounded up to the
-** page size (an in-place Realloc trims it), so its length is not stored. */
-struct large {
-  _Atomic uintptr_t state;   /* base | L_* flags, 0 when free */
-  _Atomic uintptr_t size;    /* requested size; while the descriptor is
-                             ** free, the next free one (under
-                             ** g_large_lock). Atomic because a racing
-                             ** lookup may read a descriptor just freed. */
-};
+/* ---- large blocks: one mapping each, described by its table entries ------
+** No descriptor: the head entry (the block's first 1 MiB region) holds the
+** requested size and the flags, so a block costs 8 bytes per MiB spanned.
+** The mapping is always the requested size rounded up to the page size (an
+** in-place Realloc trims it), so its length is not stored.
+**
+** Unmapping, and a racing lookup: DidAlloc, GetSize, Free, Realloc and
+** core_spyed read only table entries for a large block, never the block or
+** anything else that gets unmapped, so no lookup can fault, however it
+** interleaves with a Free. The block's own bytes are read (Realloc's copy)
+** only by the thread that claimed it (head swapped to 0) or marked it BUSY,
+** which no other thread can then claim. A release clears the block's entries
+** before it unmaps: while the range is still mapped nobody else can be given
+** it, so no entry of a new owner (a chunk or large block of ours, mapped
+** later at the same address) can be wiped by ours, and once the range is
+** unmapped no stale entry of ours claims memory that is now someone else's
+** (a lookup in between sees 0 or a continuation entry: "not a block"). */
 
 static inline size_t page_up(size_t n) {
   return (n + g_page - 1) & ~(g_page - 1);
 }
 
-static inline size_t large_len(struct large *d) {
-  return page_up(atomic_load_explicit(&d->size, RLX));
+static inline uintptr_t large_head(size_t n, uint32_t spy) {
+  return ((uintptr_t)n << E_SHIFT) | L_LIVE | (spy ? L_SPY : 0) | E_LARGE;
 }
 
-static pthread_mutex_t g_large_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct large *g_large_free;
-
-/* Descriptors are never unmapped: a lookup racing with a Free may still
-** read one after its block is gone. */
-static struct large *desc_get(void) {
-  struct large *d;
-  pthread_mutex_lock(&g_large_lock);
-  if (!g_large_free) {
-    size_t i, n = 65536 / sizeof(struct large);
-    struct large *slab = os_map(65536);
-    if (slab) {
-      for (i = 0; i < n; i++) {
-        atomic_store_explicit(&slab[i].size, (uintptr_t)g_large_free, RLX);
-        g_large_free = &slab[i];
-      }
-      atomic_fetch_add_explicit(&g_mapped, 65536, RLX);
-      atomic_fetch_add_explicit(&g_meta, 65536, RLX);
-    }
-  }
-  d = g_large_free;
-  if (d)
-    g_large_free = (struct large *)atomic_load_explicit(&d->size, RLX);
-  pthread_mutex_unlock(&g_large_lock);
-  return d;
+/* Whether e, the entry of u's region, says u is the start of a live large
+** block (e has E_LARGE). */
+static inline int large_at(uintptr_t e, uintptr_t u) {
+  return (e & (E_CONT | L_LIVE)) == L_LIVE && !(u & (CHUNK_SIZE - 1));
 }
 
-static void desc_put(struct large *d) {
-  pthread_mutex_lock(&g_large_lock);
-  atomic_store_explicit(&d->size, (uintptr_t)g_large_free, RLX);
-  g_large_free = d;
-  pthread_mutex_unlock(&g_large_lock);
+/* Entries for the block at base of len bytes: continuations first, the
+** head last (its release store publishes them with it). */
+static int large_publish(uintptr_t base, size_t len, uintptr_t head) {
+  uintptr_t r;
+  for (r = base + CHUNK_SIZE; r < base + len; r += CHUNK_SIZE)
+    if (!table_set(r, (((r - base) >> CHUNK_SHIFT) << E_SHIFT) | E_CONT |
+                          E_LARGE))
+      return 0;
+  return table_set(base, head);
 }
 
 static void *large_alloc(size_t n, uint32_t spy) {
   struct tcache *tc = tc_self();
   size_t len;
   char *p;
-  struct large *d;
   if (n > MAX_ALLOC) return NULL;
   pthread_once(&g_once, global_init);
   len = page_up(n);
   p = os_map_aligned(len);
   if (!p) return NULL;
-  d = desc_get();
-  if (!d) {
-    munmap(p, len);
-    return NULL;
-  }
-  atomic_store_explicit(&d->size, n, RLX);
-  atomic_store_explicit(&d->state,
-                        (uintptr_t)p | L_LIVE | (spy ? L_SPY : 0), REL);
-  if (!table_set_range((uintptr_t)p, len, (uintptr_t)d | 1)) {
-    table_set_range((uintptr_t)p, len, 0);
-    atomic_store_explicit(&d->state, 0, RLX);
-    desc_put(d);
+  if (!large_publish((uintptr_t)p, len, large_head(n, spy))) {
+    table_set_range((uintptr_t)p, len, 0);  /* before the munmap, as above */
     munmap(p, len);
     return NULL;
   }
@@ -654,31 +658,42 @@ static void *large_alloc(size_t n, uint32_t spy) {
   return p;
 }
 
-/* Claims the large block at u: 1 and its state word when this call won. */
-static int large_claim(struct large *d, uintptr_t u, uintptr_t *old) {
-  uintptr_t s = atomic_load_explicit(&d->state, ACQ);
+/* Claims the large block at u by swapping its head entry from live (and
+** not BUSY) to 0: 1 and the old head when this call won. Of two threads
+** freeing the same block, one swaps, the other sees 0 (or a failed CAS,
+** then 0) and does nothing. */
+static int large_claim(uintptr_t u, uintptr_t *old) {
+  tentry *t;
+  uintptr_t e;
+  if (u & (CHUNK_SIZE - 1)) return 0;
+  t = table_slot(u);
+  if (!t) return 0;
+  e = atomic_load_explicit(t, ACQ);
   for (;;) {
-    if ((s & ~L_FLAGS) != u || !(s & L_LIVE) || (s & L_BUSY)) return 0;
-    if (atomic_compare_exchange_weak_explicit(&d->state, &s, 0, ACQ, ACQ))
-      break;
+    if (!(e & E_LARGE) || !large_at(e, u) || (e & L_BUSY)) return 0;
+    if (atomic_compare_exchange_weak_explicit(t, &e, 0, ACQ, ACQ)) break;
   }
-  *old = s;
+  *old = e;
   return 1;
 }
 
-static void large_release(struct large *d, uintptr_t u, uintptr_t old) {
+/* The block at u was claimed (its head was `old`): clear the rest of its
+** entries, then unmap it. */
+static void large_release(uintptr_t u, uintptr_t old) {
   struct tcache *tc = tc_self();
-  size_t n = atomic_load_explicit(&d->size, RLX), len = page_up(n);
+  size_t n = (size_t)(old >> E_SHIFT), len = page_up(n);
   VG_FREE((void *)u);
-  /* Entries go before the mapping, so no new owner of the range can have
-  ** its entries wiped by ours. */
-  table_set_range(u, len, 0);
+  if (len > CHUNK_SIZE) table_set_range(u + CHUNK_SIZE, len - CHUNK_SIZE, 0);
   munmap((void *)u, len);
   atomic_fetch_sub_explicit(&g_mapped, len, RLX);
-  desc_put(d);
   if (old & L_SPY) atomic_fetch_sub_explicit(&g_spied, 1, RLX);
   if (tc->state == TC_NONE) tc_init(tc);
   tc_count(tc, -1, -(int64_t)n);
+}
+
+static NOINLINE void large_free(uintptr_t u) {
+  uintptr_t old;
+  if (large_claim(u, &old)) large_release(u, old);
 }
 
 /* ---- the core operations (no spy) --------------------------------------- */
@@ -694,10 +709,8 @@ static HOT void core_free(void *p) {
   _Atomic uint32_t *slot;
   uint32_t old;
   if (!e) return;
-  if (UNLIKELY(e & 1)) {
-    uintptr_t s;
-    struct large *d = (struct large *)(e - 1);
-    if (large_claim(d, u, &s)) large_release(d, u, s);
+  if (UNLIKELY(e & E_LARGE)) {
+    large_free(u);
     return;
   }
   c = (struct chunk *)e;
@@ -713,12 +726,8 @@ static size_t core_getsize(void *p) {
   _Atomic uint32_t *slot;
   uint32_t w;
   if (!e) return (size_t)-1;
-  if (UNLIKELY(e & 1)) {
-    struct large *d = (struct large *)(e - 1);
-    uintptr_t s = atomic_load_explicit(&d->state, ACQ);
-    if ((s & ~L_FLAGS) != u || !(s & L_LIVE)) return (size_t)-1;
-    return atomic_load_explicit(&d->size, RLX);
-  }
+  if (UNLIKELY(e & E_LARGE))
+    return large_at(e, u) ? (size_t)(e >> E_SHIFT) : (size_t)-1;
   slot = small_slot((struct chunk *)e, u);
   if (!slot) return (size_t)-1;
   w = atomic_load_explicit(slot, RLX);
@@ -729,11 +738,7 @@ static int core_didalloc(void *p) {
   uintptr_t u = (uintptr_t)p, e = table_get(u);
   _Atomic uint32_t *slot;
   if (!e) return 0;
-  if (UNLIKELY(e & 1)) {
-    uintptr_t s =
-        atomic_load_explicit(&((struct large *)(e - 1))->state, ACQ);
-    return (s & ~L_FLAGS) == u && (s & L_LIVE);
-  }
+  if (UNLIKELY(e & E_LARGE)) return large_at(e, u);
   slot = small_slot((struct chunk *)e, u);
   return slot && (atomic_load_explicit(slot, RLX) & SLOT_LIVE) != 0;
 }
@@ -745,11 +750,15 @@ static BOOL core_spyed(void *p) {
   struct chunk *c;
   uint32_t w;
   if (!e) return 0;
-  if (e & 1) {
-    struct large *d = (struct large *)(e - 1);
-    uintptr_t s = atomic_load_explicit(&d->state, ACQ), base = s & ~L_FLAGS;
-    return (s & L_LIVE) && (s & L_SPY) && u >= base &&
-           u - base < large_len(d);
+  if (e & E_LARGE) {  /* find the head: it holds the flags and size */
+    uintptr_t base = u & ~(CHUNK_SIZE - 1);
+    if (e & E_CONT) {
+      base -= (e >> E_SHIFT) << CHUNK_SHIFT;
+      e = table_get(base);
+    }
+    return (e & (E_LARGE | E_CONT | L_LIVE | L_SPY)) ==
+               (E_LARGE | L_LIVE | L_SPY) &&
+           u - base < page_up((size_t)(e >> E_SHIFT));
   }
   c = (struct chunk *)e;
   rel = u - (uintptr_t)c - c->blocks_off;
@@ -765,17 +774,18 @@ static void *move_block(void *p, size_t n, uint32_t spy) {
   void *q = core_alloc(n, spy);
   size_t oldn;
   if (!q) return NULL;
-  if (e & 1) {
-    struct large *d = (struct large *)(e - 1);
+  if (e & E_LARGE) {
     uintptr_t s;
-    if (!large_claim(d, u, &s)) goto lost;
-    oldn = atomic_load_explicit(&d->size, RLX);
+    if (!large_claim(u, &s)) goto lost;
+    oldn = (size_t)(s >> E_SHIFT);
     memcpy(q, p, oldn < n ? oldn : n);
-    large_release(d, u, s);
+    large_release(u, s);
   } else {
     struct chunk *c = (struct chunk *)e;
-    _Atomic uint32_t *slot = small_slot(c, u);
-    uint32_t old = atomic_exchange_explicit(slot, 0, ACQ);
+    _Atomic uint32_t *slot = c ? small_slot(c, u) : NULL;
+    uint32_t old;
+    if (!slot) goto lost;  /* a racing Free gave the address away */
+    old = atomic_exchange_explicit(slot, 0, ACQ);
     if (!(old & SLOT_LIVE)) goto lost;
     oldn = old & SLOT_SIZE;
     memcpy(q, p, oldn < n ? oldn : n);
@@ -787,8 +797,42 @@ lost:  /* p was freed by another thread meanwhile */
   return NULL;
 }
 
+/* Realloc of p, whose table entry is a large block's: in place when the
+** new size is still large and fits the mapping, which is then trimmed. */
+static NOINLINE void *large_realloc(void *p, size_t n, uint32_t spy) {
+  uintptr_t u = (uintptr_t)p, s;
+  tentry *t = table_slot(u);
+  size_t len, newlen, oldn;
+  if (!t) return NULL;
+  s = atomic_load_explicit(t, ACQ);
+  if (!(s & E_LARGE) || !large_at(s, u) || (s & L_BUSY)) return NULL;
+  oldn = (size_t)(s >> E_SHIFT);
+  len = page_up(oldn);
+  newlen = page_up(n);
+  if (n <= SMALL_MAX || newlen > len) return move_block(p, n, spy);
+  /* BUSY: a racing Free or Realloc of p now does nothing, so the tail is
+  ** ours to unmap and the head ours to rewrite. */
+  if (!atomic_compare_exchange_strong_explicit(t, &s, s | L_BUSY, ACQ, ACQ))
+    return NULL;
+  if (newlen < len) {  /* entries of the regions left, then the tail */
+    uintptr_t keep = (u + newlen + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1);
+    if (keep < u + len) table_set_range(keep, u + len - keep, 0);
+    munmap((void *)(u + newlen), len - newlen);
+    atomic_fetch_sub_explicit(&g_mapped, len - newlen, RLX);
+  }
+  VG_RESIZE(p, oldn, n);
+  if (spy && !(s & L_SPY)) atomic_fetch_add_explicit(&g_spied, 1, RLX);
+  atomic_store_explicit(t, large_head(n, (uint32_t)((s & L_SPY) | spy)),
+                        REL);
+  tc_count(tc_self(), 0, (int64_t)n - (int64_t)oldn);
+  return p;
+}
+
 static void *core_realloc(void *p, size_t n, uint32_t spy) {
   uintptr_t u = (uintptr_t)p, e;
+  struct chunk *c;
+  _Atomic uint32_t *slot;
+  uint32_t w;
   if (!p) return core_alloc(n, spy);
   if (!n) {
     core_free(p);
@@ -796,52 +840,25 @@ static void *core_realloc(void *p, size_t n, uint32_t spy) {
   }
   e = table_get(u);
   if (!e || n > MAX_ALLOC) return NULL;
-  if (e & 1) {
-    struct large *d = (struct large *)(e - 1);
-    uintptr_t s = atomic_load_explicit(&d->state, ACQ);
-    size_t len, newlen, oldn;
-    if ((s & ~L_FLAGS) != u || !(s & L_LIVE) || (s & L_BUSY)) return NULL;
-    len = large_len(d);
-    newlen = page_up(n);
-    if (n > SMALL_MAX && newlen <= len) {  /* in place; shrink the mapping */
-      if (!atomic_compare_exchange_strong_explicit(&d->state, &s, s | L_BUSY,
-                                                   ACQ, ACQ))
-        return NULL;
-      if (newlen < len) {
-        uintptr_t keep = (u + newlen + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1);
-        if (keep < u + len) table_set_range(keep, u + len - keep, 0);
-        munmap((void *)(u + newlen), len - newlen);
-        atomic_fetch_sub_explicit(&g_mapped, len - newlen, RLX);
-      }
-      oldn = atomic_load_explicit(&d->size, RLX);
-      atomic_store_explicit(&d->size, n, RLX);
-      VG_RESIZE(p, oldn, n);
-      if (spy && !(s & L_SPY)) atomic_fetch_add_explicit(&g_spied, 1, RLX);
-      atomic_store_explicit(&d->state, s | (spy ? L_SPY : 0), REL);
-      tc_count(tc_self(), 0, (int64_t)n - (int64_t)oldn);
-      return p;
-    }
-  } else {
-    struct chunk *c = (struct chunk *)e;
-    _Atomic uint32_t *slot = small_slot(c, u);
-    uint32_t w;
-    if (!slot) return NULL;
-    w = atomic_load_explicit(slot, RLX);
-    if (!(w & SLOT_LIVE)) return NULL;
-    /* In place when it fits, unless that would strand most of a block
-    ** above 128 bytes. */
-    if (n + SPY_PAD(spy) <= c->bsize &&
-        (c->bsize <= 128 || n > c->bsize / 4)) {
-      uint32_t nw = SLOT_LIVE | (w & SLOT_SPY) | spy | (uint32_t)n;
-      if (!atomic_compare_exchange_strong_explicit(slot, &w, nw, RLX, RLX))
-        return NULL;
-      if (spy && !(w & SLOT_SPY)) atomic_fetch_add_explicit(&g_spied, 1, RLX);
-      UNPOISON(p, n);
-      if (n < (w & SLOT_SIZE)) POISON((char *)p + n, (w & SLOT_SIZE) - n);
-      VG_RESIZE(p, w & SLOT_SIZE, n);
-      tc_count(tc_self(), 0, (int64_t)n - (int64_t)(w & SLOT_SIZE));
-      return p;
-    }
+  if (e & E_LARGE) return large_realloc(p, n, spy);
+  c = (struct chunk *)e;
+  slot = small_slot(c, u);
+  if (!slot) return NULL;
+  w = atomic_load_explicit(slot, RLX);
+  if (!(w & SLOT_LIVE)) return NULL;
+  /* In place when it fits, unless that would strand most of a block
+  ** above 128 bytes. */
+  if (n + SPY_PAD(spy) <= c->bsize &&
+      (c->bsize <= 128 || n > c->bsize / 4)) {
+    uint32_t nw = SLOT_LIVE | (w & SLOT_SPY) | spy | (uint32_t)n;
+    if (!atomic_compare_exchange_strong_explicit(slot, &w, nw, RLX, RLX))
+      return NULL;
+    if (spy && !(w & SLOT_SPY)) atomic_fetch_add_explicit(&g_spied, 1, RLX);
+    UNPOISON(p, n);
+    if (n < (w & SLOT_SIZE)) POISON((char *)p + n, (w & SLOT_SIZE) - n);
+    VG_RESIZE(p, w & SLOT_SIZE, n);
+    tc_count(tc_self(), 0, (int64_t)n - (int64_t)(w & SLOT_SIZE));
+    return p;
   }
   return move_block(p, n, spy);
 }
@@ -1083,12 +1100,10 @@ static void fork_prepare(void) {
   pthread_mutex_lock(&g_spy_lock);
   pthread_mutex_lock(&g_reg_lock);
   for (c = 0; c < NCLASS; c++) pthread_mutex_lock(&g_cls[c].lock);
-  pthread_mutex_lock(&g_large_lock);
 }
 
 static void fork_parent(void) {
   unsigned c;
-  pthread_mutex_unlock(&g_large_lock);
   for (c = NCLASS; c-- > 0;) pthread_mutex_unlock(&g_cls[c].lock);
   pthread_mutex_unlock(&g_reg_lock);
   pthread_mutex_unlock(&g_spy_lock);
@@ -1096,7 +1111,6 @@ static void fork_parent(void) {
 
 static void fork_child(void) {
   unsigned c;
-  pthread_mutex_init(&g_large_lock, NULL);
   for (c = 0; c < NCLASS; c++) pthread_mutex_init(&g_cls[c].lock, NULL);
   pthread_mutex_init(&g_reg_lock, NULL);
   spy_lock_init();

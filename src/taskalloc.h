@@ -31,13 +31,14 @@ struct imalloc_taskstats {
   size_t live_bytes;      /* sum of their requested sizes */
   size_t mapped_bytes;    /* address space held from the OS (mmap) */
   size_t metadata_bytes;  /* of which bookkeeping: chunk headers, size
-                          ** slots, lookup table leaves, large-block
-                          ** descriptors */
+                          ** slots, lookup table leaves */
   size_t bookkeeping_bytes_per_block; /* 4: a block of up to 64 KiB has a
                           ** 4-byte size slot (its chunk's header adds
-                          ** 0.01 to 0.4 byte, 8 in the 64 KiB class);
-                          ** a larger block has a 16-byte descriptor and
-                          ** an 8-byte table entry per MiB it spans */
+                          ** 0.01 to 0.4 byte, 8 in the 64 KiB class).
+                          ** A larger block costs 8: it has no descriptor,
+                          ** its size and state are its 8-byte lookup
+                          ** table entry (and it has one more 8-byte
+                          ** entry per further MiB it spans) */
   size_t spied_blocks;    /* live blocks allocated under an IMallocSpy */
 };
 

@@ -189,6 +189,107 @@ static void test_realloc(void) {
   }
 }
 
+/* Blocks above 64 KiB: their size and state live in the lookup table entry
+** of their first MiB, the further MiB regions hold continuation entries. */
+static void test_large(void) {
+  const size_t MiB = (size_t)1 << 20;
+  size_t base = live_blocks(), n = 3 * MiB + 4096 + 17, k;
+  struct imalloc_taskstats st0, st1;
+  enum { NV = 4200 };  /* more than a 64 KiB slab of 16-byte descriptors */
+  unsigned char *p, *q, **v;
+  int i, ok;
+
+  imalloc_taskalloc_stats(&st0);
+  p = ALLOC(n);
+  CHECK(p != NULL && ((uintptr_t)p & (MiB - 1)) == 0);
+  if (!p) return;
+  CHECK(GETSIZE(p) == n && DIDALLOC(p) == 1);
+  fill(p, n, 11);
+  imalloc_taskalloc_stats(&st1);
+  CHECK(st1.live_blocks == st0.live_blocks + 1);
+  CHECK(st1.live_bytes == st0.live_bytes + n);
+  CHECK(st1.mapped_bytes >= st0.mapped_bytes + n);
+
+  /* interior addresses, in the first region and in every further one */
+  ok = 1;
+  for (k = 0; k < 4; k++) {
+    unsigned char *r = p + k * MiB;
+    size_t offs[] = {0, 8, 16, 4096, MiB - 16};
+    size_t j;
+    for (j = 0; j < sizeof offs / sizeof offs[0]; j++) {
+      unsigned char *a = r + offs[j];
+      if (a == p || a >= p + n) continue;
+      if (DIDALLOC(a) != 0 || GETSIZE(a) != (SIZE_T)-1) ok = 0;
+      if (REALLOC(a, 100) != NULL || REALLOC(a, 5 * MiB) != NULL) ok = 0;
+      FREE(a);
+    }
+  }
+  CHECK(ok);
+  CHECK(DIDALLOC(p + n) == 0);  /* past its end, in its last region */
+  CHECK(DIDALLOC(p) == 1 && GETSIZE(p) == n && is_pattern(p, n, 11));
+  CHECK(live_blocks() == base + 1);
+
+  /* Realloc in place: a larger size in the same pages, then smaller sizes
+  ** (the tail unmapped, its regions no longer ours) */
+  q = REALLOC(p, n + 100);
+  CHECK(q == p && GETSIZE(p) == n + 100 && is_pattern(p, n, 11));
+  q = REALLOC(p, n);
+  CHECK(q == p && GETSIZE(p) == n);
+  imalloc_taskalloc_stats(&st0);
+  q = REALLOC(p, MiB + 100);
+  CHECK(q == p && GETSIZE(p) == MiB + 100 && is_pattern(p, MiB + 100, 11));
+  imalloc_taskalloc_stats(&st1);
+  CHECK(st1.live_bytes + (n - (MiB + 100)) == st0.live_bytes);
+  CHECK(st1.mapped_bytes < st0.mapped_bytes);
+  CHECK(DIDALLOC(p + MiB) == 0 && GETSIZE(p + MiB) == (SIZE_T)-1);
+  CHECK(DIDALLOC(p + 2 * MiB) == 0 && DIDALLOC(p + 3 * MiB) == 0);
+  q = REALLOC(p, 70000);  /* one region */
+  CHECK(q == p && GETSIZE(p) == 70000 && is_pattern(p, 70000, 11));
+  CHECK(DIDALLOC(p + MiB) == 0);
+  /* Realloc moving: larger than the mapping */
+  q = REALLOC(p, 2 * MiB + 1);
+  CHECK(q != NULL && GETSIZE(q) == 2 * MiB + 1 && is_pattern(q, 70000, 11));
+  CHECK(q == p || (DIDALLOC(p) == 0 && GETSIZE(p) == (SIZE_T)-1));
+  CHECK(DIDALLOC(q + MiB) == 0 && DIDALLOC(q) == 1);
+  CHECK(live_blocks() == base + 1);
+  /* a failing Realloc keeps it */
+  CHECK(REALLOC(q, (SIZE_T)1 << 46) == NULL && DIDALLOC(q) == 1);
+  CHECK(GETSIZE(q) == 2 * MiB + 1 && is_pattern(q, 70000, 11));
+
+  /* Free, then a double free, of a multi-MiB block */
+  FREE(q);
+  CHECK(DIDALLOC(q) == 0 && GETSIZE(q) == (SIZE_T)-1);
+  CHECK(DIDALLOC(q + MiB) == 0 && REALLOC(q, 10) == NULL);
+  FREE(q);
+  FREE(q + MiB);
+  CHECK(live_blocks() == base);
+
+  /* no descriptor: large blocks add at most table leaves (128 KiB each)
+  ** to the metadata, never bytes per block */
+  v = calloc(NV, sizeof *v);
+  CHECK(v != NULL);
+  if (!v) return;
+  imalloc_taskalloc_stats(&st0);
+  ok = 1;
+  for (i = 0; i < NV; i++) {
+    v[i] = ALLOC(65537 + (size_t)(i % 64) * 4096);
+    if (!v[i] || DIDALLOC(v[i]) != 1) ok = 0;
+  }
+  CHECK(ok);
+  imalloc_taskalloc_stats(&st1);
+  CHECK((st1.metadata_bytes - st0.metadata_bytes) % (16384 * 8) == 0);
+  CHECK(st1.live_blocks == st0.live_blocks + NV);
+  for (i = 0; i < NV; i++)
+    if (v[i]) FREE(v[i]);
+  free(v);
+  imalloc_taskalloc_stats(&st1);
+  CHECK(st1.live_blocks == st0.live_blocks && st1.live_bytes == st0.live_bytes);
+  /* all unmapped again, but for table leaves mapped on the way */
+  CHECK(st1.mapped_bytes - st0.mapped_bytes ==
+        st1.metadata_bytes - st0.metadata_bytes);
+  CHECK(live_blocks() == base);
+}
+
 static char static_buf[256];
 
 static void test_free_and_queries(void) {
@@ -337,6 +438,7 @@ int main(void) {
   test_unknown();
   test_alloc();
   test_realloc();
+  test_large();
   test_free_and_queries();
   test_cotaskmem();
   test_stats();

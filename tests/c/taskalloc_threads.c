@@ -182,18 +182,48 @@ static int fork_check(void) {
 
 static pthread_barrier_t r_bar;
 static void *_Atomic r_block;
+static _Atomic size_t r_size;
+
+#define MiB ((size_t)1 << 20)
+
+/* The size of the block of race round i: small ones, a large one of one
+** MiB region and one of four (its size and state in the table entry of the
+** first, continuation entries in the others). */
+static size_t race_size(size_t i) {
+  if (i % 16 == 15) return 3 * MiB + 4096 + 5;
+  if (i % 8 == 7) return 100000;
+  return (i * 37) % 2000;
+}
 
 static void *racer(void *arg) {
+  size_t who = (size_t)(uintptr_t)arg;
   int i;
-  (void)arg;
   for (i = 0; i < RACE_ROUNDS; i++) {
-    void *p;
+    unsigned char *p, *q;
+    size_t n;
     pthread_barrier_wait(&r_bar);  /* main has published a block */
     p = atomic_load(&r_block);
+    n = atomic_load(&r_size);
     m->lpVtbl->DidAlloc(m, p);
     m->lpVtbl->GetSize(m, p);
-    m->lpVtbl->Free(m, p);
-    m->lpVtbl->Free(m, p);
+    if (n > MiB) {  /* interior regions: never a block, whatever happens */
+      if (m->lpVtbl->DidAlloc(m, p + MiB) != 0 ||
+          m->lpVtbl->DidAlloc(m, p + 3 * MiB) != 0 ||
+          m->lpVtbl->GetSize(m, p + 2 * MiB) != (SIZE_T)-1) {
+        struct item it = {p, n, 0};
+        error("DidAlloc/GetSize(interior region)", &it, 0);
+      }
+      m->lpVtbl->Free(m, p + MiB);
+    }
+    if (who == 0 && n > 65536 && (i & 16)) {
+      /* Realloc in place (the tail unmapped) racing with the Frees: either
+      ** wins, nothing breaks; main frees what is left */
+      q = m->lpVtbl->Realloc(m, p, n > MiB ? MiB + 3 : 70000);
+      if (q && q != p) m->lpVtbl->Free(m, q);  /* never expected */
+    } else {
+      m->lpVtbl->Free(m, p);
+      m->lpVtbl->Free(m, p);
+    }
     pthread_barrier_wait(&r_bar);  /* everyone is done with it */
   }
   return NULL;
@@ -208,7 +238,7 @@ static size_t live_blocks(void) {
 int main(int argc, char **argv) {
   pthread_t t[NTHREADS];
   size_t base, i;
-  int failed = 0, passed = 0;
+  int failed = 0, passed = 0, errors0;
   setvbuf(stdout, NULL, _IOLBF, 0);  /* a crash loses no report line */
   if (argc > 1) g_seconds = atof(argv[1]);
   if (imalloc_CoGetMalloc(1, &m) != S_OK) return 1;
@@ -244,18 +274,31 @@ int main(int argc, char **argv) {
   }
 
   /* NTHREADS threads free the same block at once; one of them wins. */
+  errors0 = atomic_load(&g_errors);
   pthread_barrier_init(&r_bar, NULL, NTHREADS + 1);
-  for (i = 0; i < NTHREADS; i++) pthread_create(&t[i], NULL, racer, NULL);
+  for (i = 0; i < NTHREADS; i++)
+    pthread_create(&t[i], NULL, racer, (void *)(uintptr_t)i);
   for (i = 0; i < RACE_ROUNDS; i++) {
-    size_t n = (i % 8 == 7) ? 100000 : (i * 37) % 2000;
-    atomic_store(&r_block, m->lpVtbl->Alloc(m, n));
+    size_t n = race_size(i);
+    void *p = m->lpVtbl->Alloc(m, n);
+    atomic_store(&r_size, n);
+    atomic_store(&r_block, p);
     pthread_barrier_wait(&r_bar);
     pthread_barrier_wait(&r_bar);
-    if (m->lpVtbl->DidAlloc(m, atomic_load(&r_block)) != 0) {
+    if (n > 65536 && (i & 16) && m->lpVtbl->DidAlloc(m, p) == 1) {
+      /* the Realloc won the race: the Frees found it BUSY */
+      m->lpVtbl->Free(m, p);
+      m->lpVtbl->Free(m, p);
+    }
+    if (m->lpVtbl->DidAlloc(m, p) != 0) {
       failed++;
       printf("FAIL: raced block still live\n");
       break;
     }
+  }
+  if (atomic_load(&g_errors) != errors0) {
+    printf("FAIL: errors in the racing frees\n");
+    failed++;
   }
   for (i = 0; i < NTHREADS; i++) pthread_join(t[i], NULL);
   pthread_barrier_destroy(&r_bar);
