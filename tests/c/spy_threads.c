@@ -34,6 +34,7 @@
 #include "lauxlib.h"
 #include "lualib.h"
 
+#include "check.h"
 #include "com_abi.h"
 
 enum { NLUA = 3, NKEEP = 16 };
@@ -41,7 +42,6 @@ enum { NLUA = 3, NKEEP = 16 };
 static const char *g_cpath, *g_lpath;
 static long g_rounds = 20000;
 static long g_bad;  /* inconsistent reports */
-static int passed, failed;
 static _Atomic int g_done;      /* workers that have finished */
 static _Atomic long g_failures;  /* allocations the threads saw fail */
 
@@ -50,16 +50,9 @@ static void (*task_free)(void *);
 static HRESULT (*register_spy)(IMallocSpy *);
 static HRESULT (*revoke_spy)(void);
 
-#define CHECK(cond, what) check((cond), __LINE__, (what))
-
-static void check(int ok, int line, const char *what) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL line %d: %s\n", line, what);
-  }
-}
+/* CHECK with a message of its own (check.h's takes the condition's text) */
+#undef CHECK
+#define CHECK(cond, what) check_at((cond), __LINE__, (what))
 
 /* What a worker state runs: run(rounds, seed) allocates, resizes and frees
 ** at random and returns the failures it saw; finish() frees what is left. */
@@ -415,6 +408,5 @@ int main(int argc, char **argv) {
   CHECK(field(M, "count") == 0, "no block left in the books");
 
   lua_close(M);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_report();
 }

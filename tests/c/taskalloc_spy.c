@@ -7,6 +7,7 @@
 */
 #define _POSIX_C_SOURCE 200809L
 
+#include "check.h"
 #include "taskalloc.h"
 
 #include <pthread.h>
@@ -14,18 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond) check((cond), #cond, __LINE__)
-
-static void check(int ok, const char *what, int line) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL line %d: %s\n", line, what);
-  }
-}
 
 /* ---- a counting spy ------------------------------------------------------ */
 
@@ -550,6 +539,5 @@ int main(void) {
   test_reentrant();
   test_threads();
   test_threads_pending();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_report();
 }

@@ -3,6 +3,7 @@
 ** (shared/ref/imalloc-semantics.md), called through the vtable as a COM
 ** client would. Prints "N passed, N failed"; exits non-zero on a failure.
 */
+#include "check.h"
 #include "taskalloc.h"
 
 #include <stdint.h>
@@ -10,18 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond) check((cond), #cond, __LINE__)
-
-static void check(int ok, const char *what, int line) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL line %d: %s\n", line, what);
-  }
-}
 
 static IMalloc *m;
 
@@ -443,6 +432,5 @@ int main(void) {
   test_cotaskmem();
   test_stats();
   test_many();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return check_report();
 }
