@@ -199,6 +199,14 @@ describe("the task allocator", function()
     end)
   end)
 
+  describe("from several threads", function()
+    it("answers consistently, with no thread initialising COM", function()
+      -- 4 native threads allocate, write, check (DidAlloc, GetSize, bytes)
+      -- and free through the same interface at once
+      assert.equal(0, testkit.threads(m:pointer(), 4, 20000))
+    end)
+  end)
+
   describe("heapminimize", function()
     it("returns nothing and leaves live blocks alone", function()
       local p = m:alloc(64)

@@ -285,6 +285,103 @@ static int t_heap_free(lua_State *L) {
 #define PLATFORM "posix"
 #endif
 
+/*
+** threads(ptr, nthreads, rounds): nthreads threads, none of which
+** initialises COM, allocate, check and free through the IMalloc at ptr at
+** once; returns the number of inconsistencies they saw (DidAlloc, GetSize
+** or a block's bytes not what the thread wrote).
+*/
+typedef struct Worker {
+  IMalloc *m;
+  long rounds;
+  unsigned seed;
+  long errors;
+} Worker;
+
+static void work(Worker *w) {
+  enum { SLOTS = 64 };
+  unsigned char *live[SLOTS] = {0};
+  size_t sizes[SLOTS] = {0};
+  unsigned x = w->seed;
+  long r;
+  int i;
+  for (r = 0; r < w->rounds; r++) {
+    x = x * 1103515245u + 12345u;
+    i = (int)((x >> 16) % SLOTS);
+    if (live[i]) {  /* check and free */
+      size_t k;
+      for (k = 0; k < sizes[i]; k++)
+        if (live[i][k] != (unsigned char)(sizes[i] + k)) { w->errors++; break; }
+      if (w->m->lpVtbl->DidAlloc(w->m, live[i]) != 1) w->errors++;
+      if (w->m->lpVtbl->GetSize(w->m, live[i]) != sizes[i]) w->errors++;
+      w->m->lpVtbl->Free(w->m, live[i]);
+      live[i] = NULL;
+    } else {
+      size_t n = (x >> 8) % 512, k;
+      unsigned char *p = (unsigned char *)w->m->lpVtbl->Alloc(w->m, n);
+      if (p == NULL) { w->errors++; continue; }
+      for (k = 0; k < n; k++) p[k] = (unsigned char)(n + k);
+      live[i] = p;
+      sizes[i] = n;
+    }
+  }
+  for (i = 0; i < SLOTS; i++)
+    if (live[i]) w->m->lpVtbl->Free(w->m, live[i]);
+}
+
+#ifdef _WIN32
+static DWORD WINAPI worker_main(LPVOID arg) {
+  work((Worker *)arg);
+  return 0;
+}
+#else
+#include <pthread.h>
+static void *worker_main(void *arg) {
+  work((Worker *)arg);
+  return NULL;
+}
+#endif
+
+static int t_threads(lua_State *L) {
+  enum { MAXTHREADS = 16 };
+  IMalloc *m = (IMalloc *)lua_touserdata(L, 1);
+  int n = (int)luaL_checkinteger(L, 2), i, started = 0;
+  long rounds = (long)luaL_checkinteger(L, 3), errors = 0;
+  Worker w[MAXTHREADS];
+#ifdef _WIN32
+  HANDLE t[MAXTHREADS];
+#else
+  pthread_t t[MAXTHREADS];
+#endif
+  luaL_argcheck(L, m != NULL, 1, "IMalloc pointer expected");
+  luaL_argcheck(L, n >= 1 && n <= MAXTHREADS, 2, "1 to 16 threads");
+  for (i = 0; i < n; i++) {
+    w[i].m = m;
+    w[i].rounds = rounds;
+    w[i].seed = 7919u * (unsigned)(i + 1);
+    w[i].errors = 0;
+#ifdef _WIN32
+    t[i] = CreateThread(NULL, 0, worker_main, &w[i], 0, NULL);
+    if (t[i] == NULL) break;
+#else
+    if (pthread_create(&t[i], NULL, worker_main, &w[i]) != 0) break;
+#endif
+    started++;
+  }
+  for (i = 0; i < started; i++) {
+#ifdef _WIN32
+    WaitForSingleObject(t[i], INFINITE);
+    CloseHandle(t[i]);
+#else
+    pthread_join(t[i], NULL);
+#endif
+    errors += w[i].errors;
+  }
+  if (started < n) return luaL_error(L, "could not start %d threads", n);
+  lua_pushinteger(L, errors);
+  return 1;
+}
+
 /* peek(p, n): n bytes at p as a string, for checking what a block holds. */
 static int t_peek(lua_State *L) {
   const char *p = (const char *)lua_touserdata(L, 1);
@@ -334,6 +431,7 @@ static const luaL_Reg testkit[] = {
   {"cotaskmem_alloc", t_cotaskmem_alloc},
   {"cotaskmem_realloc", t_cotaskmem_realloc},
   {"cotaskmem_free", t_cotaskmem_free},
+  {"threads", t_threads},
   {"peek", t_peek},
   {"poke", t_poke},
   {"offset", t_offset},
