@@ -4,15 +4,7 @@ local helpers = require "helpers"
 
 describe("examples/flow.lua", function()
   it("prints the alloc/getsize/free/didalloc/release flow", function()
-    local lines = {}
-    local env = setmetatable({
-      print = function(...)
-        local t = table.pack(...)
-        for i = 1, t.n do t[i] = tostring(t[i]) end
-        lines[#lines + 1] = table.concat(t, "\t")
-      end,
-    }, { __index = _G })
-    assert(loadfile("examples/flow.lua", "t", env))()
+    local lines = helpers.run_example("examples/flow.lua")
     assert.equal(7, #lines)
     assert.matches("^CoGetMalloc:  IMalloc at 0x%x+ %(" .. helpers.imalloc.backend .. " backend%)$", lines[1])
     assert.matches("^Alloc%(100%):   block at 0x%x+$", lines[2])

@@ -5,20 +5,7 @@
 local helpers = require "helpers"
 local imalloc = helpers.imalloc
 local peer = require "imalloc_peer"
-
---- Runs an example script with print captured; returns the printed lines.
-local function run_example(path)
-  local lines = {}
-  local env = setmetatable({
-    print = function(...)
-      local t = table.pack(...)
-      for i = 1, t.n do t[i] = tostring(t[i]) end
-      lines[#lines + 1] = table.concat(t, "\t")
-    end,
-  }, { __index = _G })
-  assert(loadfile(path, "t", env))()
-  return lines
-end
+local run_example = helpers.run_example
 
 describe("a block allocated from Lua", function()
   it("is freed by the other module with the task allocator", function()
