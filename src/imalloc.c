@@ -47,6 +47,25 @@ static lua_Integer hresult_code(HRESULT hr) {
   return (lua_Integer)(uint32_t)hr;
 }
 
+/* Room for a pointer in hex and a NUL. */
+#define HEXDIGITS (2 * sizeof(uintptr_t) + 1)
+
+/* `v` in hex into `out` (HEXDIGITS chars), at least `width` digits, with
+** the given digit set; returns `out`. lua_pushfstring has no %x, and "%p"
+** prints differently with glibc and msvcrt. */
+static const char *tohex(char *out, uintptr_t v, int width,
+                         const char *digits) {
+  char rev[HEXDIGITS];
+  int n = 0, i;
+  do {
+    rev[n++] = digits[v & 0xF];
+    v >>= 4;
+  } while (v != 0 || n < width);
+  for (i = 0; i < n; i++) out[i] = rev[n - 1 - i];
+  out[n] = '\0';
+  return out;
+}
+
 static void pushhresultmessage(lua_State *L, HRESULT hr) {
   size_t i;
   for (i = 0; i < sizeof known_hresults / sizeof known_hresults[0]; i++) {
@@ -56,12 +75,8 @@ static void pushhresultmessage(lua_State *L, HRESULT hr) {
     }
   }
   {
-    char hex[9];
-    uint32_t v = (uint32_t)hr;
-    int d;
-    for (d = 7; d >= 0; d--, v >>= 4) hex[d] = "0123456789ABCDEF"[v & 0xF];
-    hex[8] = '\0';
-    lua_pushfstring(L, "HRESULT 0x%s", hex);
+    char hex[HEXDIGITS];
+    lua_pushfstring(L, "HRESULT 0x%s", tohex(hex, (uint32_t)hr, 8, "0123456789ABCDEF"));
   }
 }
 
@@ -126,29 +141,14 @@ static int m_gc(lua_State *L) {
   return 0;
 }
 
-static void pushaddress(lua_State *L, const void *p) {
-  char hex[2 + 2 * sizeof(uintptr_t) + 1];
-  uintptr_t v = (uintptr_t)p;
-  int n = 0, d;
-  char digits[2 * sizeof(uintptr_t)];
-  do {
-    digits[n++] = "0123456789abcdef"[v & 0xF];
-    v >>= 4;
-  } while (v != 0);
-  hex[0] = '0';
-  hex[1] = 'x';
-  for (d = 0; d < n; d++) hex[2 + d] = digits[n - 1 - d];
-  hex[2 + n] = '\0';
-  lua_pushstring(L, hex);
-}
-
 static int m_tostring(lua_State *L) {
   imalloc_Handle *h = imalloc_tohandle(L, 1);
   if (h->com == NULL) {
     lua_pushliteral(L, "IMalloc (released)");
   } else {
-    pushaddress(L, h->com);
-    lua_pushfstring(L, "IMalloc (%s)", lua_tostring(L, -1));
+    char hex[HEXDIGITS];
+    lua_pushfstring(L, "IMalloc (0x%s)",
+                    tohex(hex, (uintptr_t)h->com, 1, "0123456789abcdef"));
   }
   return 1;
 }
