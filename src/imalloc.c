@@ -153,16 +153,24 @@ static int m_tostring(lua_State *L) {
   return 1;
 }
 
+/* The handle at `idx`, or NULL for any other value: __eq can be called
+** with a handle on either side (Lua calls the right operand's __eq when
+** the left one has none), and must answer false, not raise. */
+static imalloc_Handle *testhandle(lua_State *L, int idx) {
+  imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, idx);
+  int ishandle = h != NULL && lua_getmetatable(L, idx);
+  if (ishandle) {
+    ishandle = lua_rawequal(L, -1, IMALLOC_SELFMT);
+    lua_pop(L, 1);
+  }
+  return ishandle ? h : NULL;
+}
+
 /* Two handles are equal when they hold the same interface pointer. */
 static int m_eq(lua_State *L) {
-  imalloc_Handle *a = imalloc_tohandle(L, 1);
-  imalloc_Handle *b = (imalloc_Handle *)lua_touserdata(L, 2);
-  int same = 0;
-  if (b != NULL && lua_getmetatable(L, 2)) {
-    same = lua_rawequal(L, -1, IMALLOC_SELFMT) && a->com != NULL &&
-           a->com == b->com;
-  }
-  lua_pushboolean(L, same);
+  imalloc_Handle *a = testhandle(L, 1), *b = testhandle(L, 2);
+  lua_pushboolean(L, a != NULL && b != NULL && a->com != NULL &&
+                         a->com == b->com);
   return 1;
 }
 
