@@ -234,13 +234,26 @@ static void find_task_functions(lua_State *L) {
   lua_settop(L, 0);
 }
 
+static long field(lua_State *M, const char *name);
+
+/* The fault rule the workers run under: every allocation fails with
+** probability 0.05, and the third one after the rule is set fails anyway. */
+#define FAULT_RULE \
+  "require('imalloc').spy.fail { fraction = 0.05, seed = 5, nth = 3 }"
+
 /* Runs the workers while the main state checks reports and toggles a
 ** fault rule; returns the number of reports taken. */
 static long run_all(lua_State *M, struct worker *w, int keep) {
   pthread_t ct;
   long reports = 0;
   int i;
+  long failed_before = field(M, "failures");
+  int rule_on = 1;
   atomic_store(&g_done, 0);
+  /* The rule is on before any thread allocates, and is cleared only once
+  ** it has failed an allocation (nth = 3 makes sure one does): so some
+  ** allocations fail however the threads happen to be scheduled. */
+  spy_call(M, FAULT_RULE);
   for (i = 0; i < NLUA; i++) {
     w[i].keep = keep;
     w[i].close = 0;
@@ -253,9 +266,15 @@ static long run_all(lua_State *M, struct worker *w, int keep) {
     bad = lua_tostring(M, -1);
     if (bad && g_bad++ < 10) printf("inconsistent report: %s\n", bad);
     lua_settop(M, 0);
-    if (++reports % 20 == 0)
-      spy_call(M, reports % 40 == 0 ? "require('imalloc').spy.fail(nil)"
-               : "require('imalloc').spy.fail { fraction = 0.05, seed = 5 }");
+    if (++reports % 20 != 0) continue;
+    if (!rule_on) {
+      failed_before = field(M, "failures");
+      spy_call(M, FAULT_RULE);
+      rule_on = 1;
+    } else if (field(M, "failures") > failed_before) {
+      spy_call(M, "require('imalloc').spy.fail(nil)");
+      rule_on = 0;
+    }
   }
   for (i = 0; i < NLUA; i++) pthread_join(w[i].thread, NULL);
   pthread_join(ct, NULL);
