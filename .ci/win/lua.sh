@@ -9,7 +9,8 @@
 #       of package.path / package.cpath, e.g. "$PWD/build-win/?.dll". Entries that
 #       start with '/' are turned into Wine's Z: drive paths; others are kept as they are.
 #   WINEPREFIX  the Wine prefix to use (default PREFIX/wineprefix, made on first use).
-# No X display is needed; DISPLAY is unset for Wine.
+# No X display is needed; DISPLAY is unset for Wine. A status 0 with no sign
+# that Lua ran the script (see "sentinel" below) becomes 1: nothing ran.
 set -euo pipefail
 
 me=lua.sh
@@ -93,7 +94,26 @@ export LUA_PATH_5_4 LUA_CPATH_5_4
 
 # Copy Wine's stderr through, noting whether it reported an unhandled exception.
 crashed=$(mktemp)
-trap 'rm -f "$crashed"' EXIT
+# What the Lua side wrote to prove it ran: "started" before the script, then
+# "exit" (os.exit) or "closed" (lua_close after the script returned). Wine can
+# end with status 0 having run nothing (an exe that does not start, a Lua that
+# is not Lua); a 0 without both marks is a failure.
+ran=$(mktemp)
+trap 'rm -f "$crashed" "$ran"' EXIT
+export IMALLOC_WIN_RAN
+IMALLOC_WIN_RAN=$(winpath "$ran")
+# One chunk run by `lua.exe -e` before the script; its locals stay its own.
+# shellcheck disable=SC2016 # Lua code, not shell
+sentinel='local path = os.getenv("IMALLOC_WIN_RAN")
+local function mark(what)
+  local f = path and io.open(path, "ab")  -- binary: no \r
+  if f then f:write(what, "\n") f:close() end
+end
+mark("started")
+local exit = os.exit
+os.exit = function(...) mark("exit") return exit(...) end
+debug.getregistry()["imalloc.lua.sh"] =
+  setmetatable({}, { __gc = function() mark("closed") end })'
 watch_stderr() {
   local line
   while IFS= read -r line || [ -n "$line" ]; do
@@ -103,11 +123,21 @@ watch_stderr() {
 }
 status=0
 exec 3>&1
-wine "$LUA_EXE" "$script" "$@" 2>&1 >&3 3>&- | watch_stderr 3>&- ||
+wine "$LUA_EXE" -e "$sentinel" "$script" "$@" 2>&1 >&3 3>&- | watch_stderr 3>&- ||
   status=${PIPESTATUS[0]}
 exec 3>&-
 if [ -s "$crashed" ] && [ "$status" -eq 0 ]; then
   printf '%s: lua.exe crashed (see above) but Wine gave status 0; exiting 1\n' "$me" >&2
   status=1
+fi
+if [ "$status" -eq 0 ]; then
+  if ! grep -qx started "$ran"; then
+    printf '%s: %s exited 0 but never started Lua: nothing ran; exiting 1\n' \
+      "$me" "$LUA_EXE" >&2
+    status=1
+  elif ! grep -qxE 'exit|closed' "$ran"; then
+    printf '%s: %s exited 0 before the script ended; exiting 1\n' "$me" "$LUA_EXE" >&2
+    status=1
+  fi
 fi
 exit "$status"
