@@ -87,6 +87,10 @@ static inline void imalloc_checkowned(lua_State *L, imalloc_Handle *h,
     luaL_argerror(L, arg, "pointer is not a live block of this IMalloc");
 }
 
+/* The registry key of this Lua state's imalloc_Owned: one per state,
+** whatever number of times the module is loaded into it. */
+#define IMALLOC_OWNED_KEY "imalloc.owned"
+
 /* Blocks owned by buffers: a count, so that the common case (no buffer
 ** alive) costs no table lookup, and the table as user value 1. */
 typedef struct imalloc_Owned {

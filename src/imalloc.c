@@ -467,6 +467,20 @@ static void newmetatable(lua_State *L, const char *key, const char *name) {
   lua_setfield(L, -2, "__index");
 }
 
+/* Pushes the blocks owned by buffers of this Lua state, made by the first
+** load: a second load (package.loaded cleared, require again) must see
+** the blocks that buffers of the first own, and the other way round. */
+static void pushowned(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, IMALLOC_OWNED_KEY) == LUA_TUSERDATA)
+    return;
+  lua_pop(L, 1);
+  ((imalloc_Owned *)lua_newuserdatauv(L, sizeof(imalloc_Owned), 1))->count = 0;
+  lua_newtable(L);
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, IMALLOC_OWNED_KEY);
+}
+
 IMALLOC_EXPORT int luaopen_imalloc_core(lua_State *L);
 
 IMALLOC_EXPORT int luaopen_imalloc_core(lua_State *L) {
@@ -475,9 +489,7 @@ IMALLOC_EXPORT int luaopen_imalloc_core(lua_State *L) {
   handlemt = lua_gettop(L);
   newmetatable(L, IMALLOC_BUFFER, "IMalloc buffer");
   buffermt = lua_gettop(L);
-  ((imalloc_Owned *)lua_newuserdatauv(L, sizeof(imalloc_Owned), 1))->count = 0;
-  lua_newtable(L);
-  lua_setiuservalue(L, -2, 1);
+  pushowned(L);
   owned = lua_gettop(L);
 
   lua_pushvalue(L, handlemt);
