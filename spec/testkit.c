@@ -21,6 +21,11 @@
 */
 
 #define MAX_LIVE 1024
+/* Larger requests fail, as a real allocator's would, without asking the C
+** runtime: 1 TiB on 64-bit, 1 GiB on 32-bit (a constant shift by 40 would
+** not fit a 32-bit SIZE_T). */
+#define COUNTING_MAX_SIZE \
+  (((SIZE_T)1 << 30) * (sizeof(SIZE_T) > 4 ? 1024 : 1))
 
 typedef struct Counting {
   IMalloc iface;
@@ -74,7 +79,7 @@ static void *STDMETHODCALLTYPE c_alloc(IMalloc *m, SIZE_T cb) {
   int i;
   void *p;
   for (i = 0; i < MAX_LIVE && c->live[i] != NULL; i++) {}
-  if (i == MAX_LIVE || cb > ((SIZE_T)1 << 40)) return NULL;
+  if (i == MAX_LIVE || cb > COUNTING_MAX_SIZE) return NULL;
   p = malloc(cb ? cb : 1);
   if (p == NULL) return NULL;
   c->live[i] = p;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# build-deps.sh PREFIX: cross-build Lua 5.4 and the C parts of busted for 64-bit
-# Windows, from Debian's source packages, into PREFIX (CI: build/win-deps).
+# build-deps.sh PREFIX [ARCH]: cross-build Lua 5.4 and the C parts of busted for
+# Windows, from Debian's source packages, into PREFIX. ARCH is x86_64 (64-bit,
+# the default; CI: build/win-deps) or i686 (32-bit x86; CI: build/win32-deps).
 #
 # Run as root on Debian 12. Installs the Debian packages it needs, adds deb-src
 # entries for bookworm when there are none, fetches with `apt-get source`:
@@ -24,17 +25,28 @@ me="build-deps.sh"
 die() { printf '%s: error: %s\n' "$me" "$*" >&2; exit 1; }
 note() { printf '%s: %s\n' "$me" "$*" >&2; }
 
-if [ $# -ne 1 ] || [ -z "$1" ]; then die "usage: $me PREFIX"; fi
+if [ $# -lt 1 ] || [ $# -gt 2 ] || [ -z "$1" ]; then die "usage: $me PREFIX [x86_64|i686]"; fi
 [ "$(id -u)" -eq 0 ] || die "run as root (apt-get install, apt sources)"
 mkdir -p "$1"
 PREFIX=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TRIPLET=x86_64-w64-mingw32
+# The architecture: its mingw-w64 triplet and Debian's compiler package.
+ARCH=${2:-x86_64}
+case $ARCH in
+  x86_64) TRIPLET=x86_64-w64-mingw32 MINGW_PACKAGE=gcc-mingw-w64-x86-64 ;;
+  i686) TRIPLET=i686-w64-mingw32 MINGW_PACKAGE=gcc-mingw-w64-i686 ;;
+  *) die "unknown ARCH '$ARCH': x86_64 or i686" ;;
+esac
 CC=$TRIPLET-gcc
 LUA_V=5.4
 CMOD=$PREFIX/lib/lua/$LUA_V
 LOG=$PREFIX/build-deps.log
 : >"$LOG"
+# One architecture per PREFIX: a 64-bit lua.exe must not meet 32-bit modules.
+if [ -f "$PREFIX/ARCH" ] && [ "$(cat "$PREFIX/ARCH")" != "$ARCH" ]; then
+  die "$PREFIX holds a $(cat "$PREFIX/ARCH") build, not $ARCH: use another PREFIX"
+fi
+echo "$ARCH" >"$PREFIX/ARCH"
 
 # run CMD...: output to the log; on failure show the log's tail and stop.
 run() {
@@ -57,7 +69,7 @@ apt_update() {
 # --- Debian packages --------------------------------------------------------------
 install_packages() {
   local pkgs=(
-    gcc-mingw-w64-x86-64 wine wine64 dpkg-dev xz-utils
+    "$MINGW_PACKAGE" wine wine64 dpkg-dev xz-utils
     lua5.4 lua-busted lua-luassert lua-say lua-penlight lua-cliargs lua-mediator
     lua-dkjson lua-filesystem lua-term lua-system
   )

@@ -41,6 +41,13 @@ wintemplates() {
 }
 
 export WINEPREFIX=${WINEPREFIX:-$PREFIX/wineprefix}
+# A 32-bit PREFIX (build-deps.sh PREFIX i686) runs in a 32-bit Wine prefix, which
+# needs Debian's wine32:i386: without it, Wine "runs" a 32-bit exe by doing nothing.
+if [ "$(cat "$PREFIX/ARCH" 2>/dev/null)" = i686 ]; then
+  export WINEARCH=win32
+  [ -x /usr/lib/wine/wine ] ||
+    die "$LUA_EXE is 32-bit and 32-bit Wine is not installed (wine32:i386, see .ci/setup)"
+fi
 export WINEDEBUG=-all
 # No Mono/Gecko install prompt (they would be downloaded), no menu entries, and no
 # winedbg: a crash then ends lua.exe with the exception code's low byte as status
