@@ -12,6 +12,7 @@
 #define IMALLOC_BENCH_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #ifdef IMALLOC_BENCH_CG
@@ -23,6 +24,17 @@ static inline uint64_t bench_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The median of v[0..n-1] (n > 0); sorts v. */
+static inline double bench_median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* 1 under valgrind: the driver then counts instead of timing. */

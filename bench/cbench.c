@@ -117,16 +117,6 @@ static void spin(long n) {
 
 /* ---- timing ------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 /* Iterations for about 20 ms of `f`. */
 static long calibrate(loop_fn f) {
   long n = 1000;
@@ -172,7 +162,7 @@ static void measure(int count, const char *const *keys, const loop_fn *fs,
   for (i = 0; i < count; i++) {  /* each run's figure in order, then the median */
     printf("%s@", keys[i]);
     for (r = 0; r < g_reps; r++) printf(" %.2f", ns[i][r]);
-    printf("\n%s %.2f\n", keys[i], median(ns[i], g_reps));
+    printf("\n%s %.2f\n", keys[i], bench_median(ns[i], g_reps));
   }
   fflush(stdout);
 }
@@ -248,10 +238,10 @@ static void measure_threads(const char *key, loop_fn f) {
     t2[r] = run_threads(f, n, 2, &c2[r]) / (double)(2 * n);
     c2[r] /= (double)(2 * n);
   }
-  printf("%s.t1 %.2f\n%s.t2 %.2f\n", key, median(t1, g_reps), key,
-         median(t2, g_reps));
-  printf("%s.cpu1 %.2f\n%s.cpu2 %.2f\n", key, median(c1, g_reps), key,
-         median(c2, g_reps));
+  printf("%s.t1 %.2f\n%s.t2 %.2f\n", key, bench_median(t1, g_reps), key,
+         bench_median(t2, g_reps));
+  printf("%s.cpu1 %.2f\n%s.cpu2 %.2f\n", key, bench_median(c1, g_reps), key,
+         bench_median(c2, g_reps));
   fflush(stdout);
 }
 
