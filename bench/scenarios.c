@@ -1,0 +1,303 @@
+/*
+** scenarios.c: what an allocator does with memory over a process's life,
+** measured with the kernel's counts (RSS, peak RSS, page faults) and, where
+** only time tells, the clock (bench/README.md, "Allocators side by side").
+**
+** Linked with one peer_*.c into bench/alloc-<allocator>; each invocation
+** runs one scenario in a fresh process and prints "key value" lines:
+**
+**   live N        N live blocks of 16..4096 B, each written whole: RSS
+**                 after the allocations, after freeing them all, and after
+**                 the allocator's minimize on top
+**   phases        peak RSS of three phases of 512 MiB of blocks (64 B, then
+**                 1000 B, then 4000 B), each phase freed before the next
+**   large MIB     cycles of alloc + write every page + free of a MIB MiB
+**                 block: time and minor page faults per cycle after the first
+**   realloc       one block grown from 16 B to 256 MiB by doubling: time, and
+**                 how many times its address changed (copies)
+**   churn         RSS with 1,000 live blocks of 16..1024 B left after a
+**                 million frees and allocations among 10,000
+**   pc            one thread allocates blocks, another frees them: blocks
+**                 per second
+**
+** Sizes come from a fixed-seed generator: every allocator gets the same
+** requests in the same order. The driver's own arrays are mapped with mmap,
+** apart from every allocator, and count alike in every process's RSS.
+*/
+#define _GNU_SOURCE  /* MAP_ANONYMOUS */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "peer.h"
+
+#define MIB (1024.0 * 1024.0)
+
+static void fail(const char *what) {
+  fprintf(stderr, "%s: %s\n", peer_name, what);
+  exit(1);
+}
+
+/* ---- what the kernel says -------------------------------------------------- */
+
+/* A field of /proc/self/status in kB ("VmRSS:", "VmHWM:"), in MiB. */
+static double status_mib(const char *field) {
+  char line[256];
+  double kb = -1;
+  size_t len = strlen(field);
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) fail("cannot read /proc/self/status");
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, len) == 0) {
+      kb = strtod(line + len, NULL);
+      break;
+    }
+  fclose(f);
+  if (kb < 0) fail("no such field in /proc/self/status");
+  return kb / 1024.0;
+}
+
+static long minor_faults(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
+}
+
+/* ---- the driver's own memory, apart from the allocator --------------------- */
+
+static void *map(size_t bytes) {
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) fail("mmap of the driver's array failed");
+  return p;
+}
+
+/* ---- sizes ------------------------------------------------------------------ */
+
+static uint64_t g_seed = 0x9E3779B97F4A7C15u;
+
+static uint64_t next_random(void) {  /* xorshift64* */
+  g_seed ^= g_seed >> 12;
+  g_seed ^= g_seed << 25;
+  g_seed ^= g_seed >> 27;
+  return g_seed * 0x2545F4914F6CDD1Du;
+}
+
+static size_t random_size(size_t lo, size_t hi) {
+  return lo + (size_t)(next_random() % (hi - lo + 1));
+}
+
+static void *alloc_written(size_t size, int byte) {
+  void *p = peer_alloc(size);
+  if (!p) fail("out of memory");
+  memset(p, byte, size);
+  return p;
+}
+
+/* ---- (a) N live blocks ------------------------------------------------------- */
+
+static void live(long n) {
+  size_t bytes = (size_t)n * sizeof(void *);
+  void **v = (void **)map(bytes);
+  long i;
+  printf("live.%ld.start_mib %.1f\n", n, status_mib("VmRSS:"));
+  for (i = 0; i < n; i++) v[i] = alloc_written(random_size(16, 4096), (int)i);
+  printf("live.%ld.alloc_mib %.1f\n", n, status_mib("VmRSS:"));
+  for (i = 0; i < n; i++) peer_free(v[i]);
+  munmap(v, bytes);
+  printf("live.%ld.free_mib %.1f\n", n, status_mib("VmRSS:"));
+  peer_minimize();
+  printf("live.%ld.minimize_mib %.1f\n", n, status_mib("VmRSS:"));
+}
+
+/* ---- (b) three phases of 512 MiB ------------------------------------------- */
+
+#define PHASE_BYTES ((size_t)512 << 20)
+
+static void phases(void) {
+  static const size_t sizes[] = { 64, 1000, 4000 };
+  size_t most = PHASE_BYTES / sizes[0];
+  void **v = (void **)map(most * sizeof *v);
+  size_t s;
+  printf("phases.array_mib %.1f\n", (double)(most * sizeof *v) / MIB);
+  for (s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    size_t n = PHASE_BYTES / sizes[s], i;
+    for (i = 0; i < n; i++) v[i] = alloc_written(sizes[s], (int)i);
+    printf("phases.%zu.rss_mib %.1f\n", sizes[s], status_mib("VmRSS:"));
+    for (i = 0; i < n; i++) peer_free(v[i]);
+  }
+  printf("phases.end_mib %.1f\n", status_mib("VmRSS:"));
+  printf("phases.peak_mib %.1f\n", status_mib("VmHWM:"));
+}
+
+/* ---- (c) large-block cycles -------------------------------------------------- */
+
+#define MAX_CYCLES 100
+
+static void large_cycle(size_t size, size_t page) {
+  char *p = (char *)peer_alloc(size);
+  size_t off;
+  if (!p) fail("out of memory");
+  for (off = 0; off < size; off += page) p[off] = 1;
+  peer_free(p);
+}
+
+static void large(long mib) {
+  size_t size = (size_t)mib << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+  int cycles = mib >= 16 ? 20 : mib >= 4 ? 50 : MAX_CYCLES, c;
+  double us[MAX_CYCLES];
+  long f0 = minor_faults(), f1;
+  uint64_t t0 = bench_now_ns();
+  large_cycle(size, page);
+  printf("large.%ld.first_us %.1f\n", mib, (double)(bench_now_ns() - t0) / 1e3);
+  printf("large.%ld.first_faults %ld\n", mib, minor_faults() - f0);
+  f1 = minor_faults();
+  for (c = 0; c < cycles; c++) {
+    t0 = bench_now_ns();
+    large_cycle(size, page);
+    us[c] = (double)(bench_now_ns() - t0) / 1e3;
+  }
+  printf("large.%ld.faults %.1f\n", mib,
+         (double)(minor_faults() - f1) / cycles);
+  printf("large.%ld.cycle_us %.1f\n", mib, bench_median(us, cycles));
+}
+
+/* ---- (d) realloc growth ------------------------------------------------------- */
+
+#define GROW_REPS 5
+
+static void realloc_growth(void) {
+  static const char mark[16] = "imalloc bench 16";
+  double ms[GROW_REPS];
+  int copies = 0, r;
+  for (r = 0; r < GROW_REPS; r++) {
+    uint64_t t0 = bench_now_ns();
+    char *p = (char *)peer_alloc(16);
+    size_t size;
+    int moved = 0;
+    if (!p) fail("out of memory");
+    memcpy(p, mark, sizeof mark);
+    for (size = 32; size <= ((size_t)256 << 20); size *= 2) {
+      char *q = (char *)peer_realloc(p, size);
+      if (!q) fail("out of memory");
+      moved += q != p;
+      p = q;
+    }
+    if (memcmp(p, mark, sizeof mark) != 0) fail("realloc lost the contents");
+    peer_free(p);
+    ms[r] = (double)(bench_now_ns() - t0) / 1e6;
+    if (moved > copies) copies = moved;
+  }
+  printf("realloc.ms %.3f\n", bench_median(ms, GROW_REPS));
+  printf("realloc.copies %d\n", copies);
+}
+
+/* ---- (e) churn, then 1,000 live blocks ------------------------------------ */
+
+#define CHURN_POOL 10000
+#define CHURN_KEEP 1000
+#define CHURN_OPS 1000000
+
+static void churn(void) {
+  static void *v[CHURN_POOL];
+  long i;
+  printf("churn.start_mib %.1f\n", status_mib("VmRSS:"));
+  for (i = 0; i < CHURN_POOL; i++) v[i] = alloc_written(random_size(16, 1024), 1);
+  for (i = 0; i < CHURN_OPS; i++) {
+    size_t k = (size_t)(next_random() % CHURN_POOL);
+    peer_free(v[k]);
+    v[k] = alloc_written(random_size(16, 1024), 2);
+  }
+  for (i = CHURN_KEEP; i < CHURN_POOL; i++) peer_free(v[i]);
+  printf("churn.rss_mib %.1f\n", status_mib("VmRSS:"));
+  peer_minimize();
+  printf("churn.minimize_mib %.1f\n", status_mib("VmRSS:"));
+  for (i = 0; i < CHURN_KEEP; i++) peer_free(v[i]);
+}
+
+/* ---- (f) producer / consumer ---------------------------------------------- */
+
+#define PC_BLOCKS 2000000
+#define PC_RING 4096  /* a power of 2 */
+#define PC_REPS 3
+
+/* One producer, one consumer: each index is written by one thread only. */
+struct ring {
+  _Alignas(64) atomic_size_t head;  /* next slot the producer fills */
+  _Alignas(64) atomic_size_t tail;  /* next slot the consumer empties */
+  _Alignas(64) void *slot[PC_RING];
+};
+
+static struct ring g_ring;
+
+static void *consumer(void *arg) {
+  size_t tail;
+  (void)arg;
+  for (tail = 0; tail < PC_BLOCKS; tail++) {
+    char *p;
+    while (atomic_load_explicit(&g_ring.head, memory_order_acquire) == tail)
+      sched_yield();
+    p = (char *)g_ring.slot[tail % PC_RING];
+    if (p[0] != (char)tail) fail("producer/consumer: wrong block");
+    peer_free(p);
+    atomic_store_explicit(&g_ring.tail, tail + 1, memory_order_release);
+  }
+  return NULL;
+}
+
+static double producer_consumer_once(void) {
+  pthread_t th;
+  size_t head;
+  uint64_t t0 = bench_now_ns();
+  atomic_store(&g_ring.head, 0);
+  atomic_store(&g_ring.tail, 0);
+  if (pthread_create(&th, NULL, consumer, NULL) != 0) fail("pthread_create");
+  for (head = 0; head < PC_BLOCKS; head++) {
+    char *p = (char *)peer_alloc(random_size(16, 256));
+    if (!p) fail("out of memory");
+    p[0] = (char)head;
+    while (head - atomic_load_explicit(&g_ring.tail, memory_order_acquire) ==
+           PC_RING)
+      sched_yield();
+    g_ring.slot[head % PC_RING] = p;
+    atomic_store_explicit(&g_ring.head, head + 1, memory_order_release);
+  }
+  pthread_join(th, NULL);
+  return (double)PC_BLOCKS / ((double)(bench_now_ns() - t0) / 1e9);
+}
+
+static void producer_consumer(void) {
+  double rate[PC_REPS];
+  int r;
+  for (r = 0; r < PC_REPS; r++) rate[r] = producer_consumer_once();
+  printf("pc.mblocks_s %.2f\n", bench_median(rate, PC_REPS) / 1e6);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+int main(int argc, char **argv) {
+  const char *what = argc > 1 ? argv[1] : "";
+  long arg = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+  if (peer_init() != 0) return 1;
+  if (strcmp(what, "live") == 0 && arg > 0) live(arg);
+  else if (strcmp(what, "phases") == 0) phases();
+  else if (strcmp(what, "large") == 0 && arg > 0) large(arg);
+  else if (strcmp(what, "realloc") == 0) realloc_growth();
+  else if (strcmp(what, "churn") == 0) churn();
+  else if (strcmp(what, "pc") == 0) producer_consumer();
+  else {
+    fprintf(stderr,
+            "usage: %s live N | phases | large MIB | realloc | churn | pc\n",
+            argv[0]);
+    return 2;
+  }
+  return 0;
+}
