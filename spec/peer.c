@@ -7,10 +7,10 @@
 ** (the IMalloc* inside a handle) and, on Windows, also calls ole32's
 ** CoTaskMemAlloc / CoTaskMemFree directly, as any Windows module would.
 */
+#include "luacompat.h"
+
 #include <string.h>
 
-#include "lua.h"
-#include "lauxlib.h"
 
 #include "imalloc.h"
 

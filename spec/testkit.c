@@ -5,12 +5,12 @@
 ** Lua cannot make a stack address, a CRT block or a foreign IMalloc by
 ** itself; this module does, so the specs can hand them to imalloc.
 */
+#include "luacompat.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua.h"
-#include "lauxlib.h"
 
 #include "com_abi.h"
 

@@ -17,11 +17,10 @@
 #define IMALLOC_OWNED lua_upvalueindex(2)
 #define IMALLOC_OTHERMT lua_upvalueindex(3)
 
+#include "luacompat.h"
+
 #include <stdatomic.h>
 #include <stdint.h>
-
-#include "lua.h"
-#include "lauxlib.h"
 
 #include "com_abi.h"
 #include "imalloc.h"
@@ -55,7 +54,10 @@ static inline void *imalloc_checkpointer(lua_State *L, int arg) {
       int isint;
       lua_Integer a = lua_tointegerx(L, arg, &isint);
       if (!isint) luaL_argerror(L, arg, "address must be an integer");
-      return (void *)(uintptr_t)(lua_Unsigned)a;
+#if UINTPTR_MAX < UINT64_MAX
+      if ((uint64_t)a > UINTPTR_MAX) luaL_argerror(L, arg, "address out of range");
+#endif
+      return (void *)(uintptr_t)(uint64_t)a;
     }
     default:
       luaL_typeerror(L, arg, "pointer");
@@ -73,7 +75,7 @@ static inline size_t imalloc_checksize(lua_State *L, int arg) {
   if (!isint) luaL_argerror(L, arg, "number has no integer representation");
   if (n < 0) luaL_argerror(L, arg, "size must not be negative");
 #if LUA_MAXINTEGER > SIZE_MAX
-  if ((lua_Unsigned)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");
+  if ((uintmax_t)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");
 #endif
   return (size_t)n;
 }

@@ -8,10 +8,9 @@
 ** order the collector finalizes handles and buffers in, the allocator is
 ** still there when the buffer frees its block.
 */
-#include <string.h>
+#include "luacompat.h"
 
-#include "lua.h"
-#include "lauxlib.h"
+#include <string.h>
 
 #include "binding.h"
 
@@ -20,6 +19,22 @@
 ** Bounds
 ** =======================================================
 */
+
+/* Room for a size_t in decimal (2^64 has 20 digits) and a NUL. */
+#define DECIMAL 21
+
+/* `v` in decimal, written at the end of `out` (DECIMAL chars); returns
+** where it starts. lua_pushfstring's %I exists only from Lua 5.3 on, and %d
+** would cut a size_t to an int. */
+static const char *todecimal(char *out, size_t v) {
+  char *p = out + DECIMAL - 1;
+  *p = '\0';
+  do {
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  return p;
+}
 
 /* An optional count (offset or length): `def` when absent or nil. */
 static size_t optcount(lua_State *L, int arg, size_t def, const char *what) {
@@ -32,7 +47,7 @@ static size_t optcount(lua_State *L, int arg, size_t def, const char *what) {
   if (n < 0)
     luaL_argerror(L, arg, lua_pushfstring(L, "%s must not be negative", what));
 #if LUA_MAXINTEGER > SIZE_MAX
-  if ((lua_Unsigned)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");
+  if ((uintmax_t)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");
 #endif
   return (size_t)n;
 }
@@ -40,10 +55,11 @@ static size_t optcount(lua_State *L, int arg, size_t def, const char *what) {
 /* Raises unless [offset, offset + n) lies within a block of `size` bytes. */
 static void checkrange(lua_State *L, int arg, size_t size, size_t offset,
                        size_t n) {
+  char dn[DECIMAL], doffset[DECIMAL], dsize[DECIMAL];
   if (offset > size || n > size - offset)
     luaL_argerror(L, arg, lua_pushfstring(L,
-        "out of bounds: %I bytes at offset %I of a %I-byte block",
-        (lua_Integer)n, (lua_Integer)offset, (lua_Integer)size));
+        "out of bounds: %s bytes at offset %s of a %s-byte block",
+        todecimal(dn, n), todecimal(doffset, offset), todecimal(dsize, size)));
 }
 
 /* The size of the block at `p`, which must be a live block of `h`'s
@@ -113,9 +129,11 @@ static size_t utf16_length(lua_State *L, const char *s, size_t len, int arg) {
   while (i < len) {
     uint32_t cp;
     size_t n = utf8_decode((const unsigned char *)s + i, len - i, &cp);
-    if (n == 0)
-      luaL_argerror(L, arg, lua_pushfstring(L, "invalid UTF-8 at byte %I",
-                                            (lua_Integer)i + 1));
+    if (n == 0) {
+      char at[DECIMAL];
+      luaL_argerror(L, arg, lua_pushfstring(L, "invalid UTF-8 at byte %s",
+                                            todecimal(at, i + 1)));
+    }
     units += cp >= 0x10000 ? 2 : 1;
     i += n;
   }
@@ -271,10 +289,12 @@ static int m_wstring(lua_State *L) {
     for (units = 0; units < maxunits && get16(in + 2 * units) != 0; units++) {}
   } else {
     units = optcount(L, 3, 0, "length");
-    if (units > maxunits)
+    if (units > maxunits) {
+      char dunits[DECIMAL], dsize[DECIMAL];
       luaL_argerror(L, 3, lua_pushfstring(L,
-          "out of bounds: %I characters in a %I-byte block",
-          (lua_Integer)units, (lua_Integer)size));
+          "out of bounds: %s characters in a %s-byte block",
+          todecimal(dunits, units), todecimal(dsize, size)));
+    }
   }
   pushutf8(L, in, units);
   return 1;
@@ -462,8 +482,10 @@ static int b_tostring(lua_State *L) {
   imalloc_Buffer *b = tobuffer(L);
   if (b->ptr == NULL)
     lua_pushliteral(L, "IMalloc buffer (released)");
-  else
-    lua_pushfstring(L, "IMalloc buffer (%I bytes)", (lua_Integer)b->size);
+  else {
+    char dsize[DECIMAL];
+    lua_pushfstring(L, "IMalloc buffer (%s bytes)", todecimal(dsize, b->size));
+  }
   return 1;
 }
 
@@ -494,7 +516,9 @@ const luaL_Reg imalloc_buffer_methods[] = {
 
 const luaL_Reg imalloc_buffer_metamethods[] = {
   {"__gc", b_gc},
+#if LUACOMPAT_HAS_CLOSE
   {"__close", b_gc},
+#endif
   {"__len", b_len},
   {"__tostring", b_tostring},
   {NULL, NULL}

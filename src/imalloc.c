@@ -7,10 +7,9 @@
 ** on a handle that owns none. Every method calls through the COM vtable;
 ** the platform is behind backend.h.
 */
-#include <string.h>
+#include "luacompat.h"
 
-#include "lua.h"
-#include "lauxlib.h"
+#include <string.h>
 
 #include "backend.h"
 #include "binding.h"
@@ -408,8 +407,8 @@ static int l_type(lua_State *L) {
 
 /* address(p): a pointer as an integer. */
 static int l_address(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)(lua_Unsigned)(uintptr_t)
-                         imalloc_checkpointer(L, 1));
+  if (!luacompat_pushunsigned(L, (uintptr_t)imalloc_checkpointer(L, 1)))
+    luaL_error(L, "address beyond 2^53: no exact number for it in this Lua");
   return 1;
 }
 
@@ -433,7 +432,9 @@ static const luaL_Reg handle_methods[] = {
 
 static const luaL_Reg handle_metamethods[] = {
   {"__gc", m_gc},
+#if LUACOMPAT_HAS_CLOSE
   {"__close", m_gc},
+#endif
   {"__tostring", m_tostring},
   {"__eq", m_eq},
   {NULL, NULL}

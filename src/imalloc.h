@@ -37,10 +37,22 @@ typedef struct imalloc_Buffer {
   IMalloc *com; /* the allocator, kept alive by the buffer's own AddRef */
 } imalloc_Buffer;
 
+/* The handle at `idx`, live or released, or NULL for anything else. Written
+** with calls every Lua from 5.1 to 5.4 has (no luaL_testudata in 5.1), so
+** that this header needs nothing but lua.h and lauxlib.h. */
+static inline imalloc_Handle *imalloc_tohandle_any(lua_State *L, int idx) {
+  void *p = lua_touserdata(L, idx);
+  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  luaL_getmetatable(L, IMALLOC_HANDLE);
+  if (!lua_rawequal(L, -1, -2)) p = NULL;
+  lua_pop(L, 2);
+  return (imalloc_Handle *)p;
+}
+
 /* The IMalloc* of a live handle at `idx`, or NULL for anything else. The
 ** reference stays the handle's: AddRef it to keep it beyond the handle. */
 static inline IMalloc *imalloc_tomalloc(lua_State *L, int idx) {
-  imalloc_Handle *h = (imalloc_Handle *)luaL_testudata(L, idx, IMALLOC_HANDLE);
+  imalloc_Handle *h = imalloc_tohandle_any(L, idx);
   return h ? h->com : NULL;
 }
 
@@ -48,9 +60,15 @@ static inline IMalloc *imalloc_tomalloc(lua_State *L, int idx) {
 static inline IMalloc *imalloc_checkmalloc(lua_State *L, int arg) {
   IMalloc *m = imalloc_tomalloc(L, arg);
   if (m == NULL) {
-    if (luaL_testudata(L, arg, IMALLOC_HANDLE))
+    if (imalloc_tohandle_any(L, arg))
       luaL_argerror(L, arg, "attempt to use a released IMalloc");
+#if LUA_VERSION_NUM >= 504 || defined(luaL_typeerror)
     luaL_typeerror(L, arg, "IMalloc");
+#else
+    /* Lua before 5.4 without a compatibility header: no luaL_typeerror */
+    luaL_argerror(L, arg, lua_pushfstring(L, "IMalloc expected, got %s",
+                                          luaL_typename(L, arg)));
+#endif
   }
   return m;
 }

@@ -23,14 +23,13 @@
 ** it (if that call went to the task allocator), and its Post call attaches
 ** it to the block's record.
 */
+#include "luacompat.h"
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "lua.h"
-#include "lauxlib.h"
 
 #include "backend.h"
 #include "binding.h"
@@ -540,7 +539,7 @@ static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
     if (!isint || n < 0)
       luaL_argerror(L, arg, "above must be a non-negative integer");
 #if LUA_MAXINTEGER > SIZE_MAX
-    if ((lua_Unsigned)n > SIZE_MAX) n = (lua_Integer)SIZE_MAX;
+    if ((uintmax_t)n > SIZE_MAX) n = (lua_Integer)SIZE_MAX;
 #endif
     r->has_above = 1;
     r->above = (size_t)n;
