@@ -29,7 +29,7 @@ for _, p in ipairs(peers) do
   read(dir .. "/" .. p .. ".txt", function(key, rest)
     if key == "missing" then absent[p] = rest
     elseif tonumber(rest) then value[p][key] = tonumber(rest)
-    else why[p][key] = rest end
+    else why[p][key] = rest:gsub("^n/a%s*%((.*)%)$", "%1") end
   end)
 end
 
