@@ -59,6 +59,13 @@ loop("noop.pair", function(N)
     m:nop(p)
   end
 end)
+loop("noop.pair.bare", function(N)
+  local m = n
+  for _ = 1, N do
+    local p = m:bare(64)
+    m:bare(p)
+  end
+end)
 loop("c.pair", function(N) noop.c_pair(mp, N) end)
 
 -- getsize and didalloc of a live block

@@ -140,6 +140,9 @@ end
 section("Binding: Lua 5.4 → imalloc.core (floor: bench.noop calls + the allocator from C)")
 row { name = "alloc+free 64 B, checked", op = { "lua.pair" },
       floor = { "noop.pair", "c.pair" }, floorname = "2 no-op calls + Alloc+Free", max = 1.3 }
+row { name = "alloc+free 64 B, checked: instructions", op = { "lua.pair" },
+      floor = { "noop.pair.bare" }, floorname = "2 calls of a C method with no checks at all",
+      maxir = 1150 }
 row { name = "alloc+free 64 B, setchecks(false)", op = { "lua.pair.unchecked" },
       floor = { "noop.pair", "c.pair" }, floorname = "2 no-op calls + Alloc+Free" }
 row { name = "getsize, checked", op = { "lua.getsize" },

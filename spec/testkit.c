@@ -13,6 +13,7 @@
 
 
 #include "com_abi.h"
+#include "imalloc.h"
 
 /*
 ** {======================================================
@@ -419,9 +420,26 @@ static int t_offset(lua_State *L) {
   return 1;
 }
 
+/* address_of(u): the memory of full userdata u, as a light userdata: the
+** value a forged `self` would need to pass for u. */
+static int t_address_of(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TUSERDATA);
+  lua_pushlightuserdata(L, lua_touserdata(L, 1));
+  return 1;
+}
+
 /* }====================================================== */
 
+/* userdata(n): a new full userdata of n bytes with no metatable, zeroed. */
+static int t_userdata(lua_State *L) {
+  size_t n = (size_t)luaL_checkinteger(L, 1);
+  memset(lua_newuserdatauv(L, n, 0), 0, n);
+  return 1;
+}
+
 static const luaL_Reg testkit[] = {
+  {"address_of", t_address_of},
+  {"userdata", t_userdata},
   {"counting", t_counting},
   {"counts", t_counts},
   {"static_pointer", t_static_pointer},
@@ -450,5 +468,7 @@ IMALLOC_EXPORT int luaopen_imalloc_testkit(lua_State *L) {
   luaL_newlib(L, testkit);
   lua_pushliteral(L, PLATFORM);
   lua_setfield(L, -2, "platform");
+  lua_pushinteger(L, (lua_Integer)sizeof(imalloc_Handle));
+  lua_setfield(L, -2, "handle_size");
   return 1;
 }

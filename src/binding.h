@@ -25,6 +25,21 @@
 #include "com_abi.h"
 #include "imalloc.h"
 
+/* The registry key of this Lua state's imalloc_Owned: one per state,
+** whatever number of times the module is loaded into it. */
+#define IMALLOC_OWNED_KEY "imalloc.owned"
+
+/* Blocks owned by buffers: a count, so that the common case (no buffer
+** alive) costs no table lookup, and the table as user value 1. */
+typedef struct imalloc_Owned {
+  lua_Integer count;
+} imalloc_Owned;
+
+/* This Lua state's imalloc_Owned. */
+static inline imalloc_Owned *imalloc_owned(lua_State *L) {
+  return (imalloc_Owned *)lua_touserdata(L, IMALLOC_OWNED);
+}
+
 /* The handle at `arg`, live or released; raises for anything else. Must be
 ** called from a function whose upvalue 1 is the handle's metatable. */
 static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
@@ -37,11 +52,31 @@ static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
   return h;
 }
 
+/* The last live handle that passed imalloc_tohandle, in any Lua state of
+** the process, or NULL: the common case, one handle called again and
+** again, then costs a comparison instead of a metatable check. Sound
+** because a handle leaves it before it is released (release, __gc), so
+** while an address is there it is a live handle's, and no other object,
+** in this state or another, can have it. */
+IMALLOC_HIDDEN extern _Atomic(imalloc_Handle *) imalloc_lastlive;
+
 /* The handle at `arg`, which must still own a reference. */
 static inline imalloc_Handle *imalloc_checklive(lua_State *L, int arg) {
-  imalloc_Handle *h = imalloc_tohandle(L, arg);
+  imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
+  if (h != NULL &&
+      h == atomic_load_explicit(&imalloc_lastlive, memory_order_relaxed) &&
+      lua_type(L, arg) == LUA_TUSERDATA)
+    return h;
+  h = imalloc_tohandle(L, arg);
   if (h->com == NULL) luaL_error(L, "attempt to use a released IMalloc");
+  atomic_store_explicit(&imalloc_lastlive, h, memory_order_relaxed);
   return h;
+}
+
+/* Forgets `h` as the last live handle checked: it is being released. */
+static inline void imalloc_forgethandle(imalloc_Handle *h) {
+  imalloc_Handle *expected = h;
+  atomic_compare_exchange_strong(&imalloc_lastlive, &expected, NULL);
 }
 
 /* A pointer argument: a light userdata, an integer address, or nil (NULL).
@@ -89,21 +124,11 @@ static inline void imalloc_checkowned(lua_State *L, imalloc_Handle *h,
     luaL_argerror(L, arg, "pointer is not a live block of this IMalloc");
 }
 
-/* The registry key of this Lua state's imalloc_Owned: one per state,
-** whatever number of times the module is loaded into it. */
-#define IMALLOC_OWNED_KEY "imalloc.owned"
-
-/* Blocks owned by buffers: a count, so that the common case (no buffer
-** alive) costs no table lookup, and the table as user value 1. */
-typedef struct imalloc_Owned {
-  lua_Integer count;
-} imalloc_Owned;
 
 /* Whether a buffer of this Lua state owns block `p`. */
-static inline int imalloc_isowned(lua_State *L, void *p) {
+static inline int imalloc_isowned(lua_State *L, imalloc_Owned *o, void *p) {
   int owned;
-  if (((imalloc_Owned *)lua_touserdata(L, IMALLOC_OWNED))->count == 0)
-    return 0;
+  if (o->count == 0) return 0;
   lua_getiuservalue(L, IMALLOC_OWNED, 1);
   owned = lua_rawgetp(L, -1, p) != LUA_TNIL;
   lua_pop(L, 2);
@@ -118,10 +143,10 @@ IMALLOC_HIDDEN void imalloc_setowned(lua_State *L, void *p, int owned);
 /* Raises unless `p` may be freed or moved through `h`: a live block of its
 ** allocator that no buffer owns. */
 static inline void imalloc_checkfreeable(lua_State *L, imalloc_Handle *h,
-                                        void *p, int arg) {
+                                         void *p, int arg) {
   if (!h->checks) return;
   imalloc_checkowned(L, h, p, arg);
-  if (imalloc_isowned(L, p))
+  if (imalloc_isowned(L, imalloc_owned(L), p))
     luaL_argerror(L, arg, "pointer is owned by a buffer (free or detach the buffer)");
 }
 

@@ -314,7 +314,7 @@ static imalloc_Buffer *newbuffer(lua_State *L) {
 }
 
 void imalloc_setowned(lua_State *L, void *p, int owned) {
-  imalloc_Owned *o = (imalloc_Owned *)lua_touserdata(L, IMALLOC_OWNED);
+  imalloc_Owned *o = imalloc_owned(L);
   lua_getiuservalue(L, IMALLOC_OWNED, 1);
   if (owned)
     lua_pushboolean(L, 1);
@@ -359,7 +359,7 @@ static int m_adopt(lua_State *L) {
   luaL_argcheck(L, p != NULL, 2, "NULL pointer");
   if (h->com->lpVtbl->DidAlloc(h->com, p) != 1)
     luaL_argerror(L, 2, "pointer is not a live block of this IMalloc");
-  if (imalloc_isowned(L, p))
+  if (imalloc_isowned(L, imalloc_owned(L), p))
     luaL_argerror(L, 2, "pointer is owned by a buffer (free or detach the buffer)");
   size = h->com->lpVtbl->GetSize(h->com, p);
   b = newbuffer(L);

@@ -111,6 +111,8 @@ static int l_hresult(lua_State *L) {
 ** =======================================================
 */
 
+_Atomic(imalloc_Handle *) imalloc_lastlive;
+
 /* A released handle, created before any reference is taken, so that an
 ** out-of-memory error cannot leak one (liolib's newprefile). Called from
 ** handle methods and module functions, whose upvalue 1 is its metatable. */
@@ -129,6 +131,7 @@ static imalloc_Handle *newhandle(lua_State *L) {
 static void releaseall(imalloc_Handle *h) {
   IMalloc *com = h->com;
   lua_Integer refs = h->refs;
+  imalloc_forgethandle(h);
   h->com = NULL;  /* released before the calls, whatever they do */
   h->refs = 0;
   while (refs-- > 0) com->lpVtbl->Release(com);
@@ -136,7 +139,8 @@ static void releaseall(imalloc_Handle *h) {
 
 /* __gc and __close */
 static int m_gc(lua_State *L) {
-  releaseall(imalloc_tohandle(L, 1));
+  imalloc_Handle *h = imalloc_tohandle(L, 1);
+  releaseall(h);
   return 0;
 }
 
@@ -314,7 +318,10 @@ static int m_release(lua_State *L) {
   imalloc_Handle *h = imalloc_checklive(L, 1);
   IMalloc *com = h->com;
   ULONG count;
-  if (--h->refs == 0) h->com = NULL;
+  if (--h->refs == 0) {
+    imalloc_forgethandle(h);
+    h->com = NULL;
+  }
   count = com->lpVtbl->Release(com);
   lua_pushinteger(L, (lua_Integer)count);
   lua_pushinteger(L, h->refs);
@@ -472,10 +479,12 @@ static void newmetatable(lua_State *L, const char *key, const char *name) {
 ** load: a second load (package.loaded cleared, require again) must see
 ** the blocks that buffers of the first own, and the other way round. */
 static void pushowned(lua_State *L) {
+  imalloc_Owned *o;
   if (lua_getfield(L, LUA_REGISTRYINDEX, IMALLOC_OWNED_KEY) == LUA_TUSERDATA)
     return;
   lua_pop(L, 1);
-  ((imalloc_Owned *)lua_newuserdatauv(L, sizeof(imalloc_Owned), 1))->count = 0;
+  o = (imalloc_Owned *)lua_newuserdatauv(L, sizeof(imalloc_Owned), 1);
+  o->count = 0;
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, -1);
