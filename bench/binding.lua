@@ -145,6 +145,23 @@ if m.buffer then
   end)
 end
 
+-- b:read(64, 0) of a buffer made by a checking handle (which re-checks its
+-- block with DidAlloc and GetSize) and by one with setchecks(false)
+-- (made and freed by each run: a live buffer would slow m:free down in the
+-- other loops, which then look its block up among the owned ones)
+if m.buffer then
+  loop("lua.bread", function(N)
+    local b = m:buffer(64)
+    for _ = 1, N do local _ = b:read(64, 0) end
+    b:free()
+  end)
+  loop("lua.bread.unchecked", function(N)
+    local b = u:buffer(64)
+    for _ = 1, N do local _ = b:read(64, 0) end
+    b:free()
+  end)
+end
+
 -- Iterations for about 20 ms.
 local function calibrate(f)
   local N = 1000

@@ -158,6 +158,8 @@ row { name = "read 64 B: m:read(p, 64, 0)", op = { "lua.read" },
       floor = { "noop.read" }, floorname = "unchecked read method" }
 row { name = "write 64 B: m:write(p, s, 0)", op = { "lua.write" },
       floor = { "noop.write" }, floorname = "unchecked write method" }
+row { name = "b:read(64, 0), the block re-checked", op = { "lua.bread" },
+      floor = { "lua.bread.unchecked" }, floorname = "the same buffer made by a handle with setchecks(false)" }
 row { name = "buffer(64) created and closed", op = { "lua.buffer" },
       floor = { "noop.buffer" }, floorname = "minimal buffer: userdata + Alloc, __close → Free" }
 

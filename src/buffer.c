@@ -308,6 +308,7 @@ static imalloc_Buffer *newbuffer(lua_State *L) {
   b->ptr = NULL;
   b->size = 0;
   b->com = NULL;
+  b->checks = 0;
   lua_pushvalue(L, IMALLOC_OTHERMT);
   lua_setmetatable(L, -2);
   return b;
@@ -328,9 +329,11 @@ void imalloc_setowned(lua_State *L, void *p, int owned) {
 /* Makes `b` own block `p` and takes a reference on `m`; then records the
 ** block as owned. Should recording raise (out of memory), the buffer
 ** already owns the block, and its __gc frees it. */
-static void own(lua_State *L, imalloc_Buffer *b, IMalloc *m, void *p,
+static void own(lua_State *L, imalloc_Buffer *b, imalloc_Handle *h, void *p,
                 size_t size) {
+  IMalloc *m = h->com;
   m->lpVtbl->AddRef(m);
+  b->checks = h->checks;
   b->com = m;
   b->ptr = p;
   b->size = size;
@@ -339,12 +342,13 @@ static void own(lua_State *L, imalloc_Buffer *b, IMalloc *m, void *p,
 
 /* m:buffer(n): a buffer owning a new block of n bytes. */
 static int m_buffer(lua_State *L) {
-  IMalloc *m = imalloc_checklive(L, 1)->com;
+  imalloc_Handle *h = imalloc_checklive(L, 1);
+  IMalloc *m = h->com;
   size_t n = imalloc_checksize(L, 2);
   imalloc_Buffer *b = newbuffer(L);
   void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, n));
   if (p == NULL) return imalloc_pushnomem(L);
-  own(L, b, m, p, n);
+  own(L, b, h, p, n);
   return 1;
 }
 
@@ -363,7 +367,7 @@ static int m_adopt(lua_State *L) {
     luaL_argerror(L, 2, "pointer is owned by a buffer (free or detach the buffer)");
   size = h->com->lpVtbl->GetSize(h->com, p);
   b = newbuffer(L);
-  own(L, b, h->com, p, size);
+  own(L, b, h, p, size);
   return 1;
 }
 
@@ -385,12 +389,6 @@ static imalloc_Buffer *tobuffer(lua_State *L) {
   return b;
 }
 
-static imalloc_Buffer *checkbuffer(lua_State *L) {
-  imalloc_Buffer *b = tobuffer(L);
-  if (b->ptr == NULL) luaL_error(L, "attempt to use a released buffer");
-  return b;
-}
-
 /* Forgets the block and gives back the allocator; returns the block. */
 static void *disown(lua_State *L, imalloc_Buffer *b) {
   void *p = b->ptr;
@@ -403,6 +401,29 @@ static void *disown(lua_State *L, imalloc_Buffer *b) {
   return p;
 }
 
+/* Whether the buffer's block is still what the buffer made it: a live
+** block of its allocator, of the buffer's size. Something else (a handle
+** with setchecks(false), native code given b:ptr()) may have freed it or
+** Realloc may have moved or resized it. A new block of the same size at the
+** same address cannot be told apart. */
+static int blockintact(const imalloc_Buffer *b) {
+  IMalloc *m = b->com;
+  return !b->checks || (m->lpVtbl->DidAlloc(m, b->ptr) == 1 &&
+                        m->lpVtbl->GetSize(m, b->ptr) == (SIZE_T)b->size);
+}
+
+/* The buffer at 1, which must own a block that is still intact. A buffer
+** whose block is gone is released, without freeing anything, and raises. */
+static imalloc_Buffer *checkbuffer(lua_State *L) {
+  imalloc_Buffer *b = tobuffer(L);
+  if (b->ptr == NULL) luaL_error(L, "attempt to use a released buffer");
+  if (!blockintact(b)) {
+    disown(L, b);
+    luaL_error(L, "buffer's block was freed or resized behind its back");
+  }
+  return b;
+}
+
 static void freebuffer(lua_State *L, imalloc_Buffer *b) {
   IMalloc *m = b->com;
   void *p;
@@ -412,10 +433,15 @@ static void freebuffer(lua_State *L, imalloc_Buffer *b) {
   m->lpVtbl->Release(m);
 }
 
-/* __gc and __close: frees the block unless freed or detached already. */
+/* __gc and __close: frees the block unless freed or detached already, or
+** freed behind the buffer's back. */
 static int b_gc(lua_State *L) {
   imalloc_Buffer *b = tobuffer(L);
-  if (b->ptr != NULL) freebuffer(L, b);
+  if (b->ptr == NULL) return 0;
+  if (blockintact(b))
+    freebuffer(L, b);
+  else
+    disown(L, b);
   return 0;
 }
 

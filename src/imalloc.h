@@ -35,6 +35,8 @@ typedef struct imalloc_Buffer {
   void *ptr;    /* the block; NULL once freed or detached */
   size_t size;  /* its size in bytes */
   IMalloc *com; /* the allocator, kept alive by the buffer's own AddRef */
+  int checks;   /* re-check the block before each use: the checks of the
+                   handle that made the buffer */
 } imalloc_Buffer;
 
 /* The handle at `idx`, live or released, or NULL for anything else. Written
