@@ -8,6 +8,7 @@
 */
 #define _GNU_SOURCE  /* dladdr, RTLD_NODELETE */
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -48,26 +49,43 @@ HRESULT imalloc_backend_revokespy(void) {
   return imalloc_CoRevokeMallocSpy();
 }
 
-/* Copies n bytes from `addr` without faulting: the kernel does the read and
-** answers EFAULT for an unmapped address. */
-static int readmem(const void *addr, void *out, size_t n) {
-#ifdef __linux__
-  struct iovec local, remote;
-  local.iov_base = out;
-  local.iov_len = n;
-  remote.iov_base = (void *)(uintptr_t)addr;
-  remote.iov_len = n;
-  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
-#else
-  /* Elsewhere, through a pipe: write() reads the bytes or fails with EFAULT. */
+/* Copies n bytes from `addr` without faulting, through a pipe: write()
+** reads the bytes in the kernel, which answers EFAULT for an unmapped
+** address instead of faulting. */
+static int readmem_pipe(const void *addr, void *out, size_t n) {
   int fds[2], ok;
   if (pipe(fds) != 0) return 0;
   ok = write(fds[1], addr, n) == (ssize_t)n && read(fds[0], out, n) == (ssize_t)n;
   close(fds[0]);
   close(fds[1]);
   return ok;
-#endif
 }
+
+#ifdef __linux__
+/* Set once process_vm_readv is found unavailable: forbidden by a seccomp
+** profile (EPERM), or not implemented, as under qemu-user (ENOSYS). */
+static atomic_int no_vm_readv;
+
+/* The same with one system call, where the kernel allows it. */
+static int readmem(const void *addr, void *out, size_t n) {
+  struct iovec local, remote;
+  ssize_t got;
+  if (atomic_load_explicit(&no_vm_readv, memory_order_relaxed))
+    return readmem_pipe(addr, out, n);
+  local.iov_base = out;
+  local.iov_len = n;
+  remote.iov_base = (void *)(uintptr_t)addr;
+  remote.iov_len = n;
+  got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  if (got < 0 && (errno == ENOSYS || errno == EPERM)) {
+    atomic_store_explicit(&no_vm_readv, 1, memory_order_relaxed);
+    return readmem_pipe(addr, out, n);
+  }
+  return got == (ssize_t)n;
+}
+#else
+#define readmem readmem_pipe
+#endif
 
 /* The last vtable found good: wrapping the same kind of object again (the
 ** common case) then costs two reads and no symbol lookups. */
