@@ -27,8 +27,8 @@ build = {
   },
   platforms = {
     -- ole32.dll is loaded at run time: nothing to link but Lua itself.
-    -- Builds with mingw-w64 (tested under Wine); MSVC needs C11 atomics for
-    -- spy.c: /std:c11 /experimental:c11atomics (VS 2022 17.5+), untested.
+    -- The sources are C99 with Interlocked atomics on Windows (src/platform.h),
+    -- so MSVC's default C mode needs no flags.
     windows = {
       modules = {
         ["imalloc.core"] = {

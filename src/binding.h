@@ -19,11 +19,11 @@
 
 #include "luacompat.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "com_abi.h"
 #include "imalloc.h"
+#include "platform.h"
 
 /* The registry key of this Lua state's imalloc_Owned: one per state,
 ** whatever number of times the module is loaded into it. */
@@ -58,25 +58,24 @@ static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
 ** because a handle leaves it before it is released (release, __gc), so
 ** while an address is there it is a live handle's, and no other object,
 ** in this state or another, can have it. */
-IMALLOC_HIDDEN extern _Atomic(imalloc_Handle *) imalloc_lastlive;
+IMALLOC_HIDDEN extern imalloc_atomic_ptr imalloc_lastlive;
 
 /* The handle at `arg`, which must still own a reference. */
 static inline imalloc_Handle *imalloc_checklive(lua_State *L, int arg) {
   imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
   if (h != NULL &&
-      h == atomic_load_explicit(&imalloc_lastlive, memory_order_relaxed) &&
+      h == imalloc_atomic_getptr(&imalloc_lastlive) &&
       lua_type(L, arg) == LUA_TUSERDATA)
     return h;
   h = imalloc_tohandle(L, arg);
   if (h->com == NULL) luaL_error(L, "attempt to use a released IMalloc");
-  atomic_store_explicit(&imalloc_lastlive, h, memory_order_relaxed);
+  imalloc_atomic_setptr(&imalloc_lastlive, h);
   return h;
 }
 
 /* Forgets `h` as the last live handle checked: it is being released. */
 static inline void imalloc_forgethandle(imalloc_Handle *h) {
-  imalloc_Handle *expected = h;
-  atomic_compare_exchange_strong(&imalloc_lastlive, &expected, NULL);
+  imalloc_atomic_clearptr(&imalloc_lastlive, h);
 }
 
 /* A pointer argument: a light userdata, an integer address, or nil (NULL).
@@ -160,11 +159,11 @@ IMALLOC_HIDDEN int imalloc_pushnomem(lua_State *L);
 ** imalloc_spy_tag just before it calls m's Alloc or Realloc: while the spy
 ** is registered, the spy's report can then say which line of Lua asked for
 ** the block. Otherwise the cost is one relaxed atomic load. */
-IMALLOC_HIDDEN extern atomic_int imalloc_spy_tagging;
+IMALLOC_HIDDEN extern imalloc_atomic_int imalloc_spy_tagging;
 IMALLOC_HIDDEN void imalloc_spy_settag(lua_State *L, IMalloc *m);
 
 static inline size_t imalloc_spy_tag(lua_State *L, IMalloc *m, size_t cb) {
-  if (atomic_load_explicit(&imalloc_spy_tagging, memory_order_relaxed))
+  if (imalloc_atomic_get(&imalloc_spy_tagging))
     imalloc_spy_settag(L, m);
   return cb;
 }

@@ -5,7 +5,8 @@
 ** Elsewhere the same layout is declared here, with the exact widths COM
 ** fixes (ULONG is 32-bit, not `unsigned long`; OLECHAR is 16-bit, not
 ** `wchar_t`), so an object made on POSIX is laid out as on Windows x64.
-** This is the one header of the project that knows about the platform.
+** With platform.h (atomics, thread-local storage), the one header of the
+** project that knows about the platform.
 */
 #ifndef IMALLOC_COM_ABI_H
 #define IMALLOC_COM_ABI_H

@@ -111,7 +111,7 @@ static int l_hresult(lua_State *L) {
 ** =======================================================
 */
 
-_Atomic(imalloc_Handle *) imalloc_lastlive;
+imalloc_atomic_ptr imalloc_lastlive;
 
 /* A released handle, created before any reference is taken, so that an
 ** out-of-memory error cannot leak one (liolib's newprefile). Called from

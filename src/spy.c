@@ -25,7 +25,6 @@
 */
 #include "luacompat.h"
 
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,31 +79,31 @@ static struct {
   Rule rule;
 } books;
 
-static atomic_flag lock = ATOMIC_FLAG_INIT;
-static atomic_flag control = ATOMIC_FLAG_INIT;
-static atomic_long refs;
+static imalloc_spinlock lock = IMALLOC_SPINLOCK_INIT;
+static imalloc_spinlock control = IMALLOC_SPINLOCK_INIT;
+static imalloc_atomic_int refs;
 
 /* What the binding checks before tagging (binding.h): the session while
 ** the spy is registered and records where blocks come from, else 0. */
-atomic_int imalloc_spy_tagging;
+imalloc_atomic_int imalloc_spy_tagging;
 
 /* Critical sections are a few dozen instructions (a table growth or a
 ** report's copy at most), and the allocator already serialises the
 ** callbacks, so the lock spins. */
 static void lock_books(void) {
-  while (atomic_flag_test_and_set_explicit(&lock, memory_order_acquire)) {}
+  imalloc_spin_lock(&lock);
 }
 
 static void unlock_books(void) {
-  atomic_flag_clear_explicit(&lock, memory_order_release);
+  imalloc_spin_unlock(&lock);
 }
 
 static void lock_control(void) {
-  while (atomic_flag_test_and_set_explicit(&control, memory_order_acquire)) {}
+  imalloc_spin_lock(&control);
 }
 
 static void unlock_control(void) {
-  atomic_flag_clear_explicit(&control, memory_order_release);
+  imalloc_spin_unlock(&control);
 }
 
 static size_t slot_of(const void *addr, size_t cap) {
@@ -253,7 +252,7 @@ static int rule_fails(size_t cb) {
 enum { NONE, ALLOC, MOVE, FREED };
 
 /* What one thread hands from a Pre call to its Post call, and the tag. */
-static _Thread_local struct {
+static IMALLOC_THREAD_LOCAL struct {
   char tag[WHERE_MAX];
   int tag_session;       /* 0: no tag */
   IMalloc *tag_malloc;   /* the IMalloc the tagged call goes to */
@@ -272,8 +271,7 @@ void imalloc_spy_settag(lua_State *L, IMalloc *m) {
   for (level = 1; level < 8 && lua_getstack(L, level, &ar); level++) {
     if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
       snprintf(t.tag, sizeof t.tag, "%s:%d", ar.short_src, ar.currentline);
-      t.tag_session =
-          atomic_load_explicit(&imalloc_spy_tagging, memory_order_relaxed);
+      t.tag_session = imalloc_atomic_get(&imalloc_spy_tagging);
       t.tag_malloc = m;
       return;
     }
@@ -306,7 +304,7 @@ static void release_all(void) {
   clear_books();
   books.rule.on = 0;
   books.state = IDLE;
-  atomic_store_explicit(&imalloc_spy_tagging, 0, memory_order_relaxed);
+  imalloc_atomic_set(&imalloc_spy_tagging, 0);
   unlock_books();
 }
 
@@ -317,7 +315,7 @@ static HRESULT STDMETHODCALLTYPE s_QueryInterface(IMallocSpy *This,
   if (ppv == NULL) return E_POINTER;
   if (riid != NULL && (memcmp(riid, &iid_unknown, sizeof(IID)) == 0 ||
                        memcmp(riid, &iid_spy, sizeof(IID)) == 0)) {
-    atomic_fetch_add(&refs, 1);
+    imalloc_atomic_add(&refs, 1);
     *ppv = This;
     return S_OK;
   }
@@ -327,13 +325,13 @@ static HRESULT STDMETHODCALLTYPE s_QueryInterface(IMallocSpy *This,
 
 static ULONG STDMETHODCALLTYPE s_AddRef(IMallocSpy *This) {
   (void)This;
-  return (ULONG)(atomic_fetch_add(&refs, 1) + 1);
+  return (ULONG)imalloc_atomic_add(&refs, 1);
 }
 
 /* The last reference gone: the allocator has let the spy go (a revoke, or
 ** the free that completed a pending one). */
 static ULONG STDMETHODCALLTYPE s_Release(IMallocSpy *This) {
-  long n = atomic_fetch_sub(&refs, 1) - 1;
+  int n = imalloc_atomic_add(&refs, -1);
   (void)This;
   if (n == 0) release_all();
   return (ULONG)n;
@@ -613,14 +611,13 @@ static int l_start(lua_State *L) {
   books.task = task;
   unlock_books();
   /* our own reference while registering, as a COM creator holds one */
-  atomic_store(&refs, 1);
+  imalloc_atomic_set(&refs, 1);
   hr = imalloc_backend_registerspy(&spy);
   if (hr >= 0) {
     first_allocation(task);
     lock_books();
     if (where && books.state == ACTIVE)
-      atomic_store_explicit(&imalloc_spy_tagging, books.session,
-                            memory_order_relaxed);
+      imalloc_atomic_set(&imalloc_spy_tagging, books.session);
     unlock_books();
   }
   spy.lpVtbl->Release(&spy);  /* on failure, back to IDLE */

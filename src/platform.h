@@ -1,0 +1,120 @@
+/*
+** platform.h: the atomics and thread-local storage of the Lua binding.
+**
+** MSVC's default C mode has neither <stdatomic.h> nor _Thread_local, and
+** LuaRocks' builtin backend passes no flag to ask for C11. So on Windows
+** these are the Interlocked functions and the compiler's own TLS keyword,
+** which every Windows compiler has; elsewhere, C11. The binding uses only
+** what is here, so its files build as C99 on Windows and stay free of
+** #ifdef _WIN32.
+*/
+#ifndef IMALLOC_PLATFORM_H
+#define IMALLOC_PLATFORM_H
+
+#include "com_abi.h"
+
+#ifdef _WIN32
+
+/* An int shared between threads. LONG is 32-bit on every Windows. */
+typedef volatile LONG imalloc_atomic_int;
+
+/* A relaxed load: an aligned 32-bit read is atomic on every processor
+** Windows runs on, and volatile keeps the compiler from caching it. */
+static inline int imalloc_atomic_get(imalloc_atomic_int *a) {
+  return (int)*a;
+}
+
+static inline void imalloc_atomic_set(imalloc_atomic_int *a, int v) {
+  InterlockedExchange(a, (LONG)v);
+}
+
+/* Adds `d` and returns the new value (a full barrier). */
+static inline int imalloc_atomic_add(imalloc_atomic_int *a, int d) {
+  return (int)(InterlockedExchangeAdd(a, (LONG)d) + d);
+}
+
+/* A pointer shared between threads; loads and stores are relaxed (aligned
+** pointer-sized accesses are atomic on Windows' processors). */
+typedef void *volatile imalloc_atomic_ptr;
+
+static inline void *imalloc_atomic_getptr(imalloc_atomic_ptr *a) {
+  return *a;
+}
+
+static inline void imalloc_atomic_setptr(imalloc_atomic_ptr *a, void *v) {
+  *a = v;
+}
+
+/* Sets `a` to NULL if it holds `expected`. */
+static inline void imalloc_atomic_clearptr(imalloc_atomic_ptr *a,
+                                           void *expected) {
+  InterlockedCompareExchangePointer(a, NULL, expected);
+}
+
+/* A spin lock, for critical sections of a few dozen instructions. */
+typedef volatile LONG imalloc_spinlock;
+#define IMALLOC_SPINLOCK_INIT 0
+
+static inline void imalloc_spin_lock(imalloc_spinlock *l) {
+  while (InterlockedExchange(l, 1) != 0) YieldProcessor();
+}
+
+static inline void imalloc_spin_unlock(imalloc_spinlock *l) {
+  InterlockedExchange(l, 0);
+}
+
+#if defined(_MSC_VER)
+#define IMALLOC_THREAD_LOCAL __declspec(thread)
+#else /* mingw-w64 gcc and clang: also under -std=c99 */
+#define IMALLOC_THREAD_LOCAL __thread
+#endif
+
+#else /* C11 */
+
+#include <stdatomic.h>
+
+typedef atomic_int imalloc_atomic_int;
+
+static inline int imalloc_atomic_get(imalloc_atomic_int *a) {
+  return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static inline void imalloc_atomic_set(imalloc_atomic_int *a, int v) {
+  atomic_store(a, v);
+}
+
+static inline int imalloc_atomic_add(imalloc_atomic_int *a, int d) {
+  return atomic_fetch_add(a, d) + d;
+}
+
+typedef _Atomic(void *) imalloc_atomic_ptr;
+
+static inline void *imalloc_atomic_getptr(imalloc_atomic_ptr *a) {
+  return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static inline void imalloc_atomic_setptr(imalloc_atomic_ptr *a, void *v) {
+  atomic_store_explicit(a, v, memory_order_relaxed);
+}
+
+static inline void imalloc_atomic_clearptr(imalloc_atomic_ptr *a,
+                                           void *expected) {
+  atomic_compare_exchange_strong(a, &expected, NULL);
+}
+
+typedef atomic_flag imalloc_spinlock;
+#define IMALLOC_SPINLOCK_INIT ATOMIC_FLAG_INIT
+
+static inline void imalloc_spin_lock(imalloc_spinlock *l) {
+  while (atomic_flag_test_and_set_explicit(l, memory_order_acquire)) {}
+}
+
+static inline void imalloc_spin_unlock(imalloc_spinlock *l) {
+  atomic_flag_clear_explicit(l, memory_order_release);
+}
+
+#define IMALLOC_THREAD_LOCAL _Thread_local
+
+#endif /* _WIN32 */
+
+#endif
