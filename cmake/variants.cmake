@@ -14,7 +14,7 @@
 #                    (several Lua states in threads).
 #   valgrind-spec-*  the spec suite under valgrind memcheck, on a build whose
 #                    allocator reports its blocks to valgrind like malloc's
-#                    (-DIMALLOC_VALGRIND, see src/taskalloc.c): a task block
+#                    (-DIMALLOC_VALGRIND, see src/taskalloc/): a task block
 #                    a spec or the binding leaks is "definitely lost".
 #   fuzz-*           bounded libFuzzer runs (clang) of tests/fuzz, seeded by
 #                    the committed corpus tests/fuzz/corpus/<target>.

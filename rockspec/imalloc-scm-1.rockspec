@@ -40,7 +40,10 @@ build = {
     unix = {
       modules = {
         ["imalloc.core"] = {
-          sources = { "src/imalloc.c", "src/buffer.c", "src/spy.c", "src/backend_posix.c", "src/taskalloc.c" },
+          sources = { "src/imalloc.c", "src/buffer.c", "src/spy.c", "src/backend_posix.c",
+            "src/taskalloc/os.c", "src/taskalloc/radix.c", "src/taskalloc/chunk.c",
+            "src/taskalloc/tcache.c", "src/taskalloc/large.c",
+            "src/taskalloc/alloc.c", "src/taskalloc/cospy.c" },
           incdirs = { "src" },
           libraries = { "pthread", "dl" },
         },

@@ -60,13 +60,21 @@ end)
 describe("rockspec/imalloc-scm-1.rockspec", function()
   -- CMake reads the module's sources from src/sources.cmake; LuaRocks cannot,
   -- so the rockspec names them again, and this keeps the two lists equal.
-  local function cmake_list(name)
+  local cmake_list
+  function cmake_list(name)
     local f = assert(io.open("src/sources.cmake", "rb"))
     local text = f:read("a")
     f:close()
     local items = assert(text:match("set%(" .. name .. " ([^)]*)%)"), name)
     local t = {}
-    for item in items:gmatch("%S+") do t[#t + 1] = "src/" .. item end
+    for item in items:gmatch("%S+") do
+      local var = item:match("^%${([%w_]+)}$")  -- another list, expanded
+      if var then
+        for _, s in ipairs(cmake_list(var)) do t[#t + 1] = s end
+      else
+        t[#t + 1] = "src/" .. item
+      end
+    end
     return t
   end
 

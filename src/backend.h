@@ -2,7 +2,7 @@
 ** backend.h: what the Lua binding asks of the platform.
 **
 ** One file implements it per platform: backend_win32.c (ole32.dll, loaded at
-** run time) and backend_posix.c (the built-in task allocator, taskalloc.c).
+** run time) and backend_posix.c (the built-in task allocator, taskalloc/).
 ** The binding calls only these and then goes through the COM vtable, so its
 ** method bodies are the same on every platform.
 */

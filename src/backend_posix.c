@@ -1,5 +1,5 @@
 /*
-** backend_posix.c: the built-in task allocator (taskalloc.c).
+** backend_posix.c: the built-in task allocator (src/taskalloc/).
 **
 ** The allocator's state, thread caches and their destructors live in this
 ** shared object, and blocks it hands out may outlive every Lua state. Lua

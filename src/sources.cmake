@@ -3,5 +3,9 @@
 # src/. rockspec/imalloc-scm-1.rockspec lists the same files; spec 00 checks
 # that it does.
 set(IMALLOC_BINDING_SOURCES imalloc.c buffer.c spy.c)
-set(IMALLOC_POSIX_SOURCES backend_posix.c taskalloc.c)
+# The built-in task allocator, one file per subsystem (taskalloc/internal.h).
+set(IMALLOC_TASKALLOC_SOURCES taskalloc/os.c taskalloc/radix.c
+    taskalloc/chunk.c taskalloc/tcache.c taskalloc/large.c taskalloc/alloc.c
+    taskalloc/cospy.c)
+set(IMALLOC_POSIX_SOURCES backend_posix.c ${IMALLOC_TASKALLOC_SOURCES})
 set(IMALLOC_WIN32_SOURCES backend_win32.c)

@@ -8,7 +8,7 @@
 ** keep their books (the outstanding spied blocks, counters, the fault rule)
 ** with the C runtime's malloc, never with the task allocator they watch,
 ** under a spinlock of their own. The allocator serialises a Pre call and
-** its Post call (both ole32 and taskalloc.c hold their spy lock in
+** its Post call (both ole32 and taskalloc/cospy.c hold their spy lock in
 ** between), so what a Pre call hands to its Post call is kept in
 ** thread-local storage.
 **

@@ -34,7 +34,7 @@ struct imalloc_taskstats {
                           ** slots, lookup table leaves */
   size_t bookkeeping_bytes_per_block; /* 4: a block of up to 64 KiB has a
                           ** 4-byte size slot (its chunk's header adds
-                          ** 0.01 to 0.4 byte, 8 in the 64 KiB class).
+                          ** 0.001 to 0.1 byte, 5 in the 64 KiB class).
                           ** A larger block costs 8: it has no descriptor,
                           ** its size and state are its 8-byte lookup
                           ** table entry (and it has one more 8-byte

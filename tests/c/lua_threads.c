@@ -448,7 +448,7 @@ static void *worker(void *arg) {
 }
 
 /* imalloc_taskalloc_stats of the allocator inside imalloc.core: the module
-** has its own copy of taskalloc.c, which is the one the states share. */
+** has its own copy of the allocator, which is the one the states share. */
 typedef void (*stats_fn)(struct imalloc_taskstats *);
 
 static stats_fn find_stats(lua_State *L) {

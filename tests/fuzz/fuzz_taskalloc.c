@@ -1,6 +1,6 @@
 /*
 ** fuzz_taskalloc.c: libFuzzer target over the C entry points of the
-** built-in task allocator (src/taskalloc.c).
+** built-in task allocator (src/taskalloc/).
 **
 ** The input is a byte-coded program: alloc, realloc, free (through the
 ** IMalloc and through CoTaskMem*), getsize and didalloc of live blocks,

@@ -1,0 +1,358 @@
+/*
+** alloc.c: the core operations (Alloc, Free, Realloc, GetSize, DidAlloc,
+** their fast paths inline here), the IMalloc singleton, the exported
+** functions, fork handling and statistics. See internal.h for the design.
+*/
+#include "internal.h"
+
+#include <string.h>
+
+/* ---- small blocks: the thread cache's fast paths ------------------------- */
+
+static HOT void *small_alloc(size_t n, uint32_t spy) {
+  struct tcache *tc = tc_self();
+  unsigned c = size_class(n + SPY_PAD(spy));
+  struct bin *b = &tc->bins[c];
+  void *p = b->head;
+  if (UNLIKELY(!p)) return ta_small_alloc_slow(n, spy);
+  UNPOISON(p, 2 * sizeof(void *));
+  b->head = NEXT(p);
+  b->count--;
+  small_mark(p, c, n, spy);
+  tc_count_fast(tc, 1, (int64_t)n);
+  return p;
+}
+
+/* p was claimed (its slot swapped from old to 0): back to the free lists. */
+static HOT void small_release(void *p, size_t c, uint32_t old) {
+  struct tcache *tc = tc_self();
+  struct bin *b = &tc->bins[c];
+  VG_FREE(p);
+  POISON(p, ta_geom[c].bsize);
+  UNPOISON(p, 2 * sizeof(void *));
+  if (UNLIKELY(old & SLOT_SPY)) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
+  if (UNLIKELY(b->count >= b->limit)) {
+    ta_small_release_slow(p, (unsigned)c, old);
+    return;
+  }
+  NEXT(p) = b->head;
+  b->head = p;
+  b->count++;
+  tc_count_fast(tc, -1, -(int64_t)(old & SLOT_SIZE));
+}
+
+/* Claims the small block at u of the chunk entry e: its slot swapped from
+** live (of e's class) to 0. The old slot word, or 0 if u is not a live
+** block (or another thread claimed it first). */
+static inline uint32_t small_claim(uintptr_t e, uintptr_t u) {
+  _Atomic uint32_t *slot = small_slot(e, u);
+  uint32_t w;
+  if (!slot) return 0;
+  w = atomic_load_explicit(slot, RLX);
+  do {
+    if (!slot_live(w, e)) return 0;
+  } while (!atomic_compare_exchange_weak_explicit(slot, &w, 0, ACQ, RLX));
+  return w;
+}
+
+/* ---- the core operations (no spy) --------------------------------------- */
+
+static HOT void *core_alloc(size_t n, uint32_t spy) {
+  if (LIKELY(n <= SMALL_MAX - SPY_PAD(spy))) return small_alloc(n, spy);
+  return ta_large_alloc(n, spy);
+}
+
+static HOT void core_free(void *p) {
+  uintptr_t u = (uintptr_t)p, e = table_get(u);
+  _Atomic uint32_t *slot;
+  uint32_t old;
+  if (!e) return;
+  if (UNLIKELY(e & E_LARGE)) {
+    ta_large_free(u);
+    return;
+  }
+  slot = small_slot(e, u);
+  if (!slot) return;
+  old = atomic_load_explicit(slot, RLX);
+  do {  /* small_claim, with no second test of the result */
+    if (!slot_live(old, e)) return;
+  } while (UNLIKELY(
+      !atomic_compare_exchange_weak_explicit(slot, &old, 0, ACQ, RLX)));
+  small_release(p, entry_class(e), old);
+}
+
+static HOT size_t core_getsize(void *p) {
+  uintptr_t u = (uintptr_t)p, e = table_get(u);
+  _Atomic uint32_t *slot;
+  uint32_t w;
+  if (!e) return (size_t)-1;
+  if (UNLIKELY(e & E_LARGE))
+    return large_at(e, u) ? (size_t)(e >> E_SHIFT) : (size_t)-1;
+  slot = small_slot(e, u);
+  if (!slot) return (size_t)-1;
+  w = atomic_load_explicit(slot, RLX);
+  return slot_live(w, e) ? (size_t)(w & SLOT_SIZE) : (size_t)-1;
+}
+
+static HOT int core_didalloc(void *p) {
+  uintptr_t u = (uintptr_t)p, e = table_get(u);
+  _Atomic uint32_t *slot;
+  if (!e) return 0;
+  if (UNLIKELY(e & E_LARGE)) return large_at(e, u);
+  slot = small_slot(e, u);
+  return slot && slot_live(atomic_load_explicit(slot, RLX), e);
+}
+
+/* Whether p is the start of, or lies inside, a live block allocated under
+** the spy: a spy may hand out a pointer past a header of its own. */
+BOOL ta_spyed(void *p) {
+  uintptr_t u = (uintptr_t)p, e = table_get(u), rel, c;
+  const struct geom *g;
+  uint32_t w;
+  if (!e) return 0;
+  if (e & E_LARGE) {  /* find the head: it holds the flags and size */
+    uintptr_t base = u & ~(CHUNK_SIZE - 1);
+    if (e & E_CONT) {
+      base -= (e >> E_SHIFT) << CHUNK_SHIFT;
+      e = table_get(base);
+    }
+    return (e & (E_LARGE | E_CONT | L_LIVE | L_SPY)) ==
+               (E_LARGE | L_LIVE | L_SPY) &&
+           u - base < page_up((size_t)(e >> E_SHIFT));
+  }
+  c = e & ~(CHUNK_SIZE - 1);
+  g = entry_geom(e);
+  rel = u - c - BLOCKS_OFF;
+  if (rel >= g->span) return 0;
+  w = atomic_load_explicit(
+      &chunk_slots(c)[((uint64_t)rel * g->recip) >> RECIP_SHIFT], RLX);
+  return slot_live(w, e) && (w & SLOT_SPY);
+}
+
+/* Moves the live block p to a new block of n bytes: allocate first, so
+** that a failure leaves p as it was. */
+void *ta_move_block(void *p, size_t n, uint32_t spy) {
+  uintptr_t u = (uintptr_t)p, e = table_get(u);
+  void *q = core_alloc(n, spy);
+  size_t oldn;
+  if (!q) return NULL;
+  if (e & E_LARGE) {
+    uintptr_t s;
+    if (!ta_large_claim(u, &s)) goto lost;
+    oldn = (size_t)(s >> E_SHIFT);
+    memcpy(q, p, oldn < n ? oldn : n);
+    ta_large_release(u, s);
+  } else {
+    uint32_t old = e ? small_claim(e, u) : 0;
+    if (!old) goto lost;  /* a racing Free gave the address away */
+    oldn = old & SLOT_SIZE;
+    memcpy(q, p, oldn < n ? oldn : n);
+    small_release(p, entry_class(e), old);
+  }
+  return q;
+lost:  /* p was freed by another thread meanwhile */
+  core_free(q);
+  return NULL;
+}
+
+static void *core_realloc(void *p, size_t n, uint32_t spy) {
+  uintptr_t u = (uintptr_t)p, e;
+  const struct geom *g;
+  _Atomic uint32_t *slot;
+  uint32_t w, nw;
+  if (!p) return core_alloc(n, spy);
+  if (!n) {
+    core_free(p);
+    return NULL;
+  }
+  e = table_get(u);
+  if (!e || n > MAX_ALLOC) return NULL;
+  if (e & E_LARGE) return ta_large_realloc(p, n, spy);
+  slot = small_slot(e, u);
+  if (!slot) return NULL;
+  w = atomic_load_explicit(slot, RLX);
+  if (!slot_live(w, e)) return NULL;
+  g = entry_geom(e);
+  /* In place when it fits, unless that would strand most of a block
+  ** above 128 bytes. */
+  if (n + SPY_PAD(spy) <= g->bsize && (g->bsize <= 128 || n > g->bsize / 4)) {
+    nw = (w & ~SLOT_SIZE) | spy | (uint32_t)n;
+    if (!atomic_compare_exchange_strong_explicit(slot, &w, nw, RLX, RLX))
+      return NULL;
+    if (spy && !(w & SLOT_SPY)) atomic_fetch_add_explicit(&ta_spied, 1, RLX);
+    UNPOISON(p, n);
+    if (n < (w & SLOT_SIZE)) POISON((char *)p + n, (w & SLOT_SIZE) - n);
+    VG_RESIZE(p, w & SLOT_SIZE, n);
+    ta_tc_count(tc_self(), 0, (int64_t)n - (int64_t)(w & SLOT_SIZE));
+    return p;
+  }
+  return ta_move_block(p, n, spy);
+}
+
+/* The same, callable from the other files (the spy's paths). */
+void *ta_alloc(size_t n, uint32_t spy) { return core_alloc(n, spy); }
+void *ta_realloc(void *p, size_t n, uint32_t spy) {
+  return core_realloc(p, n, spy);
+}
+void ta_free(void *p) { core_free(p); }
+size_t ta_getsize(void *p) { return core_getsize(p); }
+int ta_didalloc(void *p) { return core_didalloc(p); }
+
+/* ---- the IMalloc singleton ------------------------------------------------ */
+
+#define SPYING() \
+  UNLIKELY(atomic_load_explicit(&ta_spy, RLX) != NULL)
+
+static int iid_eq(REFIID a, const IID *b) {
+  return memcmp(a, b, sizeof(IID)) == 0;
+}
+
+static HRESULT STDMETHODCALLTYPE m_QueryInterface(IMalloc *This, REFIID riid,
+                                                  void **ppv);
+
+static ULONG STDMETHODCALLTYPE m_AddRef(IMalloc *This) {
+  (void)This;
+  return 2;  /* a static singleton; Wine answers the same */
+}
+
+static ULONG STDMETHODCALLTYPE m_Release(IMalloc *This) {
+  (void)This;
+  return 1;
+}
+
+static void *STDMETHODCALLTYPE m_Alloc(IMalloc *This, SIZE_T cb) {
+  (void)This;
+  if (SPYING()) return ta_spy_alloc(cb);
+  return core_alloc(cb, 0);
+}
+
+static void *STDMETHODCALLTYPE m_Realloc(IMalloc *This, void *pv, SIZE_T cb) {
+  (void)This;
+  if (SPYING()) return ta_spy_realloc(pv, cb);
+  return core_realloc(pv, cb, 0);
+}
+
+static void STDMETHODCALLTYPE m_Free(IMalloc *This, void *pv) {
+  (void)This;
+  if (!pv) return;
+  if (SPYING()) {
+    ta_spy_free(pv);
+    return;
+  }
+  core_free(pv);
+}
+
+static SIZE_T STDMETHODCALLTYPE m_GetSize(IMalloc *This, void *pv) {
+  (void)This;
+  if (!pv) return (SIZE_T)-1;
+  if (SPYING()) return ta_spy_getsize(pv);
+  return core_getsize(pv);
+}
+
+static int STDMETHODCALLTYPE m_DidAlloc(IMalloc *This, void *pv) {
+  (void)This;
+  if (!pv) return -1;
+  if (SPYING()) return ta_spy_didalloc(pv);
+  return core_didalloc(pv);
+}
+
+/* Gives free memory back: every thread's cached blocks to the shared
+** lists (tcache.c), the pages of every empty chunk and the cached large
+** mappings to the system. */
+static void STDMETHODCALLTYPE m_HeapMinimize(IMalloc *This) {
+  (void)This;
+  if (SPYING()) {
+    ta_spy_minimize();
+    return;
+  }
+  ta_minimize();
+}
+
+static const IMallocVtbl g_vtbl = {
+  m_QueryInterface, m_AddRef, m_Release, m_Alloc, m_Realloc,
+  m_Free, m_GetSize, m_DidAlloc, m_HeapMinimize
+};
+
+static IMalloc g_malloc = { &g_vtbl };
+
+static HRESULT STDMETHODCALLTYPE m_QueryInterface(IMalloc *This, REFIID riid,
+                                                  void **ppv) {
+  static const IID iid_unknown = IMALLOC_IID_IUNKNOWN;
+  static const IID iid_malloc = IMALLOC_IID_IMALLOC;
+  (void)This;
+  if (!ppv) return E_POINTER;
+  if (riid && (iid_eq(riid, &iid_unknown) || iid_eq(riid, &iid_malloc))) {
+    *ppv = &g_malloc;
+    return S_OK;
+  }
+  *ppv = NULL;  /* COM's rule (Wine leaves it untouched) */
+  return riid ? E_NOINTERFACE : E_INVALIDARG;
+}
+
+/* ---- fork ---------------------------------------------------------------
+** A fork from a multithreaded process must not leave a lock held by a thread
+** that does not exist in the child: all are taken around fork (in the order
+** the code nests them). The child re-initialises them, as glibc's malloc
+** does, because a recursive mutex may only be unlocked by its owner's TID,
+** which the child does not have. */
+
+static void fork_prepare(void) {
+  ta_spy_lock();
+  ta_registry_lock();
+  ta_chunk_lock_all();
+  ta_large_lock();
+}
+
+static void fork_parent(void) {
+  ta_large_unlock();
+  ta_chunk_unlock_all();
+  ta_registry_unlock();
+  ta_spy_unlock();
+}
+
+static void fork_child(void) {
+  ta_large_reinit();
+  ta_chunk_reinit_locks();
+  ta_registry_reinit();
+  ta_spy_reinit();
+}
+
+void ta_fork_install(void) {
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/* ---- exported functions ------------------------------------------------- */
+
+HRESULT imalloc_CoGetMalloc(DWORD context, IMalloc **out) {
+  if (!out) return E_POINTER;
+  if (context != MEMCTX_TASK) {
+    *out = NULL;
+    return E_INVALIDARG;
+  }
+  *out = &g_malloc;
+  return S_OK;
+}
+
+void *imalloc_CoTaskMemAlloc(SIZE_T cb) {
+  return m_Alloc(&g_malloc, cb);
+}
+
+void *imalloc_CoTaskMemRealloc(void *p, SIZE_T cb) {
+  return m_Realloc(&g_malloc, p, cb);
+}
+
+void imalloc_CoTaskMemFree(void *p) {
+  m_Free(&g_malloc, p);
+}
+
+void imalloc_taskalloc_stats(struct imalloc_taskstats *out) {
+  int64_t blocks, bytes;
+  if (!out) return;
+  ta_stats_counts(&blocks, &bytes);
+  out->live_blocks = blocks > 0 ? (size_t)blocks : 0;
+  out->live_bytes = bytes > 0 ? (size_t)bytes : 0;
+  out->mapped_bytes = atomic_load_explicit(&ta_mapped, RLX);
+  out->metadata_bytes = atomic_load_explicit(&ta_meta, RLX);
+  out->bookkeeping_bytes_per_block = sizeof(uint32_t);
+  out->spied_blocks = atomic_load_explicit(&ta_spied, RLX);
+}

@@ -1,0 +1,309 @@
+/*
+** chunk.c: small blocks' memory. A chunk (1 MiB) serves one size class at
+** a time; a class keeps the chunks it can still hand blocks out of in a
+** list, each with its own free list. A chunk whose blocks are all free
+** again goes to the pool, where any class takes it from; the pool keeps
+** up to ta_retain bytes of such chunks with their pages and gives the
+** pages of the rest back to the system (the retention policy, README's
+** Backends). Chunks are never unmapped: lookups read their slots at any
+** time without a lock.
+*/
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_RETAIN ((size_t)32 << 20)
+
+struct geom ta_geom[NCLASS];
+uint32_t ta_nslots[NCLASS];
+uint32_t ta_batch[NCLASS];
+size_t ta_retain = DEFAULT_RETAIN;
+
+enum { CH_PARTIAL = 1, CH_FULL, CH_POOL };
+
+struct list {
+  struct chunk *head, *tail;
+};
+
+/* Mutable state of a class, one cache line apart from the others. */
+struct klass {
+  _Alignas(64) pthread_mutex_t lock;
+  struct list partial;   /* chunks with blocks to hand out */
+};
+
+static struct klass g_cls[NCLASS];
+
+/* Empty chunks: `dirty` with their pages (most recently emptied first),
+** linked through their headers; `clean`, whose pages were all given back,
+** header included, in an array of their addresses. */
+static struct {
+  pthread_mutex_t lock;
+  struct list dirty;
+  size_t dirty_bytes;
+  uintptr_t *clean;
+  size_t nclean, cap;
+} g_pool = { PTHREAD_MUTEX_INITIALIZER, { NULL, NULL }, 0, NULL, 0, 0 };
+
+static void list_push_front(struct list *l, struct chunk *c) {
+  c->prev = NULL;
+  c->next = l->head;
+  if (l->head) l->head->prev = c; else l->tail = c;
+  l->head = c;
+}
+
+static void list_push_back(struct list *l, struct chunk *c) {
+  c->next = NULL;
+  c->prev = l->tail;
+  if (l->tail) l->tail->next = c; else l->head = c;
+  l->tail = c;
+}
+
+static void list_remove(struct list *l, struct chunk *c) {
+  if (c->prev) c->prev->next = c->next; else l->head = c->next;
+  if (c->next) c->next->prev = c->prev; else l->tail = c->prev;
+  c->next = c->prev = NULL;
+}
+
+static uint32_t class_size(unsigned c) {
+  unsigned j, lg;
+  if (c < 8) return 16u * (c + 1);
+  j = c - 8;
+  lg = 7 + j / 4;
+  return (1u << lg) + (j % 4 + 1) * (1u << (lg - 2));
+}
+
+/* IMALLOC_RETAIN: bytes, with an optional K, M or G suffix; 0 keeps
+** nothing. A malformed value leaves the default. */
+static void read_retain(void) {
+  const char *s = getenv("IMALLOC_RETAIN");
+  char *end;
+  unsigned long long v;
+  if (!s || !*s) return;
+  v = strtoull(s, &end, 10);
+  switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+  }
+  if (*end == 'i' || *end == 'b' || *end == 'B') end++;  /* KiB, MB */
+  if (*end == 'B') end++;
+  if (*end == '\0' && (s[0] >= '0' && s[0] <= '9')) ta_retain = (size_t)v;
+}
+
+void ta_classes_init(void) {
+  unsigned c;
+  for (c = 0; c < NCLASS; c++) {
+    struct geom *g = &ta_geom[c];
+    uint32_t b;
+    pthread_mutex_init(&g_cls[c].lock, NULL);
+    g->bsize = class_size(c);
+    ta_nslots[c] = (uint32_t)((CHUNK_SIZE - BLOCKS_OFF) / g->bsize);
+    g->span = ta_nslots[c] * g->bsize;
+    g->recip = (((uint64_t)1 << RECIP_SHIFT) / g->bsize) + 1;
+    /* about 8 KiB moved per lock, between 1 and 64 blocks */
+    b = 8192 / g->bsize;
+    ta_batch[c] = b < 1 ? 1 : b > 64 ? 64 : b;
+  }
+  read_retain();
+}
+
+/* With the pool's lock held: room for one more clean chunk. */
+static int clean_room(void) {
+  size_t cap, bytes, old = g_pool.cap * sizeof(uintptr_t);
+  uintptr_t *v;
+  if (g_pool.nclean < g_pool.cap) return 1;
+  cap = g_pool.cap ? 2 * g_pool.cap : ta_page / sizeof *v;
+  bytes = cap * sizeof *v;
+  v = ta_os_map(bytes);
+  if (!v) return 0;
+  if (g_pool.nclean) memcpy(v, g_pool.clean, g_pool.nclean * sizeof *v);
+  if (g_pool.clean) ta_os_unmap(g_pool.clean, old);
+  atomic_fetch_add_explicit(&ta_mapped, bytes - old, RLX);
+  atomic_fetch_add_explicit(&ta_meta, bytes - old, RLX);
+  g_pool.clean = v;
+  g_pool.cap = cap;
+  return 1;
+}
+
+/* With the pool's lock held: gives all the pages of the oldest empty
+** chunks back, header included, until at most `keep` bytes of them are
+** left. The lock is dropped around the madvise calls (a batch at a time,
+** on no list meanwhile); their slots, all 0, read as 0 afterwards too. */
+static void pool_trim(size_t keep) {
+  while (g_pool.dirty_bytes > keep && g_pool.dirty.tail) {
+    struct chunk *batch[64];
+    unsigned k = 0, i;
+    while (g_pool.dirty_bytes > keep && g_pool.dirty.tail && k < 64) {
+      batch[k] = g_pool.dirty.tail;
+      list_remove(&g_pool.dirty, batch[k++]);
+      g_pool.dirty_bytes -= CHUNK_SIZE;
+    }
+    pthread_mutex_unlock(&g_pool.lock);
+    for (i = 0; i < k; i++) ta_os_purge(batch[i], CHUNK_SIZE);
+    pthread_mutex_lock(&g_pool.lock);
+    for (i = 0; i < k; i++) {
+      if (clean_room()) {
+        g_pool.clean[g_pool.nclean++] = (uintptr_t)batch[i];
+      } else {  /* no memory for the array: kept as if dirty */
+        batch[i]->where = CH_POOL;
+        list_push_back(&g_pool.dirty, batch[i]);
+        g_pool.dirty_bytes += CHUNK_SIZE;
+        keep = (size_t)-1;
+      }
+    }
+  }
+}
+
+void ta_pool_purge_all(void) {
+  pthread_mutex_lock(&g_pool.lock);
+  pool_trim(0);
+  pthread_mutex_unlock(&g_pool.lock);
+}
+
+/* c's blocks are all free (its slots all 0) and it is on no list: to the
+** pool. */
+static void chunk_empty(struct chunk *c) {
+  UNPOISON((char *)c + BLOCKS_OFF, CHUNK_SIZE - BLOCKS_OFF);
+  atomic_fetch_sub_explicit(&ta_meta, ta_nslots[c->cls] * sizeof(uint32_t),
+                            RLX);
+  c->free = NULL;
+  c->next_idx = 0;
+  pthread_mutex_lock(&g_pool.lock);
+  c->where = CH_POOL;
+  list_push_front(&g_pool.dirty, c);
+  g_pool.dirty_bytes += CHUNK_SIZE;
+  pool_trim(ta_retain);
+  pthread_mutex_unlock(&g_pool.lock);
+}
+
+/* With cls's lock held: an empty chunk for class cls, from the pool
+** (one with its pages first) or new, its entry in the table naming cls. */
+static struct chunk *chunk_get(unsigned cls) {
+  struct chunk *c;
+  pthread_mutex_lock(&g_pool.lock);
+  c = g_pool.dirty.head;
+  if (c) {
+    list_remove(&g_pool.dirty, c);
+    g_pool.dirty_bytes -= CHUNK_SIZE;
+  } else if (g_pool.nclean) {
+    c = (struct chunk *)g_pool.clean[--g_pool.nclean];
+  }
+  pthread_mutex_unlock(&g_pool.lock);
+  if (!c) {
+    c = ta_os_map_aligned(CHUNK_SIZE);
+    if (!c) return NULL;
+    atomic_fetch_add_explicit(&ta_mapped, CHUNK_SIZE, RLX);
+    atomic_fetch_add_explicit(&ta_meta, CHUNK_HDR, RLX);
+  }
+  c->free = NULL;
+  c->used = 0;
+  c->next_idx = 0;
+  c->cls = cls;
+  /* The slots are all 0: a lookup that read the old class and one that
+  ** reads the new one both find no live block until one is handed out.
+  ** Only a new chunk's entry can fail (its table leaf's mmap): then the
+  ** chunk goes to the pool, no class's yet. */
+  if (!ta_table_set((uintptr_t)c,
+                    (uintptr_t)c | ((uintptr_t)cls << E_CLS_SHIFT))) {
+    pthread_mutex_lock(&g_pool.lock);
+    c->where = CH_POOL;
+    list_push_back(&g_pool.dirty, c);
+    g_pool.dirty_bytes += CHUNK_SIZE;
+    pthread_mutex_unlock(&g_pool.lock);
+    return NULL;
+  }
+  atomic_fetch_add_explicit(&ta_meta, ta_nslots[cls] * sizeof(uint32_t), RLX);
+  return c;
+}
+
+/* Up to `want` blocks of class cls as a NULL-terminated list (*got of
+** them), from one chunk; NULL when no memory can be had. */
+void *ta_class_take(unsigned cls, uint32_t want, uint32_t *got) {
+  struct klass *k = &g_cls[cls];
+  const struct geom *g = &ta_geom[cls];
+  struct chunk *c;
+  void *head = NULL, *last = NULL, *p;
+  uint32_t n = 0;
+  pthread_mutex_lock(&k->lock);
+  c = k->partial.head;
+  if (!c) {
+    c = chunk_get(cls);
+    if (!c) {
+      pthread_mutex_unlock(&k->lock);
+      return NULL;
+    }
+    c->where = CH_PARTIAL;
+    list_push_front(&k->partial, c);
+  }
+  for (p = c->free; p && n < want; p = NEXT(p), n++) last = p;
+  if (n) {
+    head = c->free;
+    c->free = p;
+  }
+  while (n < want && c->next_idx < ta_nslots[cls]) {
+    char *b = (char *)c + BLOCKS_OFF + (size_t)c->next_idx++ * g->bsize;
+    if (last) NEXT(last) = b; else head = b;
+    last = b;
+    n++;
+  }
+  NEXT(last) = NULL;
+  c->used += n;
+  if (!c->free && c->next_idx == ta_nslots[cls]) {
+    list_remove(&k->partial, c);
+    c->where = CH_FULL;
+  }
+  pthread_mutex_unlock(&k->lock);
+  *got = n;
+  return head;
+}
+
+/* Hands a NULL-terminated list of free blocks of class cls back to their
+** chunks; the chunks that become empty go to the pool. */
+void ta_class_give(unsigned cls, void *head) {
+  struct klass *k = &g_cls[cls];
+  struct chunk *empties = NULL, *c;
+  void *p, *nx;
+  pthread_mutex_lock(&k->lock);
+  for (p = head; p; p = nx) {
+    nx = NEXT(p);
+    c = (struct chunk *)((uintptr_t)p & ~(CHUNK_SIZE - 1));
+    NEXT(p) = c->free;
+    c->free = p;
+    if (c->where == CH_FULL) {  /* behind the chunks already partial */
+      c->where = CH_PARTIAL;
+      list_push_back(&k->partial, c);
+    }
+    if (--c->used == 0) {
+      list_remove(&k->partial, c);
+      c->next = empties;
+      empties = c;
+    }
+  }
+  pthread_mutex_unlock(&k->lock);
+  while (empties) {
+    c = empties;
+    empties = c->next;
+    chunk_empty(c);
+  }
+}
+
+/* Fork: every class lock, then the pool's (the order they nest in). */
+void ta_chunk_lock_all(void) {
+  unsigned c;
+  for (c = 0; c < NCLASS; c++) pthread_mutex_lock(&g_cls[c].lock);
+  pthread_mutex_lock(&g_pool.lock);
+}
+
+void ta_chunk_unlock_all(void) {
+  unsigned c;
+  pthread_mutex_unlock(&g_pool.lock);
+  for (c = NCLASS; c-- > 0;) pthread_mutex_unlock(&g_cls[c].lock);
+}
+
+void ta_chunk_reinit_locks(void) {
+  unsigned c;
+  for (c = 0; c < NCLASS; c++) pthread_mutex_init(&g_cls[c].lock, NULL);
+  pthread_mutex_init(&g_pool.lock, NULL);
+}

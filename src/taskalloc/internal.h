@@ -1,0 +1,408 @@
+/*
+** internal.h: the types, geometry and hot inline paths shared by the files
+** of the built-in task allocator (src/taskalloc/). Not installed.
+**
+** Where things are:
+**   os.c      the only file that calls mmap, munmap, madvise and mremap
+**   radix.c   the table from address >> 20 to a chunk or a large block
+**   chunk.c   1 MiB chunks cut into blocks of one size class; the pool of
+**             empty chunks any class can take; the retention policy
+**   tcache.c  per-thread caches of free blocks, thread registry, start-up
+**   large.c   blocks above 64 KiB: one mapping each, a cache of freed
+**             mappings, Realloc in place (mremap)
+**   alloc.c   Alloc, Free, Realloc, GetSize, DidAlloc; the IMalloc object
+**   cospy.c   IMallocSpy: registration and the spied calls
+**
+** Design, in short:
+**  - A small block (up to 64 KiB) lives in a 1 MiB chunk aligned to 1 MiB.
+**    The chunk starts with a header and an array of 32-bit slots, one per
+**    block: LIVE, SPY, the chunk's class and the requested size. That slot
+**    is all the bookkeeping of a live block. The slot array has the same
+**    place and length in every chunk, whatever its class, and blocks start
+**    after it, so a slot is never block memory.
+**  - The radix table maps address >> 20 to its chunk and the chunk's class
+**    (one word), so any address is checked without reading it: DidAlloc,
+**    GetSize, Free and Realloc look only at the table and a slot, and a
+**    slot counts only when its class is the one the table gave. An empty
+**    chunk changes class (its slots are all 0 then); a racing lookup that
+**    read the old class finds a slot of the new one, whose class differs.
+**  - Chunks stay mapped for good (their pages may be given back with
+**    madvise): a lookup may read any chunk's slots at any time.
+**  - A block above 64 KiB has its own mapping, 1 MiB aligned, and no
+**    descriptor: its size and flags are the table entry of its first 1 MiB
+**    region, and each further region holds a continuation entry.
+*/
+#ifndef IMALLOC_TASKALLOC_INTERNAL_H
+#define IMALLOC_TASKALLOC_INTERNAL_H
+
+/* Included first by every file of the allocator: recursive mutexes,
+** madvise, MAP_ANONYMOUS. */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE
+#endif
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700
+#endif
+
+#include "../taskalloc.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NOINLINE __attribute__((noinline))
+#define HOT inline __attribute__((always_inline))
+#define TA_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#define NOINLINE
+#define HOT inline
+#define TA_HIDDEN
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TA_ASAN 1
+#endif
+#endif
+
+/* Free blocks are made inaccessible, except for the two link words we keep
+** in them, so that a use after free is reported. */
+#if defined(TA_ASAN)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#elif defined(IMALLOC_VALGRIND)
+#include <valgrind/memcheck.h>
+#define POISON(p, n) VALGRIND_MAKE_MEM_NOACCESS((p), (n))
+#define UNPOISON(p, n) VALGRIND_MAKE_MEM_DEFINED((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* Under valgrind, our blocks are reported like malloc's. */
+#ifdef IMALLOC_VALGRIND
+#include <valgrind/memcheck.h>
+#define VG_ALLOC(p, n) VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, 0)
+#define VG_FREE(p) VALGRIND_FREELIKE_BLOCK((p), 0)
+#define VG_RESIZE(p, o, n) VALGRIND_RESIZEINPLACE_BLOCK((p), (o), (n), 0)
+#else
+#define VG_ALLOC(p, n) ((void)0)
+#define VG_FREE(p) ((void)0)
+#define VG_RESIZE(p, o, n) ((void)0)
+#endif
+
+#define RLX memory_order_relaxed
+#define ACQ memory_order_acquire
+#define REL memory_order_release
+
+/* Free-list chains and table entries pack fields above bit 48. */
+_Static_assert(sizeof(uintptr_t) == 8, "taskalloc needs 64-bit pointers");
+
+/* ---- geometry ------------------------------------------------------------ */
+
+#define CHUNK_SHIFT 20
+#define CHUNK_SIZE ((uintptr_t)1 << CHUNK_SHIFT)
+#define VA_BITS 48              /* user addresses of x86-64 and arm64 */
+#define LEAF_BITS 14
+#define TOP_BITS (VA_BITS - CHUNK_SHIFT - LEAF_BITS)
+#define LEAF_LEN ((size_t)1 << LEAF_BITS)
+#define PTR_MASK (((uintptr_t)1 << VA_BITS) - 1)
+
+#define NCLASS 44               /* 8 of 16..128, then 4 per doubling */
+#define SMALL_MAX 65536
+/* Larger requests are refused outright: no machine this runs on can back
+** them, and a refusal is cheaper and more predictable than an mmap that
+** overcommit might grant (the reference wants NULL for 2^46). */
+#define MAX_ALLOC ((size_t)1 << 40)
+
+/* Every chunk: a 64-byte header, then the slot array sized for the
+** smallest class (16 bytes + a 4-byte slot per block), then the blocks. */
+#define CHUNK_HDR 64
+#define MAX_SLOTS ((uint32_t)((CHUNK_SIZE - CHUNK_HDR) / (16 + 4)))
+#define BLOCKS_OFF \
+  ((uint32_t)((CHUNK_HDR + MAX_SLOTS * 4u + 63u) & ~63u))
+
+/* Slot word of a small block: 0 = free. Its bits 20..31 are LIVE and the
+** class laid out as in a table entry (slot_live: one shift, one compare). */
+#define SLOT_LIVE 0x80000000u
+#define SLOT_CLS_SHIFT 24
+#define SLOT_CLS 0x3F000000u
+#define SLOT_SPY 0x00080000u
+#define SLOT_SIZE 0x0003FFFFu
+
+/* Table entries. Bit 0 clear: a chunk, its address | class << 4 (0: not
+** ours; class << 4 is also the offset of the class's struct geom). Bit 0 set: a block above 64 KiB. Its first region's entry
+** ("head") holds
+**   requested size << E_SHIFT | L_* flags | E_LARGE,
+** each further region's entry
+**   distance to the first region, in regions, << E_SHIFT | E_CONT | E_LARGE.
+** A freed block has no entries (0). BUSY marks a Realloc in progress, so a
+** racing Free cannot unmap under it. Sizes are at most MAX_ALLOC (2^40, 41
+** bits) and distances below 2^20, so the payload ends below bit 49. */
+#define E_LARGE ((uintptr_t)1)
+#define E_CONT ((uintptr_t)2)
+#define L_LIVE ((uintptr_t)4)
+#define L_SPY ((uintptr_t)8)
+#define L_BUSY ((uintptr_t)16)
+#define E_SHIFT 8
+#define E_CLS_SHIFT 4
+#define E_CLS ((uintptr_t)63 << E_CLS_SHIFT)
+
+/* Reciprocal precision: offsets are < 2^20 and sizes <= 2^16, so with 40
+** fractional bits (off * recip) >> 40 is the exact quotient. */
+#define RECIP_SHIFT 40
+
+/* ---- OS memory (os.c) ------------------------------------------------------ */
+
+extern TA_HIDDEN size_t ta_page;            /* the page size */
+extern TA_HIDDEN _Atomic size_t ta_mapped;  /* bytes held from the OS */
+extern TA_HIDDEN _Atomic size_t ta_meta;    /* of which bookkeeping */
+
+TA_HIDDEN void *ta_os_map(size_t len);
+TA_HIDDEN void *ta_os_map_aligned(size_t len);
+TA_HIDDEN void ta_os_unmap(void *p, size_t len);
+TA_HIDDEN void ta_os_purge(void *p, size_t len);
+TA_HIDDEN int ta_os_grow(void *p, size_t len, size_t newlen);
+TA_HIDDEN int ta_os_move(void *p, size_t len, void *to, size_t newlen);
+
+static inline size_t page_up(size_t n) {
+  return (n + ta_page - 1) & ~(ta_page - 1);
+}
+
+/* ---- the radix table (radix.c) ----------------------------------------------
+** Leaves are mapped on first use and never freed. */
+
+typedef _Atomic uintptr_t tentry;
+extern TA_HIDDEN _Atomic(tentry *) ta_top[(size_t)1 << TOP_BITS];
+
+static inline uintptr_t table_get(uintptr_t u) {
+  tentry *leaf;
+  if (u >> VA_BITS) return 0;
+  leaf = atomic_load_explicit(&ta_top[u >> (CHUNK_SHIFT + LEAF_BITS)], ACQ);
+  if (!leaf) return 0;
+  return atomic_load_explicit(&leaf[(u >> CHUNK_SHIFT) & (LEAF_LEN - 1)],
+                              ACQ);
+}
+
+/* The entry itself (for a compare-and-swap), or NULL when its leaf does
+** not exist yet (then the entry is 0). */
+static inline tentry *table_slot(uintptr_t u) {
+  tentry *leaf;
+  if (u >> VA_BITS) return NULL;
+  leaf = atomic_load_explicit(&ta_top[u >> (CHUNK_SHIFT + LEAF_BITS)], ACQ);
+  return leaf ? &leaf[(u >> CHUNK_SHIFT) & (LEAF_LEN - 1)] : NULL;
+}
+
+TA_HIDDEN int ta_table_set(uintptr_t u, uintptr_t v);
+TA_HIDDEN int ta_table_set_range(uintptr_t base, size_t len, uintptr_t v);
+
+/* ---- chunks and size classes (chunk.c) ---------------------------------- */
+
+/* A chunk's mutable header, under its class's lock (or the pool's lock
+** while it is empty). Lookups never read it. */
+struct chunk {
+  void *free;                  /* freed blocks of this chunk, linked */
+  struct chunk *next, *prev;   /* in its class's list or in the pool */
+  uint32_t used;               /* blocks out: live or in a thread's cache */
+  uint32_t next_idx;           /* first block never handed out */
+  uint32_t cls;
+  uint32_t where;              /* CH_* */
+  char pad[CHUNK_HDR - 3 * sizeof(void *) - 4 * sizeof(uint32_t)];
+};
+_Static_assert(sizeof(struct chunk) == CHUNK_HDR, "chunk header size");
+
+/* Read-only after start-up: the layout of a chunk of each class (16
+** bytes: the lookups index it with the entry's class bits as they are). */
+struct geom {
+  uint32_t bsize, span;          /* span = blocks per chunk * bsize */
+  uint64_t recip;
+};
+_Static_assert(sizeof(struct geom) == 1u << E_CLS_SHIFT, "geom size");
+extern TA_HIDDEN struct geom ta_geom[NCLASS];
+extern TA_HIDDEN uint32_t ta_nslots[NCLASS];  /* blocks per chunk */
+extern TA_HIDDEN uint32_t ta_batch[NCLASS];   /* blocks moved per lock */
+
+static inline size_t entry_class(uintptr_t e) {
+  return (size_t)((e & E_CLS) >> E_CLS_SHIFT);
+}
+
+static inline const struct geom *entry_geom(uintptr_t e) {
+  return (const struct geom *)((const char *)ta_geom + (e & E_CLS));
+}
+
+static inline _Atomic uint32_t *chunk_slots(uintptr_t c) {
+  return (_Atomic uint32_t *)(c + CHUNK_HDR);
+}
+
+static inline unsigned size_class(size_t n) {
+  unsigned lg;
+  if (n <= 128) return (unsigned)(((n ? n : 1) - 1) >> 4);
+  lg = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
+  return 8u + ((lg - 7u) << 2) + (unsigned)(((n - 1) >> (lg - 2)) & 3u);
+}
+
+/* The slot of the block starting exactly at u, whose table entry e is a
+** chunk's (non-zero, bit 0 clear), or NULL. The slot counts only if its
+** class bits are the entry's (slot_live). */
+static inline _Atomic uint32_t *small_slot(uintptr_t e, uintptr_t u) {
+  uintptr_t c = e & ~(CHUNK_SIZE - 1);
+  const struct geom *g = entry_geom(e);
+  uintptr_t rel = u - c - BLOCKS_OFF;  /* wraps when below */
+  uint64_t idx;
+  if (rel >= g->span) return NULL;
+  idx = ((uint64_t)rel * g->recip) >> RECIP_SHIFT;
+  if (idx * g->bsize != rel) return NULL;
+  return &chunk_slots(c)[idx];
+}
+
+/* Whether slot word w is a live block of the chunk whose entry is e. */
+static inline int slot_live(uint32_t w, uintptr_t e) {
+  return (w >> (SLOT_CLS_SHIFT - E_CLS_SHIFT)) ==
+         ((SLOT_LIVE >> (SLOT_CLS_SHIFT - E_CLS_SHIFT)) | (uint32_t)(e & E_CLS));
+}
+
+static inline uint32_t slot_word(unsigned cls, size_t n, uint32_t spy) {
+  return SLOT_LIVE | spy | ((uint32_t)cls << SLOT_CLS_SHIFT) | (uint32_t)n;
+}
+
+/* Free blocks are linked through their first word. */
+#define NEXT(p) (((void **)(p))[0])
+
+TA_HIDDEN void ta_classes_init(void);
+TA_HIDDEN void *ta_class_take(unsigned cls, uint32_t want, uint32_t *got);
+TA_HIDDEN void ta_class_give(unsigned cls, void *head);
+TA_HIDDEN void ta_pool_purge_all(void);
+TA_HIDDEN void ta_chunk_lock_all(void);
+TA_HIDDEN void ta_chunk_unlock_all(void);
+TA_HIDDEN void ta_chunk_reinit_locks(void);
+
+/* The retention bound: bytes of empty chunks kept with their pages, and
+** bytes of freed large mappings kept for reuse (IMALLOC_RETAIN). */
+extern TA_HIDDEN size_t ta_retain;
+
+/* ---- per-thread caches (tcache.c) ---------------------------------------- */
+
+enum { TC_NONE = 0, TC_ACTIVE = 1, TC_DEAD = 2 };
+
+struct bin {
+  void *head;
+  uint32_t count;
+  uint32_t limit;   /* 0 unless the cache is active: sends Free to the slow
+                    ** path, which sets the cache up or bypasses it */
+};
+
+struct tcache {
+  struct bin bins[NCLASS];
+  _Atomic int64_t blocks, bytes;   /* written by the owner only */
+  int state;
+  unsigned epoch;                  /* the last HeapMinimize it flushed for */
+  struct tcache *next, *prev;      /* registry, under the registry lock */
+};
+
+extern TA_HIDDEN _Thread_local struct tcache ta_cache;
+#if defined(__GNUC__)
+/* The cache's address, in the initial-exec TLS model: one %fs-relative
+** load instead of a __tls_get_addr call per access (the cache itself
+** stays in dynamic TLS: only these 8 bytes take static TLS space). */
+extern TA_HIDDEN _Thread_local struct tcache *ta_self
+    __attribute__((tls_model("initial-exec")));
+#else
+extern TA_HIDDEN _Thread_local struct tcache *ta_self;
+#endif
+
+static inline struct tcache *tc_self(void) {
+  struct tcache *tc = ta_self;
+  if (UNLIKELY(!tc)) ta_self = tc = &ta_cache;
+  return tc;
+}
+
+static inline void tc_count_fast(struct tcache *tc, int64_t nb, int64_t sz) {
+  atomic_store_explicit(&tc->blocks,
+                        atomic_load_explicit(&tc->blocks, RLX) + nb, RLX);
+  atomic_store_explicit(&tc->bytes,
+                        atomic_load_explicit(&tc->bytes, RLX) + sz, RLX);
+}
+
+TA_HIDDEN void ta_init(void);   /* once per process; cheap after */
+TA_HIDDEN void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz);
+TA_HIDDEN void ta_tc_ready(struct tcache *tc);  /* sets the cache up */
+TA_HIDDEN void *ta_small_alloc_slow(size_t n, uint32_t spy);
+TA_HIDDEN void ta_small_release_slow(void *p, unsigned c, uint32_t old);
+TA_HIDDEN void ta_minimize(void);
+TA_HIDDEN void ta_registry_lock(void);
+TA_HIDDEN void ta_registry_unlock(void);
+TA_HIDDEN void ta_registry_reinit(void);
+TA_HIDDEN void ta_stats_counts(int64_t *blocks, int64_t *bytes);
+
+/* ---- spy bookkeeping shared with the core (cospy.c) --------------------- */
+
+extern TA_HIDDEN _Atomic(IMallocSpy *) ta_spy;
+extern TA_HIDDEN _Atomic size_t ta_spied;  /* live blocks with the SPY flag */
+
+/* A block allocated under a spy comes from the class of n + 1 bytes: a spy
+** returns the block plus a header of at most n bytes (it asked for n), so
+** the caller's pointer then lies inside the block, never at its end, and
+** the spy lookups find the block from it. */
+#define SPY_PAD(spy) ((spy) ? 1u : 0u)
+
+/* Marks p, a block of class cls just taken from a free list, live with
+** n bytes. */
+static inline void small_mark(void *p, unsigned cls, size_t n, uint32_t spy) {
+  uintptr_t c = (uintptr_t)p & ~(CHUNK_SIZE - 1);
+  uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - c - BLOCKS_OFF) *
+                             ta_geom[cls].recip) >> RECIP_SHIFT);
+  atomic_store_explicit(&chunk_slots(c)[idx], slot_word(cls, n, spy), RLX);
+  if (UNLIKELY(spy)) atomic_fetch_add_explicit(&ta_spied, 1, RLX);
+  UNPOISON(p, n);
+  VG_ALLOC(p, n);
+}
+
+TA_HIDDEN void *ta_spy_alloc(SIZE_T cb);
+TA_HIDDEN void *ta_spy_realloc(void *pv, SIZE_T cb);
+TA_HIDDEN void ta_spy_free(void *pv);
+TA_HIDDEN SIZE_T ta_spy_getsize(void *pv);
+TA_HIDDEN int ta_spy_didalloc(void *pv);
+TA_HIDDEN void ta_spy_minimize(void);
+TA_HIDDEN void ta_spy_lock(void);
+TA_HIDDEN void ta_spy_unlock(void);
+TA_HIDDEN void ta_spy_reinit(void);
+
+/* ---- large blocks (large.c) ---------------------------------------------- */
+
+TA_HIDDEN void *ta_large_alloc(size_t n, uint32_t spy);
+TA_HIDDEN void ta_large_free(uintptr_t u);
+TA_HIDDEN int ta_large_claim(uintptr_t u, uintptr_t *old);
+TA_HIDDEN void ta_large_release(uintptr_t u, uintptr_t old);
+TA_HIDDEN void *ta_large_realloc(void *p, size_t n, uint32_t spy);
+TA_HIDDEN void ta_large_cache_drain(void);
+TA_HIDDEN void ta_large_lock(void);
+TA_HIDDEN void ta_large_unlock(void);
+TA_HIDDEN void ta_large_reinit(void);
+
+/* Whether e, the entry of u's region, says u is the start of a live large
+** block (e has E_LARGE). */
+static inline int large_at(uintptr_t e, uintptr_t u) {
+  return (e & (E_CONT | L_LIVE)) == L_LIVE && !(u & (CHUNK_SIZE - 1));
+}
+
+/* ---- the core operations, no spy (alloc.c) ------------------------------- */
+
+TA_HIDDEN void *ta_alloc(size_t n, uint32_t spy);
+TA_HIDDEN void *ta_realloc(void *p, size_t n, uint32_t spy);
+TA_HIDDEN void ta_free(void *p);
+TA_HIDDEN size_t ta_getsize(void *p);
+TA_HIDDEN int ta_didalloc(void *p);
+TA_HIDDEN BOOL ta_spyed(void *p);
+TA_HIDDEN void *ta_move_block(void *p, size_t n, uint32_t spy);
+TA_HIDDEN void ta_fork_install(void);  /* pthread_atfork, at start-up */
+
+#endif

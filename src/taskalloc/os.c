@@ -1,0 +1,79 @@
+/*
+** os.c: the allocator's only calls to the system's memory functions
+** (mmap, munmap, madvise, mremap). See internal.h.
+*/
+#define _GNU_SOURCE  /* mremap */
+#include "internal.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+
+size_t ta_page = 4096;
+_Atomic size_t ta_mapped;
+_Atomic size_t ta_meta;
+
+void *ta_os_map(size_t len) {
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+void ta_os_unmap(void *p, size_t len) {
+  if (len) munmap(p, len);
+}
+
+/* len bytes (a multiple of the page size) at a CHUNK_SIZE-aligned address
+** below 2^48: map len + CHUNK_SIZE and trim both ends. */
+void *ta_os_map_aligned(size_t len) {
+  size_t total = len + CHUNK_SIZE;
+  uintptr_t raw, base;
+  char *p;
+  if (total < len) return NULL;
+  p = ta_os_map(total);
+  if (!p) return NULL;
+  raw = (uintptr_t)p;
+  base = (raw + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1);
+  if (base > raw) munmap(p, base - raw);
+  if (raw + total > base + len)
+    munmap((void *)(base + len), raw + total - (base + len));
+  if (((base + len - 1) >> VA_BITS) != 0) {  /* the table cannot cover it */
+    munmap((void *)base, len);
+    return NULL;
+  }
+  return (void *)base;
+}
+
+/* Gives the pages of [p, p + len) back; the range stays mapped and reads
+** as zeros afterwards. DONTNEED rather than FREE: the memory leaves the
+** process's RSS at once, and a chunk's slots must read as 0 either way. */
+void ta_os_purge(void *p, size_t len) {
+  if (len) madvise(p, len, MADV_DONTNEED);
+}
+
+/* Grows the mapping [p, p + len) to newlen bytes where it is: 1 if done,
+** 0 if the pages after it are taken (or the system cannot). */
+int ta_os_grow(void *p, size_t len, size_t newlen) {
+#if defined(__linux__) && defined(MREMAP_MAYMOVE)
+  return mremap(p, len, newlen, 0) != MAP_FAILED;
+#else
+  (void)p, (void)len, (void)newlen;
+  return 0;
+#endif
+}
+
+/* Moves the pages of the mapping [p, p + len) to `to`, a mapping of newlen
+** bytes that it replaces, without copying them: 1 if done (p's range is
+** then unmapped), 0 if the system cannot (nothing changed). */
+int ta_os_move(void *p, size_t len, void *to, size_t newlen) {
+#if defined(__linux__) && defined(MREMAP_FIXED)
+  return mremap(p, len, newlen, MREMAP_MAYMOVE | MREMAP_FIXED, to) !=
+         MAP_FAILED;
+#else
+  (void)p, (void)len, (void)to, (void)newlen;
+  return 0;
+#endif
+}

@@ -1,0 +1,199 @@
+/*
+** tcache.c: each thread's cache of free small blocks (a list per class,
+** intrusive: the link lives in the free block), refilled from and flushed
+** to the classes in batches; the registry of threads' caches; start-up.
+**
+** HeapMinimize cannot reach into another thread's cache (its owner uses it
+** without a lock), so it bumps an epoch instead: every thread flushes its
+** whole cache on its next slow path (a refill or an overflow) after that.
+** What an idle thread keeps is bounded by the bins' limits (about 16 KiB
+** per class); a thread that exits flushes everything (a key destructor).
+*/
+#include "internal.h"
+
+#include <unistd.h>
+
+_Thread_local struct tcache ta_cache;
+#if defined(__GNUC__)
+_Thread_local struct tcache *ta_self __attribute__((tls_model("initial-exec")));
+#else
+_Thread_local struct tcache *ta_self;
+#endif
+
+static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tcache *g_reg;                  /* live threads' caches */
+static _Atomic int64_t g_dead_blocks, g_dead_bytes;  /* exited threads and
+                                              ** calls after a thread's exit */
+static _Atomic unsigned g_epoch;              /* HeapMinimize calls */
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+/* The key's destructor is code of this module. The Lua module is linked
+** with -Wl,-z,nodelete, so it is never unloaded while threads still run,
+** and the key is never deleted. */
+static pthread_key_t g_key;
+static int g_key_ok;
+
+static void tc_exit(void *arg);
+
+static void global_init(void) {
+  long ps = sysconf(_SC_PAGESIZE);
+  if (ps > 0) ta_page = (size_t)ps;
+  ta_classes_init();
+  g_key_ok = pthread_key_create(&g_key, tc_exit) == 0;
+  ta_fork_install();
+}
+
+void ta_init(void) {
+  pthread_once(&g_once, global_init);
+}
+
+void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz) {
+  if (tc->state == TC_ACTIVE) {
+    tc_count_fast(tc, nb, sz);
+  } else {
+    atomic_fetch_add_explicit(&g_dead_blocks, nb, RLX);
+    atomic_fetch_add_explicit(&g_dead_bytes, sz, RLX);
+  }
+}
+
+static void tc_init(struct tcache *tc) {
+  unsigned c;
+  ta_init();
+  for (c = 0; c < NCLASS; c++) tc->bins[c].limit = 2 * ta_batch[c];
+  tc->epoch = atomic_load_explicit(&g_epoch, RLX);
+  pthread_mutex_lock(&g_reg_lock);
+  tc->next = g_reg;
+  tc->prev = NULL;
+  if (g_reg) g_reg->prev = tc;
+  g_reg = tc;
+  tc->state = TC_ACTIVE;
+  pthread_mutex_unlock(&g_reg_lock);
+  /* Without the key the cache is simply never flushed at exit. */
+  if (g_key_ok) pthread_setspecific(g_key, tc);
+}
+
+void ta_tc_ready(struct tcache *tc) {
+  if (tc->state == TC_NONE) tc_init(tc);
+}
+
+/* Gives the first n blocks of bin c back to the class. */
+static void bin_flush(struct bin *b, unsigned c, uint32_t n) {
+  void *head = b->head, *t = head;
+  uint32_t i;
+  if (!n) return;
+  for (i = 1; i < n; i++) t = NEXT(t);
+  b->head = NEXT(t);
+  b->count -= n;
+  NEXT(t) = NULL;
+  ta_class_give(c, head);
+}
+
+static void tc_flush_all(struct tcache *tc) {
+  unsigned c;
+  for (c = 0; c < NCLASS; c++) bin_flush(&tc->bins[c], c, tc->bins[c].count);
+}
+
+/* A HeapMinimize happened since this cache last flushed: flush it. */
+static void tc_check_epoch(struct tcache *tc) {
+  unsigned e = atomic_load_explicit(&g_epoch, RLX);
+  if (UNLIKELY(tc->epoch != e)) {
+    tc->epoch = e;
+    tc_flush_all(tc);
+  }
+}
+
+static void tc_exit(void *arg) {
+  struct tcache *tc = arg;
+  unsigned c;
+  pthread_mutex_lock(&g_reg_lock);
+  tc_flush_all(tc);
+  for (c = 0; c < NCLASS; c++) tc->bins[c].limit = 0;
+  atomic_fetch_add_explicit(&g_dead_blocks,
+                            atomic_load_explicit(&tc->blocks, RLX), RLX);
+  atomic_fetch_add_explicit(&g_dead_bytes,
+                            atomic_load_explicit(&tc->bytes, RLX), RLX);
+  atomic_store_explicit(&tc->blocks, 0, RLX);
+  atomic_store_explicit(&tc->bytes, 0, RLX);
+  if (tc->prev) tc->prev->next = tc->next; else g_reg = tc->next;
+  if (tc->next) tc->next->prev = tc->prev;
+  tc->state = TC_DEAD;  /* later calls on this thread bypass the cache */
+  pthread_mutex_unlock(&g_reg_lock);
+}
+
+/* The bin of n's class is empty (or the cache is not set up). */
+void *ta_small_alloc_slow(size_t n, uint32_t spy) {
+  struct tcache *tc = tc_self();
+  unsigned c = size_class(n + SPY_PAD(spy));
+  void *p;
+  uint32_t got;
+  if (tc->state == TC_NONE) tc_init(tc);
+  if (tc->state == TC_ACTIVE) tc_check_epoch(tc);
+  p = ta_class_take(c, tc->state == TC_ACTIVE ? tc->bins[c].limit : 1, &got);
+  if (!p) return NULL;
+  if (got > 1) {  /* only an active cache takes more than one */
+    tc->bins[c].head = NEXT(p);
+    tc->bins[c].count = got - 1;
+  }
+  small_mark(p, c, n, spy);
+  ta_tc_count(tc, 1, (int64_t)n);
+  return p;
+}
+
+/* p, of class c, was claimed (its slot swapped from old to 0) and its bin
+** is full (or the cache is not set up). */
+void ta_small_release_slow(void *p, unsigned c, uint32_t old) {
+  struct tcache *tc = tc_self();
+  struct bin *b = &tc->bins[c];
+  if (tc->state == TC_NONE) tc_init(tc);
+  if (tc->state == TC_ACTIVE) {
+    NEXT(p) = b->head;
+    b->head = p;
+    b->count++;
+    if (b->count > b->limit) bin_flush(b, c, ta_batch[c]);
+    tc_check_epoch(tc);
+  } else {
+    NEXT(p) = NULL;
+    ta_class_give(c, p);
+  }
+  ta_tc_count(tc, -1, -(int64_t)(old & SLOT_SIZE));
+}
+
+/* HeapMinimize: this thread's cache now, the others' on their next slow
+** path; then the pages of every empty chunk and the cached large mappings
+** go back to the system. */
+void ta_minimize(void) {
+  struct tcache *tc = tc_self();
+  atomic_fetch_add_explicit(&g_epoch, 1, RLX);
+  if (tc->state == TC_ACTIVE) {
+    tc->epoch = atomic_load_explicit(&g_epoch, RLX);
+    tc_flush_all(tc);
+  }
+  ta_pool_purge_all();
+  ta_large_cache_drain();
+}
+
+void ta_registry_lock(void) {
+  pthread_mutex_lock(&g_reg_lock);
+}
+
+void ta_registry_unlock(void) {
+  pthread_mutex_unlock(&g_reg_lock);
+}
+
+void ta_registry_reinit(void) {
+  pthread_mutex_init(&g_reg_lock, NULL);
+}
+
+void ta_stats_counts(int64_t *blocks, int64_t *bytes) {
+  struct tcache *tc;
+  int64_t nb, sz;
+  pthread_mutex_lock(&g_reg_lock);
+  nb = atomic_load_explicit(&g_dead_blocks, RLX);
+  sz = atomic_load_explicit(&g_dead_bytes, RLX);
+  for (tc = g_reg; tc; tc = tc->next) {
+    nb += atomic_load_explicit(&tc->blocks, RLX);
+    sz += atomic_load_explicit(&tc->bytes, RLX);
+  }
+  pthread_mutex_unlock(&g_reg_lock);
+  *blocks = nb;
+  *bytes = sz;
+}
