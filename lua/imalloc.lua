@@ -3,8 +3,11 @@
 -- the constants a script needs to talk COM. See README.md for the API.
 local core = require "imalloc.core"
 
+-- The module functions from core.api, closures of their own, so that an
+-- error is named after this module alone ('imalloc.wrap').
 local imalloc = {}
-for name, value in pairs(core) do imalloc[name] = value end
+for name, value in pairs(core.api) do imalloc[name] = value end
+imalloc.backend = core.backend
 
 imalloc._VERSION = "imalloc 0.1.0"
 

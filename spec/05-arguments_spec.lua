@@ -111,7 +111,7 @@ describe("argument checking", function()
   describe("of setchecks", function()
     it("raises without a flag", function()
       assert.has_error(function() m:setchecks() end,
-        bad("setchecks", 1, "value expected"))
+        bad("setchecks", 1, "boolean expected, got no value"))
     end)
   end)
 end)

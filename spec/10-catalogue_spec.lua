@@ -196,15 +196,18 @@ class.iid[#class.iid + 1] = { "integer", IID_MSG }  -- a number is a string here
 
 class.context = with({ "-1", "mininteger", "maxinteger", "2^32" },
   "context out of range (0 to 0xFFFFFFFF)",
-  with(FRACTIONAL, NOINT, typed("number", NOT_A_NUMBER)))
+  with(FRACTIONAL, NOINT, typed("number", { "numeric string", table.unpack(NOT_A_NUMBER) })))
 class.hresult = with({ "-1", "mininteger", "maxinteger", "2^32" },
   "HRESULT out of range (0 to 0xFFFFFFFF)",
-  with(FRACTIONAL, NOINT, typed("number", { "nil", "no value", table.unpack(NOT_A_NUMBER) })))
+  with(FRACTIONAL, NOINT, typed("number", { "nil", "no value", "numeric string",
+                                        table.unpack(NOT_A_NUMBER) })))
 class.interface = with({ "NULL" }, "NULL interface pointer",
   with({ "live block", "buffer's block" }, "pointer is a memory block, not an interface",
   typed("light userdata", { "nil", "no value", "integer", "string", "table", "FILE*",
                             "handle", "buffer" })))
 class.any = { { "no value", "value expected" } }
+class.boolean = typed("boolean", { "nil", "no value", "integer", "string", "table",
+                                   "FILE*", "light userdata", "handle" })
 
 -- What `self` may not be, for a handle and for a buffer.
 local NOT_SELF = { "nil", "no value", "integer", "string", "table", "FILE*", "light userdata" }
@@ -240,7 +243,7 @@ local functions = {
   { "handle", "addref", {}, {} },
   { "handle", "release", {}, {} },
   { "handle", "pointer", {}, {} },
-  { "handle", "setchecks", { n(true) }, { "any" } },
+  { "handle", "setchecks", { n(true) }, { "boolean" } },
   { "handle", "read", { live, n(4), n(0) }, { "readable", "length", "offset" } },
   { "handle", "write", { live, n("ab"), n(0) }, { "readable", "string", "offset" } },
   { "handle", "string", { live }, { "readable" } },

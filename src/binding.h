@@ -99,14 +99,21 @@ static inline void *imalloc_checkpointer(lua_State *L, int arg) {
   }
 }
 
-/* A byte count: a number with an integer value, 0 to SIZE_T's maximum. A
-** numeric string is refused: memory sizes do not come from text by accident. */
-static inline size_t imalloc_checksize(lua_State *L, int arg) {
+/* An integer argument: a number with an integer value. A numeric string is
+** refused, for every integer of the API alike: sizes, counts, offsets,
+** contexts and HRESULTs do not come from text by accident. */
+static inline lua_Integer imalloc_checkinteger(lua_State *L, int arg) {
   int isint;
   lua_Integer n;
   if (lua_type(L, arg) != LUA_TNUMBER) luaL_typeerror(L, arg, "number");
   n = lua_tointegerx(L, arg, &isint);
   if (!isint) luaL_argerror(L, arg, "number has no integer representation");
+  return n;
+}
+
+/* A byte count: an integer from 0 to SIZE_T's maximum. */
+static inline size_t imalloc_checksize(lua_State *L, int arg) {
+  lua_Integer n = imalloc_checkinteger(L, arg);
   if (n < 0) luaL_argerror(L, arg, "size must not be negative");
 #if LUA_MAXINTEGER > SIZE_MAX
   if ((uintmax_t)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");

@@ -38,12 +38,9 @@ static const char *todecimal(char *out, size_t v) {
 
 /* An optional count (offset or length): `def` when absent or nil. */
 static size_t optcount(lua_State *L, int arg, size_t def, const char *what) {
-  int isint;
   lua_Integer n;
   if (lua_isnoneornil(L, arg)) return def;
-  if (lua_type(L, arg) != LUA_TNUMBER) luaL_typeerror(L, arg, "number");
-  n = lua_tointegerx(L, arg, &isint);
-  if (!isint) luaL_argerror(L, arg, "number has no integer representation");
+  n = imalloc_checkinteger(L, arg);
   if (n < 0)
     luaL_argerror(L, arg, lua_pushfstring(L, "%s must not be negative", what));
 #if LUA_MAXINTEGER > SIZE_MAX

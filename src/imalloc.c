@@ -95,7 +95,7 @@ int imalloc_pushnomem(lua_State *L) {
 
 /* imalloc.hresult(code): the message for an HRESULT code. */
 static int l_hresult(lua_State *L) {
-  lua_Integer code = luaL_checkinteger(L, 1);
+  lua_Integer code = imalloc_checkinteger(L, 1);
   luaL_argcheck(L, code >= 0 && code <= 0xFFFFFFFF, 1,
                 "HRESULT out of range (0 to 0xFFFFFFFF)");
   pushhresultmessage(L, (HRESULT)(uint32_t)code);
@@ -337,7 +337,7 @@ static int m_pointer(lua_State *L) {
 ** for hot paths whose pointers are known good. Returns the handle. */
 static int m_setchecks(lua_State *L) {
   imalloc_Handle *h = imalloc_checklive(L, 1);
-  luaL_checkany(L, 2);
+  luaL_checktype(L, 2, LUA_TBOOLEAN);  /* setchecks(0) must not mean true */
   h->checks = lua_toboolean(L, 2);
   lua_settop(L, 1);
   return 1;
@@ -353,7 +353,7 @@ static int m_setchecks(lua_State *L) {
 */
 
 static int l_get(lua_State *L) {
-  lua_Integer context = luaL_optinteger(L, 1, 1);
+  lua_Integer context = lua_isnoneornil(L, 1) ? 1 : imalloc_checkinteger(L, 1);
   imalloc_Handle *h;
   IMalloc *m = NULL;
   HRESULT hr;
@@ -517,6 +517,15 @@ IMALLOC_EXPORT int luaopen_imalloc_core(lua_State *L) {
 
   luaL_newlibtable(L, module_functions);
   setfuncs(L, module_functions, handlemt, owned, buffermt);
+  /* The same functions again, closures of their own, for lua/imalloc.lua
+  ** to export. A call Lua cannot name (pcall(imalloc.wrap, x)) is named by
+  ** the loaded module that holds the closure; were it in both imalloc and
+  ** imalloc.core, the name would depend on the hash order of
+  ** package.loaded: 'imalloc.wrap' in one run, 'imalloc.core.wrap' in the
+  ** next. */
+  luaL_newlibtable(L, module_functions);
+  setfuncs(L, module_functions, handlemt, owned, buffermt);
+  lua_setfield(L, -2, "api");
   lua_pushstring(L, imalloc_backend_name);
   lua_setfield(L, -2, "backend");
   lua_newtable(L);

@@ -521,7 +521,7 @@ static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
   if (lua_getfield(L, idx, "nth") != LUA_TNIL) {
     int isint;
     lua_Integer n = lua_tointegerx(L, -1, &isint);
-    if (!isint || n < 1)
+    if (lua_type(L, -1) != LUA_TNUMBER || !isint || n < 1)
       luaL_argerror(L, arg, "nth must be an integer of at least 1");
     r->nth = (uint64_t)n;
   }
@@ -534,7 +534,7 @@ static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
   if (lua_getfield(L, idx, "above") != LUA_TNIL) {
     int isint;
     lua_Integer n = lua_tointegerx(L, -1, &isint);
-    if (!isint || n < 0)
+    if (lua_type(L, -1) != LUA_TNUMBER || !isint || n < 0)
       luaL_argerror(L, arg, "above must be a non-negative integer");
 #if LUA_MAXINTEGER > SIZE_MAX
     if ((uintmax_t)n > SIZE_MAX) n = (lua_Integer)SIZE_MAX;
@@ -545,14 +545,15 @@ static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
   if (lua_getfield(L, idx, "fraction") != LUA_TNIL) {
     int isnum;
     lua_Number f = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || !(f >= 0 && f <= 1))
+    if (lua_type(L, -1) != LUA_TNUMBER || !isnum || !(f >= 0 && f <= 1))
       luaL_argerror(L, arg, "fraction must be a number from 0 to 1");
     r->fraction = (double)f;
   }
   if (lua_getfield(L, idx, "seed") != LUA_TNIL) {
     int isint;
     seed = lua_tointegerx(L, -1, &isint);
-    if (!isint) luaL_argerror(L, arg, "seed must be an integer");
+    if (lua_type(L, -1) != LUA_TNUMBER || !isint)
+      luaL_argerror(L, arg, "seed must be an integer");
   }
   lua_pop(L, 5);
   r->prng = (uint64_t)seed;
