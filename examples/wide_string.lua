@@ -9,7 +9,11 @@
 -- with the tests, that frees what it is given with the task allocator.
 --   LUA_PATH="lua/?.lua;;" LUA_CPATH="build/?.so;;" lua5.4 examples/wide_string.lua
 local imalloc = require "imalloc"
-local peer = require "imalloc_peer"
+-- imalloc_peer is a test module that `luarocks make` does not install.
+local found, peer = pcall(require, "imalloc_peer")
+if not found then
+  error("this example needs imalloc_peer (a test module): build it with `cmake -S . -B build && cmake --build build`, then run LUA_CPATH='build/?.so;;' lua5.4 examples/wide_string.lua", 0)
+end
 
 local m <close> = assert(imalloc.get())
 

@@ -21,6 +21,14 @@ dependencies = {
 }
 build = {
   type = "builtin",
+  -- The C headers a module needs to share the allocator (README: "For C
+  -- modules"), in the rock's directory: $(luarocks show --rock-dir imalloc)/conf/include.
+  install = {
+    conf = {
+      ["include/imalloc.h"] = "src/imalloc.h",
+      ["include/com_abi.h"] = "src/com_abi.h",
+    },
+  },
   modules = {
     imalloc = "lua/imalloc.lua",
     ["imalloc.spy"] = "lua/imalloc/spy.lua",
