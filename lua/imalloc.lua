@@ -19,8 +19,12 @@ imalloc.IID_IUnknown = "{00000000-0000-0000-C000-000000000046}"
 imalloc.IID_IMalloc = "{00000002-0000-0000-C000-000000000046}"
 imalloc.IID_IMallocSpy = "{0000001D-0000-0000-C000-000000000046}"
 
+--- The context imalloc.get takes (the only one COM has).
+imalloc.MEMCTX_TASK = 1
+
 --- HRESULT codes as the third value of a failure returns them.
 imalloc.S_OK = 0
+imalloc.S_FALSE = 1
 imalloc.E_NOTIMPL = 0x80004001
 imalloc.E_NOINTERFACE = 0x80004002
 imalloc.E_POINTER = 0x80004003

@@ -17,7 +17,7 @@ describe("handle:buffer", function()
     assert.equal(32, #b)
     assert.equal(1, m:didalloc(b:ptr()))
     assert.equal(32, m:getsize(b:ptr()))
-    assert.equal("IMalloc buffer (32 bytes)", tostring(b))
+    assert.equal(("IMalloc buffer (32 bytes at 0x%x)"):format(imalloc.address(b:ptr())), tostring(b))
   end)
 
   it("frees the block when collected", function()

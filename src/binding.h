@@ -156,6 +156,15 @@ static inline void imalloc_checkfreeable(lua_State *L, imalloc_Handle *h,
     luaL_argerror(L, arg, "pointer is owned by a buffer (free or detach the buffer)");
 }
 
+/* Room for a pointer in hex and a NUL. */
+#define IMALLOC_HEXDIGITS (2 * sizeof(uintptr_t) + 1)
+
+/* `v` in hex into `out` (IMALLOC_HEXDIGITS chars), at least `width`
+** digits, with the given digit set; returns `out`. lua_pushfstring has no
+** %x, and "%p" prints differently with glibc and msvcrt. */
+IMALLOC_HIDDEN const char *imalloc_tohex(char *out, uintptr_t v, int width,
+                                         const char *digits);
+
 /* Pushes `nil, message, code` for a failed HRESULT; returns 3. */
 IMALLOC_HIDDEN int imalloc_pushhresult(lua_State *L, HRESULT hr);
 

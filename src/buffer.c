@@ -221,13 +221,16 @@ static int m_write(lua_State *L) {
 
 /* m:string(p): the bytes of a block up to its first NUL (or its end): a C
 ** string that native code handed over. */
-static int m_string(lua_State *L) {
-  imalloc_Handle *h = imalloc_checklive(L, 1);
-  void *p = imalloc_checkpointer(L, 2);
-  size_t size = blocksize(L, h, p, 2);
+static int pushcstring(lua_State *L, const void *p, size_t size) {
   const char *nul = (const char *)memchr(p, '\0', size);
   lua_pushlstring(L, (const char *)p, nul ? (size_t)(nul - (const char *)p) : size);
   return 1;
+}
+
+static int m_string(lua_State *L) {
+  imalloc_Handle *h = imalloc_checklive(L, 1);
+  void *p = imalloc_checkpointer(L, 2);
+  return pushcstring(L, p, blocksize(L, h, p, 2));
 }
 
 /* m:strdup(s): a NUL-terminated copy of s in a new block. */
@@ -276,25 +279,30 @@ static int m_wstrdup(lua_State *L) {
 /* m:wstring(p [, nchars]): a UTF-16LE string in a block as UTF-8. Without
 ** nchars, up to the first NUL or the end of the block; with it, exactly
 ** nchars units (NULs included), within the block. */
-static int m_wstring(lua_State *L) {
-  imalloc_Handle *h = imalloc_checklive(L, 1);
-  void *p = imalloc_checkpointer(L, 2);
-  size_t size = blocksize(L, h, p, 2);
+/* The UTF-16LE string in a block of `size` bytes at `p`, as UTF-8: up to
+** the first NUL, or exactly the count of units at `narg` when given. */
+static int pushwstring(lua_State *L, const void *p, size_t size, int narg) {
   size_t maxunits = size / 2, units;
   const unsigned char *in = (const unsigned char *)p;
-  if (lua_isnoneornil(L, 3)) {
+  if (lua_isnoneornil(L, narg)) {
     for (units = 0; units < maxunits && get16(in + 2 * units) != 0; units++) {}
   } else {
-    units = optcount(L, 3, 0, "length");
+    units = optcount(L, narg, 0, "length");
     if (units > maxunits) {
       char dunits[DECIMAL], dsize[DECIMAL];
-      luaL_argerror(L, 3, lua_pushfstring(L,
+      luaL_argerror(L, narg, lua_pushfstring(L,
           "out of bounds: %s characters in a %s-byte block",
           todecimal(dunits, units), todecimal(dsize, size)));
     }
   }
   pushutf8(L, in, units);
   return 1;
+}
+
+static int m_wstring(lua_State *L) {
+  imalloc_Handle *h = imalloc_checklive(L, 1);
+  void *p = imalloc_checkpointer(L, 2);
+  return pushwstring(L, p, blocksize(L, h, p, 2), 3);
 }
 
 /* A released buffer, made before its block exists so that an error cannot
@@ -346,6 +354,21 @@ static int m_buffer(lua_State *L) {
   void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, n));
   if (p == NULL) return imalloc_pushnomem(L);
   own(L, b, h, p, n);
+  return 1;
+}
+
+/* m:bufferof(s): a buffer owning a new block that holds a copy of the
+** bytes of s (no NUL added). */
+static int m_bufferof(lua_State *L) {
+  imalloc_Handle *h = imalloc_checklive(L, 1);
+  IMalloc *m = h->com;
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  imalloc_Buffer *b = newbuffer(L);
+  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len));
+  if (p == NULL) return imalloc_pushnomem(L);
+  memcpy(p, s, len);
+  own(L, b, h, p, len);
   return 1;
 }
 
@@ -469,6 +492,16 @@ static int b_read(lua_State *L) {
   return readbytes(L, (const char *)b->ptr, b->size, 2);
 }
 
+static int b_string(lua_State *L) {
+  imalloc_Buffer *b = checkbuffer(L);
+  return pushcstring(L, b->ptr, b->size);
+}
+
+static int b_wstring(lua_State *L) {
+  imalloc_Buffer *b = checkbuffer(L);
+  return pushwstring(L, b->ptr, b->size, 2);
+}
+
 static int b_write(lua_State *L) {
   imalloc_Buffer *b = checkbuffer(L);
   writebytes(L, (char *)b->ptr, b->size, 2);
@@ -507,7 +540,10 @@ static int b_tostring(lua_State *L) {
     lua_pushliteral(L, "IMalloc buffer (released)");
   else {
     char dsize[DECIMAL];
-    lua_pushfstring(L, "IMalloc buffer (%s bytes)", todecimal(dsize, b->size));
+    char hex[IMALLOC_HEXDIGITS];
+    lua_pushfstring(L, "IMalloc buffer (%s bytes at 0x%s)",
+                    todecimal(dsize, b->size),
+                    imalloc_tohex(hex, (uintptr_t)b->ptr, 1, "0123456789abcdef"));
   }
   return 1;
 }
@@ -523,6 +559,7 @@ const luaL_Reg imalloc_memory_methods[] = {
   {"wstrdup", m_wstrdup},
   {"wstring", m_wstring},
   {"buffer", m_buffer},
+  {"bufferof", m_bufferof},
   {"adopt", m_adopt},
   {NULL, NULL}
 };
@@ -530,6 +567,8 @@ const luaL_Reg imalloc_memory_methods[] = {
 const luaL_Reg imalloc_buffer_methods[] = {
   {"read", b_read},
   {"write", b_write},
+  {"string", b_string},
+  {"wstring", b_wstring},
   {"resize", b_resize},
   {"ptr", b_ptr},
   {"detach", b_detach},

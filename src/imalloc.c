@@ -46,15 +46,9 @@ static lua_Integer hresult_code(HRESULT hr) {
   return (lua_Integer)(uint32_t)hr;
 }
 
-/* Room for a pointer in hex and a NUL. */
-#define HEXDIGITS (2 * sizeof(uintptr_t) + 1)
-
-/* `v` in hex into `out` (HEXDIGITS chars), at least `width` digits, with
-** the given digit set; returns `out`. lua_pushfstring has no %x, and "%p"
-** prints differently with glibc and msvcrt. */
-static const char *tohex(char *out, uintptr_t v, int width,
-                         const char *digits) {
-  char rev[HEXDIGITS];
+const char *imalloc_tohex(char *out, uintptr_t v, int width,
+                          const char *digits) {
+  char rev[IMALLOC_HEXDIGITS];
   int n = 0, i;
   do {
     rev[n++] = digits[v & 0xF];
@@ -74,8 +68,8 @@ static void pushhresultmessage(lua_State *L, HRESULT hr) {
     }
   }
   {
-    char hex[HEXDIGITS];
-    lua_pushfstring(L, "HRESULT 0x%s", tohex(hex, (uint32_t)hr, 8, "0123456789ABCDEF"));
+    char hex[IMALLOC_HEXDIGITS];
+    lua_pushfstring(L, "HRESULT 0x%s", imalloc_tohex(hex, (uint32_t)hr, 8, "0123456789ABCDEF"));
   }
 }
 
@@ -149,9 +143,9 @@ static int m_tostring(lua_State *L) {
   if (h->com == NULL) {
     lua_pushliteral(L, "IMalloc (released)");
   } else {
-    char hex[HEXDIGITS];
+    char hex[IMALLOC_HEXDIGITS];
     lua_pushfstring(L, "IMalloc (0x%s)",
-                    tohex(hex, (uintptr_t)h->com, 1, "0123456789abcdef"));
+                    imalloc_tohex(hex, (uintptr_t)h->com, 1, "0123456789abcdef"));
   }
   return 1;
 }
