@@ -1,4 +1,4 @@
--- The reference table (shared/ref/imalloc-semantics.md), row by row, through
+-- The reference table (docs/reference.md), row by row, through
 -- the Lua API. The same file runs on the built-in allocator and under Wine.
 local helpers = require "helpers"
 local imalloc, testkit = helpers.imalloc, helpers.testkit

@@ -1,5 +1,5 @@
 -- conformance.lua: answers each row of the reference behaviour
--- (shared/ref/imalloc-semantics.md) through the binding, on whatever backend
+-- (docs/reference.md) through the binding, on whatever backend
 -- runs it, and prints one line per row: call, expected, measured (tab-separated).
 -- .ci/conformance runs it on Linux and under Wine and writes the README's table.
 local imalloc = require "imalloc"

@@ -1,6 +1,6 @@
 /*
 ** taskalloc_test.c: the built-in allocator against the reference table
-** (shared/ref/imalloc-semantics.md), called through the vtable as a COM
+** (docs/reference.md), called through the vtable as a COM
 ** client would. Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #include "check.h"
