@@ -162,6 +162,11 @@ for _, n in ipairs(sorted) do
         low = true, target = target }
 end
 
+section("(a') 100,000 blocks of 16..4096 B freed, then light use, no minimize: RSS, MiB")
+row { name = "right after the frees", key = "decay.0s_mib", low = true }
+row { name = "1 s later", key = "decay.1s_mib", low = true }
+row { name = "5 s later", key = "decay.5s_mib", low = true }
+
 section("(b) three phases of 512 MiB: 64 B, then 1000 B, then 4000 B blocks, freed between")
 row { name = "peak RSS (VmHWM), MiB", key = "phases.peak_mib", low = true,
       target = vs_best(1.2) }

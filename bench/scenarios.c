@@ -9,6 +9,9 @@
 **   live N        N live blocks of 16..4096 B, each written whole: RSS
 **                 after the allocations, after freeing them all, and after
 **                 the allocator's minimize on top
+**   decay         100,000 live blocks of 16..4096 B freed, then light use
+**                 (100 small blocks allocated and freed every 10 ms) and no
+**                 minimize: RSS right after the frees, 1 s and 5 s later
 **   phases        peak RSS of three phases of 512 MiB of blocks (64 B, then
 **                 1000 B, then 4000 B), each phase freed before the next
 **   large MIB     cycles of alloc + write every page + free of a MIB MiB
@@ -25,6 +28,7 @@
 ** apart from every allocator, and count alike in every process's RSS.
 */
 #define _GNU_SOURCE  /* MAP_ANONYMOUS */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -34,6 +38,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -48,21 +53,23 @@ static void fail(const char *what) {
 
 /* ---- what the kernel says -------------------------------------------------- */
 
-/* A field of /proc/self/status in kB ("VmRSS:", "VmHWM:"), in MiB. */
+/* A field of /proc/self/status in kB ("VmRSS:", "VmHWM:"), in MiB. Read
+** with open/read into the stack: stdio would allocate, and its buffers would
+** sit among the measured blocks. */
 static double status_mib(const char *field) {
-  char line[256];
-  double kb = -1;
-  size_t len = strlen(field);
-  FILE *f = fopen("/proc/self/status", "r");
-  if (!f) fail("cannot read /proc/self/status");
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, field, len) == 0) {
-      kb = strtod(line + len, NULL);
-      break;
-    }
-  fclose(f);
-  if (kb < 0) fail("no such field in /proc/self/status");
-  return kb / 1024.0;
+  char text[8192];
+  const char *at;
+  ssize_t got, len = 0;
+  int fd = open("/proc/self/status", O_RDONLY);
+  if (fd < 0) fail("cannot read /proc/self/status");
+  while (len < (ssize_t)sizeof text - 1 &&
+         (got = read(fd, text + len, sizeof text - 1 - (size_t)len)) > 0)
+    len += got;
+  close(fd);
+  text[len] = '\0';
+  at = strstr(text, field);
+  if (!at) fail("no such field in /proc/self/status");
+  return strtod(at + strlen(field), NULL) / 1024.0;
 }
 
 static long minor_faults(void) {
@@ -116,6 +123,40 @@ static void live(long n) {
   printf("live.%ld.free_mib %.1f\n", n, status_mib("VmRSS:"));
   peer_minimize();
   printf("live.%ld.minimize_mib %.1f\n", n, status_mib("VmRSS:"));
+}
+
+/* ---- (a') what is kept without a minimize, over time ----------------------- */
+
+#define DECAY_BLOCKS 100000
+
+static void sleep_ms(long ms) {
+  struct timespec ts = { 0, ms * 1000000L };
+  nanosleep(&ts, NULL);
+}
+
+static void decay(void) {
+  static const double marks[] = { 1, 5 };
+  size_t bytes = DECAY_BLOCKS * sizeof(void *);
+  void **v = (void **)map(bytes);
+  uint64_t t0;
+  long i;
+  size_t m;
+  for (i = 0; i < DECAY_BLOCKS; i++)
+    v[i] = alloc_written(random_size(16, 4096), (int)i);
+  printf("decay.alloc_mib %.1f\n", status_mib("VmRSS:"));
+  for (i = 0; i < DECAY_BLOCKS; i++) peer_free(v[i]);
+  munmap(v, bytes);
+  printf("decay.0s_mib %.1f\n", status_mib("VmRSS:"));
+  t0 = bench_now_ns();
+  for (m = 0; m < sizeof marks / sizeof *marks; m++) {
+    /* a process that goes on, lightly: what an allocator's decay or
+    ** retention bound gives back without being asked */
+    while ((double)(bench_now_ns() - t0) < marks[m] * 1e9) {
+      for (i = 0; i < 100; i++) peer_free(alloc_written(random_size(16, 4096), 3));
+      sleep_ms(10);
+    }
+    printf("decay.%.0fs_mib %.1f\n", marks[m], status_mib("VmRSS:"));
+  }
 }
 
 /* ---- (b) three phases of 512 MiB ------------------------------------------- */
@@ -286,8 +327,13 @@ static void producer_consumer(void) {
 int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "";
   long arg = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+  /* stdout's buffer is static: printf allocates nothing in the middle of
+  ** the blocks measured (glibc would put it on top of its heap). */
+  static char out[BUFSIZ];
+  setvbuf(stdout, out, _IOFBF, sizeof out);
   if (peer_init() != 0) return 1;
   if (strcmp(what, "live") == 0 && arg > 0) live(arg);
+  else if (strcmp(what, "decay") == 0) decay();
   else if (strcmp(what, "phases") == 0) phases();
   else if (strcmp(what, "large") == 0 && arg > 0) large(arg);
   else if (strcmp(what, "realloc") == 0) realloc_growth();
@@ -295,7 +341,7 @@ int main(int argc, char **argv) {
   else if (strcmp(what, "pc") == 0) producer_consumer();
   else {
     fprintf(stderr,
-            "usage: %s live N | phases | large MIB | realloc | churn | pc\n",
+            "usage: %s live N | decay | phases | large MIB | realloc | churn | pc\n",
             argv[0]);
     return 2;
   }
