@@ -191,7 +191,9 @@ row { name = "RSS, MiB", key = "churn.rss_mib", low = true,
 row { name = "RSS after minimize, MiB", key = "churn.minimize_mib", low = true }
 row { name = "RSS of the process before, MiB", key = "churn.start_mib", low = true }
 
-section("(f) producer/consumer: blocks of 16..256 B allocated on one thread, freed on another")
+section("(f) producer/consumer: blocks of 16..256 B allocated on one thread, freed on another, in batches of 1024")
+row { name = "instructions per block, its alloc + its free (callgrind)", key = "pc.instr", low = true }
+row { name = "CPU ns per block in the allocator, both threads (median of 3)", key = "pc.cpu_ns", low = true }
 row { name = "throughput, million blocks/s (median of 3)", key = "pc.mblocks_s", low = false }
 
 section("Kept from bench/run (the C driver, cbench.c)")
