@@ -35,6 +35,7 @@ typedef struct Counting {
   long addrefs;  /* AddRef calls */
   long releases; /* Release calls */
   long allocs, frees;
+  IMalloc *qi_answer; /* when set, QueryInterface hands out this object */
   void *live[MAX_LIVE];
   size_t sizes[MAX_LIVE];
 } Counting;
@@ -55,6 +56,7 @@ static HRESULT STDMETHODCALLTYPE c_qi(IMalloc *m, REFIID riid, void **out) {
   static const IID unk = IMALLOC_IID_IUNKNOWN, mal = IMALLOC_IID_IMALLOC;
   if (memcmp(riid, &unk, sizeof unk) == 0 ||
       memcmp(riid, &mal, sizeof mal) == 0) {
+    if (counting(m)->qi_answer != NULL) m = counting(m)->qi_answer;
     *out = m;
     m->lpVtbl->AddRef(m);
     return S_OK;
@@ -172,6 +174,14 @@ static int t_counts(lua_State *L) {
   lua_pushinteger(L, c->frees);
   lua_setfield(L, -2, "frees");
   return 1;
+}
+
+/* answer_qi_with(a, b): a's QueryInterface answers with b, as an object
+** that hands out another of its interfaces would. */
+static int t_answer_qi_with(lua_State *L) {
+  Counting *c = checkcounting(L, 1);
+  c->qi_answer = &checkcounting(L, 2)->iface;
+  return 0;
 }
 
 /* }====================================================== */
@@ -442,6 +452,7 @@ static const luaL_Reg testkit[] = {
   {"userdata", t_userdata},
   {"counting", t_counting},
   {"counts", t_counts},
+  {"answer_qi_with", t_answer_qi_with},
   {"static_pointer", t_static_pointer},
   {"stack_pointer", t_stack_pointer},
   {"crt_malloc", t_crt_malloc},

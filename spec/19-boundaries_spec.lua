@@ -1,0 +1,133 @@
+-- The edges of each range the binding converts or checks: code points at
+-- the limits of every UTF-8 length and of the surrogate block, HRESULTs
+-- whose hex form has leading zeros, a QueryInterface that answers with
+-- another object. Each case sits on a boundary that an off-by-one in the
+-- C code would move.
+local helpers = require "helpers"
+local imalloc, testkit = helpers.imalloc, helpers.testkit
+
+local function bad(fname, n, msg)
+  return ("bad argument #%d to '%s' (%s)"):format(n, fname, msg)
+end
+
+-- The UTF-16LE bytes of a list of units.
+local function le16(...)
+  local out = {}
+  for i, u in ipairs { ... } do out[i] = string.pack("<I2", u) end
+  return table.concat(out)
+end
+
+describe("handle:wstrdup at code point boundaries", function()
+  local m
+  before_each(function() m = imalloc.get() end)
+
+  -- code point, its UTF-8 (written out, not made by utf8.char), UTF-16 units
+  local cases = {
+    { 0x7F, "\x7F", { 0x7F } },                     -- last 1-byte form
+    { 0x80, "\xC2\x80", { 0x80 } },                 -- first 2-byte form
+    { 0x7FF, "\xDF\xBF", { 0x7FF } },               -- last 2-byte form
+    { 0x800, "\xE0\xA0\x80", { 0x800 } },           -- first 3-byte form
+    { 0xD7FF, "\xED\x9F\xBF", { 0xD7FF } },         -- just below surrogates
+    { 0xE000, "\xEE\x80\x80", { 0xE000 } },         -- just above them
+    { 0xFFFF, "\xEF\xBF\xBF", { 0xFFFF } },         -- last of the BMP
+    { 0x10000, "\xF0\x90\x80\x80", { 0xD800, 0xDC00 } }, -- first pair
+    { 0x10FFFF, "\xF4\x8F\xBF\xBF", { 0xDBFF, 0xDFFF } }, -- last code point
+  }
+
+  for _, c in ipairs(cases) do
+    it(("encodes U+%04X as %d unit(s) and reads it back"):format(c[1], #c[3]),
+      function()
+        local p, n = m:wstrdup("<" .. c[2] .. ">")
+        assert.equal(#c[3] + 2, n)
+        assert.equal(le16(0x3C, table.unpack(c[3])) .. le16(0x3E, 0),
+          m:read(p))
+        assert.equal("<" .. c[2] .. ">", m:wstring(p))
+        m:free(p)
+      end)
+  end
+
+  it("refuses the forms just outside each range, naming the byte", function()
+    local refused = {
+      { "\xC1\xBF", "U+007F in two bytes (overlong)" },
+      { "\xE0\x9F\xBF", "U+07FF in three bytes (overlong)" },
+      { "\xF0\x8F\xBF\xBF", "U+FFFF in four bytes (overlong)" },
+      { "\xED\xA0\x80", "U+D800, first surrogate" },
+      { "\xED\xBF\xBF", "U+DFFF, last surrogate" },
+      { "\xF4\x90\x80\x80", "U+110000, beyond the last code point" },
+      { "\xF8\x88\x80\x80\x80", "a five-byte lead" },
+      { "\xE2\x28\xA1", "a continuation byte missing" },
+      { "\xF0\x90\x80", "a four-byte form cut short" },
+    }
+    for _, r in ipairs(refused) do
+      assert.has_error(function() m:wstrdup("ok" .. r[1]) end,
+        bad("wstrdup", 1, "invalid UTF-8 at byte 3"), r[2])
+    end
+  end)
+end)
+
+describe("handle:wstring at surrogate boundaries", function()
+  local m
+  before_each(function() m = imalloc.get() end)
+
+  local function decode(...)
+    local bytes = le16(...)
+    local p = m:alloc(#bytes)
+    m:write(p, bytes)
+    local s = m:wstring(p, select("#", ...))
+    m:free(p)
+    return s
+  end
+
+  it("decodes the units next to the surrogate block as themselves", function()
+    assert.equal("\u{D7FF}", decode(0xD7FF))
+    assert.equal("\u{E000}", decode(0xE000))
+    assert.equal("\u{FFFF}", decode(0xFFFF))
+    assert.equal("\u{7FF}\u{800}", decode(0x7FF, 0x800))
+    assert.equal("\x7F\u{80}", decode(0x7F, 0x80))
+  end)
+
+  it("joins the first and last pairs", function()
+    assert.equal("\u{10000}", decode(0xD800, 0xDC00))
+    assert.equal("\u{10FFFF}", decode(0xDBFF, 0xDFFF))
+  end)
+
+  it("replaces a high surrogate not followed by a low one", function()
+    assert.equal("\u{FFFD}\u{D7FF}", decode(0xDBFF, 0xD7FF))
+    assert.equal("\u{FFFD}\u{E000}", decode(0xDBFF, 0xE000))
+    assert.equal("\u{FFFD}\u{FFFD}", decode(0xD800, 0xD800))
+    assert.equal("a\u{FFFD}", decode(0x61, 0xDBFF))  -- at the end
+  end)
+
+  it("replaces a low surrogate that comes first", function()
+    assert.equal("\u{FFFD}", decode(0xDC00))
+    assert.equal("\u{FFFD}", decode(0xDFFF))
+    assert.equal("\u{FFFD}\u{FFFD}", decode(0xDFFF, 0xDBFF))
+  end)
+end)
+
+describe("imalloc.hresult of codes it has no name for", function()
+  it("writes eight hex digits, leading zeros included", function()
+    assert.equal("HRESULT 0x0000FFFF", imalloc.hresult(0xFFFF))
+    assert.equal("HRESULT 0x00000002", imalloc.hresult(2))
+    assert.equal("HRESULT 0x0FFFFFFF", imalloc.hresult(0x0FFFFFFF))
+    assert.equal("HRESULT 0x10000000", imalloc.hresult(0x10000000))
+    assert.equal("HRESULT 0xFFFFFFFF", imalloc.hresult(0xFFFFFFFF))
+    assert.equal("HRESULT 0xABCDEF09", imalloc.hresult(0xABCDEF09))
+  end)
+end)
+
+describe("handle:queryinterface answered with another object", function()
+  it("releases that object's reference and returns E_NOINTERFACE", function()
+    local a, b = testkit.counting(), testkit.counting()
+    testkit.answer_qi_with(a, b)
+    local m = imalloc.wrap(a)
+    assert.same({ nil, "E_NOINTERFACE: no such interface supported", 0x80004002 },
+      { m:queryinterface(imalloc.IID_IMalloc) })
+    local cb = testkit.counts(b)
+    assert.equal(1, cb.addrefs)    -- QueryInterface's reference ...
+    assert.equal(1, cb.releases)   -- ... given back at once
+    assert.equal(1, cb.refs)
+    m:release()
+    assert.equal(1, testkit.counts(a).refs)  -- the caller's, from counting()
+  end)
+end)
