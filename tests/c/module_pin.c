@@ -1,0 +1,81 @@
+/*
+** module_pin.c: imalloc.core stays loaded after every Lua state that
+** loaded it is closed, because blocks, thread caches and a registered spy
+** may outlive them (src/backend_posix.c pins it).
+**
+**   module_pin CPATH LPATH
+**
+** The first use of the allocator pins the module. A module that does not
+** pin itself (the specs' test kit, found through the same CPATH) shows
+** that the check can fail: Lua's lua_close unloads it.
+*/
+#define _GNU_SOURCE  /* RTLD_NOLOAD */
+#include "check.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+#include "lualib.h"
+
+static const char *g_cpath, *g_lpath;
+
+/* Runs `code` in a new state; returns the file of module `name`, found
+** through the CPATH (a static buffer), or NULL. */
+static const char *run_and_close(const char *code, const char *name) {
+  static char file[4096];
+  lua_State *L = luaL_newstate();
+  const char *found;
+  if (!L) return NULL;
+  luaL_openlibs(L);
+  lua_getglobal(L, "package");
+  lua_pushstring(L, g_cpath);
+  lua_setfield(L, -2, "cpath");
+  lua_pushstring(L, g_lpath);
+  lua_setfield(L, -2, "path");
+  lua_pop(L, 1);
+  if (luaL_dostring(L, code) != LUA_OK) {
+    printf("FAIL: %s\n", lua_tostring(L, -1));
+    lua_close(L);
+    return NULL;
+  }
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "searchpath");
+  lua_pushstring(L, name);
+  lua_pushstring(L, g_cpath);
+  lua_call(L, 2, 1);
+  found = lua_tostring(L, -1);
+  if (found) snprintf(file, sizeof file, "%s", found);
+  lua_close(L);  /* unloads the C modules it loaded, unless pinned */
+  return found ? file : NULL;
+}
+
+static int still_loaded(const char *file) {
+  void *h = dlopen(file, RTLD_NOW | RTLD_NOLOAD);
+  if (h) dlclose(h);  /* the reference RTLD_NOLOAD took */
+  return h != NULL;
+}
+
+int main(int argc, char **argv) {
+  const char *kit, *core;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (argc != 3) {
+    fprintf(stderr, "usage: module_pin CPATH LPATH\n");
+    return 2;
+  }
+  g_cpath = argv[1];
+  g_lpath = argv[2];
+
+  kit = run_and_close("require 'imalloc_testkit'", "imalloc_testkit");
+  CHECK(kit != NULL);
+  if (kit) CHECK(!still_loaded(kit));  /* unpinned: gone with its state */
+
+  core = run_and_close("local imalloc = require 'imalloc'\n"
+                       "local m = assert(imalloc.get())\n"
+                       "m:free(assert(m:alloc(10)))\n"
+                       "m:release()", "imalloc.core");
+  CHECK(core != NULL);
+  if (core) CHECK(still_loaded(core));
+  return check_report();
+}
