@@ -1,0 +1,88 @@
+/*
+** backend_test.c: the POSIX backend's contract (src/backend.h), called
+** directly: imalloc.wrap's guard imalloc_backend_isinterface, for objects
+** a script could hand it by mistake, and the allocator it hands out.
+** Prints "N passed, N failed"; exits non-zero on a failure.
+*/
+#define _DEFAULT_SOURCE  /* MAP_ANONYMOUS */
+#include "check.h"
+#include "backend.h"
+#include "taskalloc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+typedef void (*slot_fn)(void);
+
+static void slot(void) {}
+
+/* An object laid out as COM's: a pointer to a table of 16 entries. */
+struct object {
+  const slot_fn *vtbl;
+};
+
+static void test_isinterface(void) {
+  static slot_fn code[16], with_null[16], with_heap[16];
+  struct object good = {code}, null_vtbl = {NULL}, holed = {with_null},
+                heaped = {with_heap};
+  void *heap = malloc(64);
+  struct object *gone;
+  int i;
+  for (i = 0; i < 16; i++) code[i] = with_null[i] = with_heap[i] = slot;
+  with_null[15] = NULL;
+  with_heap[0] = (slot_fn)(uintptr_t)heap;  /* data, not code */
+
+  /* The numbers of slots a caller may ask about: 1 to 16. */
+  CHECK(imalloc_backend_isinterface(&good, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&good, -1) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 17) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 1) == 1);
+  CHECK(imalloc_backend_isinterface(&good, 16) == 1);
+
+  /* Every slot asked about is checked, the last one too (before the
+  ** vtable passes once: then it is remembered as good). */
+  CHECK(imalloc_backend_isinterface(&holed, 16) == 0);
+  CHECK(imalloc_backend_isinterface(&holed, 15) == 1);
+  CHECK(imalloc_backend_isinterface(&heaped, 9) == 0);
+  CHECK(imalloc_backend_isinterface(&null_vtbl, 9) == 0);
+
+  /* Unreadable memory is refused without being touched. */
+  gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+              -1, 0);
+  CHECK(gone != MAP_FAILED);
+  if (gone != MAP_FAILED) {
+    gone->vtbl = code;
+    CHECK(imalloc_backend_isinterface(gone, 9) == 1);
+    munmap(gone, 4096);
+    CHECK(imalloc_backend_isinterface(gone, 9) == 0);
+  }
+  /* a readable object whose vtable pointer leads nowhere */
+  {
+    struct object wild = {(const slot_fn *)(uintptr_t)16};
+    CHECK(imalloc_backend_isinterface(&wild, 9) == 0);
+  }
+  /* After a good vtable was seen (and remembered), others are still
+  ** checked in full. */
+  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
+  CHECK(imalloc_backend_isinterface(&heaped, 9) == 0);
+  CHECK(imalloc_backend_isinterface(&null_vtbl, 9) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
+  free(heap);
+}
+
+static void test_allocator(void) {
+  IMalloc *m = NULL;
+  CHECK(imalloc_backend_getmalloc(1, &m) == S_OK && m != NULL);
+  CHECK(imalloc_backend_isinterface(m, 9) == 1);
+  CHECK(imalloc_backend_getmalloc(0, &m) == E_INVALIDARG && m == NULL);
+  CHECK(strcmp(imalloc_backend_name, "builtin") == 0);
+  CHECK(imalloc_backend_revokespy() == CO_E_OBJNOTREG);
+}
+
+int main(void) {
+  test_isinterface();
+  test_allocator();
+  return check_report();
+}
