@@ -130,4 +130,93 @@ describe("handle:queryinterface answered with another object", function()
     m:release()
     assert.equal(1, testkit.counts(a).refs)  -- the caller's, from counting()
   end)
+
+  it("returns E_NOINTERFACE for a success that hands out NULL", function()
+    local a = testkit.counting()
+    testkit.answer_qi_with(a, false)
+    local m = imalloc.wrap(a)
+    assert.same({ nil, "E_NOINTERFACE: no such interface supported", 0x80004002 },
+      { m:queryinterface(imalloc.IID_IUnknown) })
+    m:release()
+    assert.equal(1, testkit.counts(a).refs)
+  end)
+end)
+
+describe("handle:queryinterface reading an IID", function()
+  local m
+  before_each(function() m = imalloc.get() end)
+  after_each(function() m:release() end)
+
+  local IMALLOC = "{00000002-0000-0000-C000-000000000046}"
+  local function at(s, i, c) return s:sub(1, i - 1) .. c .. s:sub(i + 1) end
+  local MALFORMED = 'IID expected as "{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}"'
+
+  it("takes the digits 0-9, a-f and A-F in every position", function()
+    for i = 2, 37 do
+      if not (i == 10 or i == 15 or i == 20 or i == 25) then
+        for c in ("09afAF"):gmatch(".") do
+          local q, msg = m:queryinterface(at(IMALLOC, i, c))
+          if q then q:release() else assert.matches("^E_NOINTERFACE", msg) end
+        end
+      end
+    end
+  end)
+
+  it("refuses the characters next to each digit range, in every position", function()
+    for i = 2, 37 do
+      local chars = (i == 10 or i == 15 or i == 20 or i == 25)
+        and { "0", "+", "x" } or { "/", ":", "@", "G", "`", "g", "-" }
+      for _, c in ipairs(chars) do
+        assert.has_error(function() m:queryinterface(at(IMALLOC, i, c)) end,
+          bad("queryinterface", 1, MALFORMED), at(IMALLOC, i, c))
+      end
+    end
+    for _, s in ipairs { at(IMALLOC, 1, "("), at(IMALLOC, 38, ")"),
+                         IMALLOC:sub(1, 37), IMALLOC .. "}" } do
+      assert.has_error(function() m:queryinterface(s) end,
+        bad("queryinterface", 1, MALFORMED), s)
+    end
+  end)
+
+  it("reads every field: one digit changed anywhere is another IID", function()
+    for i = 2, 37 do
+      if not (i == 10 or i == 15 or i == 20 or i == 25) then
+        local other = at(IMALLOC, i, IMALLOC:sub(i, i) == "1" and "2" or "1")
+        assert.same({ nil, "E_NOINTERFACE: no such interface supported", 0x80004002 },
+          { m:queryinterface(other) }, other)
+      end
+    end
+  end)
+end)
+
+describe("imalloc.h, for other C modules", function()
+  it("raises a type error for a value that is no handle", function()
+    local peer = require "imalloc_peer"
+    assert.has_error(function() peer.take("x", nil) end,
+      "bad argument #1 to 'take' (IMalloc expected, got string)")
+  end)
+end)
+
+describe("buffer:resize(0) when the allocator fails", function()
+  it("returns fail and keeps the buffer as it was", function()
+    -- a counting IMalloc holds at most 1024 blocks: fill it
+    local m = imalloc.wrap(testkit.counting())
+    local b = m:buffer(8)
+    b:write("abcdefgh")
+    local filler = {}
+    for _ = 1, 2000 do
+      local p = m:alloc(1)
+      if not p then break end
+      filler[#filler + 1] = p
+    end
+    assert.equal(1023, #filler)
+    assert.same({ nil, "not enough memory", 0x8007000E }, { b:resize(0) })
+    assert.equal(8, #b)
+    assert.equal("abcdefgh", b:read())
+    for _, p in ipairs(filler) do m:free(p) end
+    assert.equal(b, b:resize(0))
+    assert.equal(0, #b)
+    b:free()
+    m:release()
+  end)
 end)

@@ -35,10 +35,14 @@ typedef struct Counting {
   long addrefs;  /* AddRef calls */
   long releases; /* Release calls */
   long allocs, frees;
-  IMalloc *qi_answer; /* when set, QueryInterface hands out this object */
+  int qi_mode;        /* QueryInterface(IMalloc) answers: QI_SELF, ... */
+  IMalloc *qi_answer; /* ... QI_OTHER: this object, AddRef'd; QI_NULL:
+                      ** S_OK with NULL, as a broken object might */
   void *live[MAX_LIVE];
   size_t sizes[MAX_LIVE];
 } Counting;
+
+enum { QI_SELF, QI_OTHER, QI_NULL };
 
 static Counting pool[64];
 
@@ -56,7 +60,11 @@ static HRESULT STDMETHODCALLTYPE c_qi(IMalloc *m, REFIID riid, void **out) {
   static const IID unk = IMALLOC_IID_IUNKNOWN, mal = IMALLOC_IID_IMALLOC;
   if (memcmp(riid, &unk, sizeof unk) == 0 ||
       memcmp(riid, &mal, sizeof mal) == 0) {
-    if (counting(m)->qi_answer != NULL) m = counting(m)->qi_answer;
+    if (counting(m)->qi_mode == QI_NULL) {
+      *out = NULL;
+      return S_OK;
+    }
+    if (counting(m)->qi_mode == QI_OTHER) m = counting(m)->qi_answer;
     *out = m;
     m->lpVtbl->AddRef(m);
     return S_OK;
@@ -176,11 +184,17 @@ static int t_counts(lua_State *L) {
   return 1;
 }
 
-/* answer_qi_with(a, b): a's QueryInterface answers with b, as an object
-** that hands out another of its interfaces would. */
+/* answer_qi_with(a, b): a's QueryInterface answers with counting IMalloc
+** b, as an object that hands out another of its interfaces would; with
+** b false, it answers S_OK and NULL. */
 static int t_answer_qi_with(lua_State *L) {
   Counting *c = checkcounting(L, 1);
-  c->qi_answer = &checkcounting(L, 2)->iface;
+  if (lua_toboolean(L, 2)) {
+    c->qi_mode = QI_OTHER;
+    c->qi_answer = &checkcounting(L, 2)->iface;
+  } else {
+    c->qi_mode = QI_NULL;
+  }
   return 0;
 }
 
