@@ -31,6 +31,9 @@ describe("handle:wstrdup at code point boundaries", function()
     { 0xE000, "\xEE\x80\x80", { 0xE000 } },         -- just above them
     { 0xFFFF, "\xEF\xBF\xBF", { 0xFFFF } },         -- last of the BMP
     { 0x10000, "\xF0\x90\x80\x80", { 0xD800, 0xDC00 } }, -- first pair
+    { 0x40000, "\xF1\x80\x80\x80", { 0xD8C0, 0xDC00 } }, -- each 4-byte lead
+    { 0xFFFFF, "\xF3\xBF\xBF\xBF", { 0xDBBF, 0xDFFF } },
+    { 0x100000, "\xF4\x80\x80\x80", { 0xDBC0, 0xDC00 } },
     { 0x10FFFF, "\xF4\x8F\xBF\xBF", { 0xDBFF, 0xDFFF } }, -- last code point
   }
 
@@ -54,6 +57,7 @@ describe("handle:wstrdup at code point boundaries", function()
       { "\xED\xA0\x80", "U+D800, first surrogate" },
       { "\xED\xBF\xBF", "U+DFFF, last surrogate" },
       { "\xF4\x90\x80\x80", "U+110000, beyond the last code point" },
+      { "\xF5\x80\x80\x80", "a lead byte beyond U+10FFFF" },
       { "\xF8\x88\x80\x80\x80", "a five-byte lead" },
       { "\xE2\x28\xA1", "a continuation byte missing" },
       { "\xF0\x90\x80", "a four-byte form cut short" },
