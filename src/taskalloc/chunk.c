@@ -169,6 +169,7 @@ static void chunk_empty(struct chunk *c) {
   atomic_fetch_sub_explicit(&ta_meta, ta_nslots[c->cls] * sizeof(uint32_t),
                             RLX);
   c->free = NULL;
+  c->nfree = 0;
   c->next_idx = 0;
   pthread_mutex_lock(&g_pool.lock);
   c->where = CH_POOL;
@@ -198,6 +199,7 @@ static struct chunk *chunk_get(unsigned cls) {
     atomic_fetch_add_explicit(&ta_meta, CHUNK_HDR, RLX);
   }
   c->free = NULL;
+  c->nfree = 0;
   c->used = 0;
   c->next_idx = 0;
   c->cls = cls;
@@ -219,13 +221,14 @@ static struct chunk *chunk_get(unsigned cls) {
 }
 
 /* Up to `want` blocks of class cls as a NULL-terminated list (*got of
-** them), from one chunk; NULL when no memory can be had. */
+** them), from one chunk; NULL when no memory can be had. A chunk's whole
+** free list is taken without walking it when it holds at most `want`: the
+** lock is then held for a few stores, not a walk of cold blocks. */
 void *ta_class_take(unsigned cls, uint32_t want, uint32_t *got) {
   struct klass *k = &g_cls[cls];
-  const struct geom *g = &ta_geom[cls];
+  uint32_t bsize = ta_geom[cls].bsize, n = 0;
   struct chunk *c;
-  void *head = NULL, *last = NULL, *p;
-  uint32_t n = 0;
+  void *head, *p;
   pthread_mutex_lock(&k->lock);
   c = k->partial.head;
   if (!c) {
@@ -237,18 +240,25 @@ void *ta_class_take(unsigned cls, uint32_t want, uint32_t *got) {
     c->where = CH_PARTIAL;
     list_push_front(&k->partial, c);
   }
-  for (p = c->free; p && n < want; p = NEXT(p), n++) last = p;
-  if (n) {
+  if (c->nfree > want) {  /* the first `want` of a longer list */
+    void *last = NULL;
+    for (p = c->free; n < want; p = NEXT(p), n++) last = p;
     head = c->free;
+    NEXT(last) = NULL;
     c->free = p;
+    c->nfree -= n;
+  } else {  /* never handed out ones, then the whole free list */
+    head = c->free;
+    n = c->nfree;
+    c->free = NULL;
+    c->nfree = 0;
+    while (n < want && c->next_idx < ta_nslots[cls]) {
+      char *b = (char *)c + BLOCKS_OFF + (size_t)c->next_idx++ * bsize;
+      NEXT(b) = head;
+      head = b;
+      n++;
+    }
   }
-  while (n < want && c->next_idx < ta_nslots[cls]) {
-    char *b = (char *)c + BLOCKS_OFF + (size_t)c->next_idx++ * g->bsize;
-    if (last) NEXT(last) = b; else head = b;
-    last = b;
-    n++;
-  }
-  NEXT(last) = NULL;
   c->used += n;
   if (!c->free && c->next_idx == ta_nslots[cls]) {
     list_remove(&k->partial, c);
@@ -260,32 +270,56 @@ void *ta_class_take(unsigned cls, uint32_t want, uint32_t *got) {
 }
 
 /* Hands a NULL-terminated list of free blocks of class cls back to their
-** chunks; the chunks that become empty go to the pool. */
+** chunks; the chunks that become empty go to the pool. The list is cut
+** into runs of one chunk before the lock is taken, so that the lock is
+** held for a few stores per run. */
 void ta_class_give(unsigned cls, void *head) {
   struct klass *k = &g_cls[cls];
-  struct chunk *empties = NULL, *c;
-  void *p, *nx;
-  pthread_mutex_lock(&k->lock);
-  for (p = head; p; p = nx) {
-    nx = NEXT(p);
-    c = (struct chunk *)((uintptr_t)p & ~(CHUNK_SIZE - 1));
-    NEXT(p) = c->free;
-    c->free = p;
-    if (c->where == CH_FULL) {  /* behind the chunks already partial */
-      c->where = CH_PARTIAL;
-      list_push_back(&k->partial, c);
+  while (head) {
+    struct run {
+      struct chunk *c;
+      void *head, *tail;
+      uint32_t n;
+    } runs[16];
+    struct chunk *empties = NULL, *c;
+    unsigned nrun = 0, i;
+    while (head && nrun < 16) {
+      struct run *r = &runs[nrun++];
+      void *t = head;
+      r->c = (struct chunk *)((uintptr_t)head & ~(CHUNK_SIZE - 1));
+      r->n = 1;
+      while (NEXT(t) &&
+             ((uintptr_t)NEXT(t) & ~(CHUNK_SIZE - 1)) == (uintptr_t)r->c) {
+        t = NEXT(t);
+        r->n++;
+      }
+      r->head = head;
+      r->tail = t;
+      head = NEXT(t);
     }
-    if (--c->used == 0) {
-      list_remove(&k->partial, c);
-      c->next = empties;
-      empties = c;
+    pthread_mutex_lock(&k->lock);
+    for (i = 0; i < nrun; i++) {
+      c = runs[i].c;
+      NEXT(runs[i].tail) = c->free;
+      c->free = runs[i].head;
+      c->nfree += runs[i].n;
+      if (c->where == CH_FULL) {  /* behind the chunks already partial */
+        c->where = CH_PARTIAL;
+        list_push_back(&k->partial, c);
+      }
+      c->used -= runs[i].n;
+      if (c->used == 0) {
+        list_remove(&k->partial, c);
+        c->next = empties;
+        empties = c;
+      }
     }
-  }
-  pthread_mutex_unlock(&k->lock);
-  while (empties) {
-    c = empties;
-    empties = c->next;
-    chunk_empty(c);
+    pthread_mutex_unlock(&k->lock);
+    while (empties) {
+      c = empties;
+      empties = c->next;
+      chunk_empty(c);
+    }
   }
 }
 

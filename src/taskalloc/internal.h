@@ -213,10 +213,11 @@ struct chunk {
   void *free;                  /* freed blocks of this chunk, linked */
   struct chunk *next, *prev;   /* in its class's list or in the pool */
   uint32_t used;               /* blocks out: live or in a thread's cache */
+  uint32_t nfree;              /* blocks on `free` */
   uint32_t next_idx;           /* first block never handed out */
   uint32_t cls;
   uint32_t where;              /* CH_* */
-  char pad[CHUNK_HDR - 3 * sizeof(void *) - 4 * sizeof(uint32_t)];
+  char pad[CHUNK_HDR - 3 * sizeof(void *) - 5 * sizeof(uint32_t)];
 };
 _Static_assert(sizeof(struct chunk) == CHUNK_HDR, "chunk header size");
 
