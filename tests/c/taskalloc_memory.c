@@ -9,6 +9,8 @@
 #include "check.h"
 #include "taskalloc.h"
 
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +239,61 @@ static void test_realloc_growth(void) {
   MINIMIZE();
 }
 
+/* HeapMinimize on one thread makes every other thread flush its cache on
+** its next call that misses it: a chunk pinned only by blocks cached by an
+** idle thread goes back once that thread allocates again. */
+static sem_t to_worker, to_main;
+static void *worker_blocks[100];
+static uintptr_t worker_chunk;
+
+static void *worker(void *arg) {
+  void *q;
+  int i;
+  (void)arg;
+  for (i = 0; i < 100; i++) worker_blocks[i] = ALLOC(1000);
+  worker_chunk = CHUNK(worker_blocks[99]);
+  for (i = 0; i < 100; i++) FREE(worker_blocks[i]);  /* some stay cached */
+  sem_post(&to_main);
+  sem_wait(&to_worker);   /* main calls HeapMinimize meanwhile */
+  q = ALLOC(5000);        /* a class this thread never used: a miss */
+  FREE(q);
+  sem_post(&to_main);
+  sem_wait(&to_worker);   /* stays alive until main has looked */
+  return NULL;
+}
+
+static void test_other_threads(void) {
+  pthread_t t;
+  size_t held;
+  /* A chunk of the worker's miss class already in use, so that its miss
+  ** does not take back the chunk its flush is about to empty. */
+  void *keep = ALLOC(5000);
+  sem_init(&to_worker, 0, 0);
+  sem_init(&to_main, 0, 0);
+  if (pthread_create(&t, NULL, worker, NULL) != 0) {
+    CHECK(!"pthread_create");
+    FREE(keep);
+    return;
+  }
+  sem_wait(&to_main);
+  MINIMIZE();
+  held = resident((void *)worker_chunk, MIB);
+  printf("# another thread's cached blocks: %zu KiB of their chunk kept\n",
+         held >> 10);
+  CHECK(held > 0);        /* its cache still holds blocks of the chunk */
+  sem_post(&to_worker);
+  sem_wait(&to_main);     /* it has missed its cache once since */
+  MINIMIZE();
+  held = resident((void *)worker_chunk, MIB);
+  printf("# after its next miss: %zu KiB kept\n", held >> 10);
+  CHECK(held == 0);
+  sem_post(&to_worker);
+  pthread_join(t, NULL);
+  FREE(keep);
+  sem_destroy(&to_worker);
+  sem_destroy(&to_main);
+}
+
 int main(void) {
   long ps = sysconf(_SC_PAGESIZE);
   page = ps > 0 ? (size_t)ps : 4096;
@@ -250,5 +307,6 @@ int main(void) {
   test_reuse_across_classes();
   test_large_cache();
   test_realloc_growth();
+  test_other_threads();
   return check_report();
 }
