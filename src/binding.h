@@ -6,8 +6,8 @@
 **      checking `self` compares two metatables instead of looking a name up
 **      in the registry on every call;
 **   2. the blocks owned by buffers in this Lua state (imalloc_Owned, whose
-**      user value is a table light userdata -> true), so that m:free cannot
-**      free a block a buffer will free again;
+**      user value is a table block -> its buffer, both light userdata), so
+**      that m:free cannot free a block a buffer will free again;
 **   3. the metatable of the other kind.
 */
 #ifndef IMALLOC_BINDING_H
@@ -141,10 +141,12 @@ static inline int imalloc_isowned(lua_State *L, imalloc_Owned *o, void *p) {
   return owned;
 }
 
-/* Records block `p` as owned by a buffer, or forgets it (buffer.c). The
-** caller knows it changes: a new or adopted block (checked not owned) is
-** added, a buffer's own block removed. */
-IMALLOC_HIDDEN void imalloc_setowned(lua_State *L, void *p, int owned);
+/* Records block `p` as owned by buffer `b`, or forgets that it is (buffer.c).
+** The table maps each block to its buffer, so that a buffer whose block was
+** freed behind its back cannot forget a block that another buffer got at
+** the same address since. */
+IMALLOC_HIDDEN void imalloc_setowned(lua_State *L, void *p,
+                                     const imalloc_Buffer *b, int owned);
 
 /* Raises unless `p` may be freed or moved through `h`: a live block of its
 ** allocator that no buffer owns. */

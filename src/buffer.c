@@ -319,14 +319,23 @@ static imalloc_Buffer *newbuffer(lua_State *L) {
   return b;
 }
 
-void imalloc_setowned(lua_State *L, void *p, int owned) {
+void imalloc_setowned(lua_State *L, void *p, const imalloc_Buffer *b,
+                      int owned) {
   imalloc_Owned *o = imalloc_owned(L);
   lua_getiuservalue(L, IMALLOC_OWNED, 1);
-  if (owned)
-    lua_pushboolean(L, 1);
-  else
-    lua_pushnil(L);
-  lua_rawsetp(L, -2, p);  /* may raise (memory) only when adding */
+  if (owned) {
+    lua_pushlightuserdata(L, (void *)(uintptr_t)b);
+    lua_rawsetp(L, -2, p);  /* may raise (memory) only when adding */
+  } else {
+    /* Only if it is still b's: a block freed behind b's back may since be
+    ** another buffer's, at the same address. */
+    lua_rawgetp(L, -1, p);
+    if (lua_touserdata(L, -1) == b) {
+      lua_pushnil(L);
+      lua_rawsetp(L, -3, p);
+    }
+    lua_pop(L, 1);
+  }
   lua_pop(L, 1);
   o->count += owned ? 1 : -1;
 }
@@ -342,7 +351,7 @@ static void own(lua_State *L, imalloc_Buffer *b, imalloc_Handle *h, void *p,
   b->com = m;
   b->ptr = p;
   b->size = size;
-  imalloc_setowned(L, p, 1);
+  imalloc_setowned(L, p, b, 1);
 }
 
 /* m:buffer(n): a buffer owning a new block of n bytes. */
@@ -413,7 +422,7 @@ static imalloc_Buffer *tobuffer(lua_State *L) {
 static void *disown(lua_State *L, imalloc_Buffer *b) {
   void *p = b->ptr;
   IMalloc *m = b->com;
-  imalloc_setowned(L, p, 0);
+  imalloc_setowned(L, p, b, 0);
   b->ptr = NULL;
   b->size = 0;
   b->com = NULL;
@@ -527,8 +536,8 @@ static int b_resize(lua_State *L) {
   b->ptr = q;  /* the buffer owns the new block before anything can raise */
   b->size = n;
   if (q != old) {
-    imalloc_setowned(L, old, 0);
-    imalloc_setowned(L, q, 1);
+    imalloc_setowned(L, old, b, 0);
+    imalloc_setowned(L, q, b, 1);
   }
   lua_settop(L, 1);
   return 1;
