@@ -180,6 +180,20 @@ static inline lua_Integer luacompat_optinteger(lua_State *L, int arg,
 }
 #define luaL_optinteger luacompat_optinteger
 
+/* Type errors that say "light userdata", as 5.3's do, not "userdata". */
+static inline const char *luacompat_checklstring(lua_State *L, int arg,
+                                                 size_t *len) {
+  const char *s = lua_tolstring(L, arg, len);
+  if (s == NULL) luacompat_typeerror(L, arg, lua_typename(L, LUA_TSTRING));
+  return s;
+}
+#define luaL_checklstring luacompat_checklstring
+
+static inline void luacompat_checktype(lua_State *L, int arg, int t) {
+  if (lua_type(L, arg) != t) luacompat_typeerror(L, arg, lua_typename(L, t));
+}
+#define luaL_checktype luacompat_checktype
+
 /* lua_getfield and lua_rawgetp return the type they pushed. */
 static inline int luacompat_getfield(lua_State *L, int idx, const char *k) {
   lua_getfield(L, idx, k);
