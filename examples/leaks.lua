@@ -11,7 +11,7 @@
 local imalloc = require "imalloc"
 local spy = imalloc.spy
 
-local m <close> = assert(imalloc.get())
+local m = assert(imalloc.get())
 
 local function olestrings_leaky(names)
   local strs = {}

@@ -15,7 +15,7 @@ if not found then
   error("this example needs imalloc_peer (a test module): build it with `cmake -S . -B build && cmake --build build`, then run LUA_CPATH='build/?.so;;' lua5.4 examples/wide_string.lua", 0)
 end
 
-local m <close> = assert(imalloc.get())
+local m = assert(imalloc.get())
 
 -- 1. Straight hand-over: the API frees the string.
 local name, units = m:wstrdup("Grüße, 世界")

@@ -5,7 +5,7 @@ local imalloc = helpers.imalloc
 
 local function readme()
   local f = assert(io.open("README.md", "rb"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return text
 end
@@ -63,7 +63,7 @@ describe("rockspec/imalloc-scm-1.rockspec", function()
   local cmake_list
   function cmake_list(name)
     local f = assert(io.open("src/sources.cmake", "rb"))
-    local text = f:read("a")
+    local text = f:read("*a")
     f:close()
     local items = assert(text:match("set%(" .. name .. " ([^)]*)%)"), name)
     local t = {}
@@ -84,7 +84,7 @@ describe("rockspec/imalloc-scm-1.rockspec", function()
   end
 
   local spec = {}
-  assert(loadfile("rockspec/imalloc-scm-1.rockspec", "t", spec))()
+  helpers.dofile("rockspec/imalloc-scm-1.rockspec", spec)
 
   it("builds the module from the sources CMake builds it from", function()
     local binding = cmake_list("IMALLOC_BINDING_SOURCES")

@@ -18,7 +18,7 @@ describe("argument checking", function()
       { {}, "number expected, got table" },
       { true, "number expected, got boolean" },
       { -1, "size must not be negative" },
-      { math.mininteger, "size must not be negative" },
+      { helpers.mininteger, "size must not be negative" },
       { 1.5, "number has no integer representation" },
       { 0 / 0, "number has no integer representation" },
       { math.huge, "number has no integer representation" },
@@ -53,7 +53,7 @@ describe("argument checking", function()
       { false, "pointer expected, got boolean" },
       { print, "pointer expected, got function" },
       { 1.5, "address must be an integer" },
-      { io.stdout, "pointer expected, got FILE*" },
+      { io.stdout, "pointer expected, got " .. helpers.typename(io.stdout) },
     }
 
     for _, fname in ipairs { "free", "getsize", "didalloc", "realloc" } do
@@ -77,7 +77,7 @@ describe("argument checking", function()
         assert.has_error(function() call(m, {}, 1) end,
           bad(fname, 1, "IMalloc expected, got table"))
         assert.has_error(function() call(m, io.stdout, 1) end,
-          bad(fname, 1, "IMalloc expected, got FILE*"))
+          bad(fname, 1, "IMalloc expected, got " .. helpers.typename(io.stdout)))
         assert.has_error(function() call(m, nil, 1) end,
           bad(fname, 1, "IMalloc expected, got nil"))
       end)

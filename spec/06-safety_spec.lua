@@ -30,7 +30,7 @@ describe("pointer checks", function()
 
   it("refuse a block after realloc moved it", function()
     local p = m:alloc(16)
-    local q = m:realloc(p, 1 << 20)
+    local q = m:realloc(p, helpers.pow2(20))
     if q ~= p then
       assert.has_error(function() m:free(p) end, refused("free"))
     end

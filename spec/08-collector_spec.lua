@@ -1,5 +1,5 @@
--- Collector order: handles and buffers finalized in every order, <close>
--- scopes that end in an error, and lua_close with live objects. Handles and
+-- Collector order: handles and buffers finalized in every order, and
+-- lua_close with live objects (<close> scopes: spec/5.4/close_spec.lua). Handles and
 -- buffers here hold a counting IMalloc of the test kit, which records every
 -- AddRef, Release, Alloc and Free: a double Release shows as a count of
 -- references below 1, a missing one above, a double Free as more frees
@@ -13,7 +13,9 @@ local function permutations(n)
   for i = 1, n do a[i] = i end
   local function gen(k)
     if k == 1 then
-      out[#out + 1] = table.move(a, 1, n, 1, {})
+      local copy = {}
+      for i = 1, n do copy[i] = a[i] end
+      out[#out + 1] = copy
       return
     end
     for i = 1, k do
@@ -26,18 +28,7 @@ local function permutations(n)
   return out
 end
 
---- A counting IMalloc and a function that checks its balance: `refs`
--- references held besides the spec's own, `blocks` blocks not yet freed.
-local function counted()
-  local p = testkit.counting()
-  local function expect(refs, blocks, what)
-    local c = testkit.counts(p)
-    assert.same({ refs = 1 + refs, blocks = blocks },
-      { refs = c.refs, blocks = c.allocs - c.frees }, what)
-    assert.equal(c.addrefs - refs, c.releases, what)
-  end
-  return p, expect
-end
+local counted = helpers.counted
 
 -- The kinds of object, each made on handle `h` of counting IMalloc `p`;
 -- `owns` is what it holds: references on p and blocks of p.
@@ -109,9 +100,9 @@ describe("collection order", function()
     local b = h:buffer(8)
     local hmt, bmt = getmetatable(h), getmetatable(b)
     bmt.__gc(b)
-    bmt.__close(b)
+    bmt.__gc(b)
     hmt.__gc(h)
-    hmt.__close(h)
+    hmt.__gc(h)
     expect(0, 0)
     assert.equal("released buffer", imalloc.type(b))
     assert.equal("released IMalloc", imalloc.type(h))
@@ -131,130 +122,12 @@ describe("collection order", function()
       elseif k == 2 then live[i % 97] = h:adopt(h:alloc(i % 32))
       else local t = {} for j = 1, 50 do t[j] = { j } end end
       if i % 1000 == 0 then collectgarbage("step") end
+      -- the kit's allocator holds 1024 blocks: how soon a collector frees
+      -- the dead ones depends on its pace (and the runtime), so make room
+      local c = helpers.testkit.counts(p)
+      if c.allocs - c.frees > 900 then collectgarbage() end
     end
     h, live = nil, nil  -- luacheck: ignore
-    helpers.collect()
-    expect(0, 0)
-  end)
-end)
-
-describe("a <close> scope", function()
-  it("gives back its handles and buffers when an error is thrown in the middle", function()
-    local p, expect = counted()
-    local ok, err = pcall(function()
-      local h <close> = imalloc.wrap(p)
-      local b <close> = h:buffer(32)
-      local a <close> = h:adopt(h:alloc(4))
-      b:write("x")
-      error("thrown in the middle", 0)
-    end)
-    assert.same({ false, "thrown in the middle" }, { ok, err })
-    expect(0, 0)
-    helpers.collect()
-    expect(0, 0)
-  end)
-
-  it("closes every variable when another variable's __close raises", function()
-    local p, expect = counted()
-    local ok, err = pcall(function()
-      local h <close> = imalloc.wrap(p)
-      local bad <close> = setmetatable({}, { __close = function() error("close failed", 0) end })
-      local b <close> = h:buffer(8)
-    end)
-    assert.same({ false, "close failed" }, { ok, err })
-    expect(0, 0)
-  end)
-
-  it("closes every variable when the body and a __close both raise", function()
-    local p, expect = counted()
-    local ok, err = pcall(function()
-      local h <close> = imalloc.wrap(p)
-      local b <close> = h:buffer(8)
-      local bad <close> = setmetatable({}, { __close = function(_, e) error("close saw: " .. e, 0) end })
-      error("body", 0)
-    end)
-    assert.same({ false, "close saw: body" }, { ok, err })
-    expect(0, 0)
-  end)
-
-  it("gives back nothing more for a handle released and a buffer freed inside it", function()
-    local p, expect = counted()
-    do
-      local h <close> = imalloc.wrap(p)
-      h:addref()
-      local b <close> = h:buffer(8)
-      b:free()
-      h:release()
-      h:release()
-      expect(0, 0)
-    end
-    expect(0, 0)
-    helpers.collect()
-    expect(0, 0)
-  end)
-
-  it("leaves the block of a buffer detached inside it to its new owner", function()
-    local p, expect = counted()
-    local h = imalloc.wrap(p)
-    local ptr
-    do
-      local b <close> = h:buffer(8)
-      ptr = b:detach()
-    end
-    expect(1, 1)
-    assert.equal(1, h:didalloc(ptr))
-    h:free(ptr)
-    h:release()
-    expect(0, 0)
-  end)
-
-  it("closes on break and goto out of the scope", function()
-    local p, expect = counted()
-    for _ = 1, 3 do
-      local h <close> = imalloc.wrap(p)
-      local b <close> = h:buffer(4)
-      break
-    end
-    expect(0, 0)
-    do
-      local h <close> = imalloc.wrap(p)
-      goto out
-    end
-    ::out::
-    expect(0, 0)
-  end)
-
-  it("is closed by coroutine.close in a coroutine suspended inside it", function()
-    local p, expect = counted()
-    local co = coroutine.create(function()
-      local h <close> = imalloc.wrap(p)
-      local b <close> = h:buffer(4)
-      coroutine.yield()
-    end)
-    assert.is_true(coroutine.resume(co))
-    expect(2, 1)
-    assert.same({ true }, { coroutine.close(co) })
-    expect(0, 0)
-    co = nil  -- luacheck: ignore
-    helpers.collect()
-    expect(0, 0)
-  end)
-
-  it("is closed by coroutine.close after an error inside it, or else by the collector", function()
-    local p, expect = counted()
-    local body = function()
-      local h <close> = imalloc.wrap(p)
-      local b <close> = h:buffer(4)
-      error("in the coroutine", 0)
-    end
-    local co = coroutine.create(body)
-    assert.same({ false, "in the coroutine" }, { coroutine.resume(co) })
-    assert.same({ false, "in the coroutine" }, { coroutine.close(co) })
-    expect(0, 0)
-    -- never closed: the handle and buffer are left to their __gc
-    co = coroutine.create(body)
-    coroutine.resume(co)
-    co = nil  -- luacheck: ignore
     helpers.collect()
     expect(0, 0)
   end)
@@ -268,14 +141,14 @@ local function run_lua(code)
   local interpreter = assert(arg and arg[lowest], "no interpreter in arg")
   local dir = os.getenv("TEMP") or os.getenv("TMPDIR") or "/tmp"
   local sep = package.config:sub(1, 1)
-  local script = ("%s%simalloc-08-%d-%d.lua"):format(dir, sep, os.time(), math.random(1 << 30))
+  local script = ("%s%simalloc-08-%d-%d.lua"):format(dir, sep, os.time(), math.random(helpers.pow2(30)))
   local f = assert(io.open(script, "w"))
   f:write(("package.path = %q\npackage.cpath = %q\n"):format(package.path, package.cpath), code)
   f:close()
   local command = ('"%s" "%s" 2>&1'):format(interpreter, script)
   if helpers.windows then command = '"' .. command .. '"' end  -- cmd /c's quotes
   local pipe = assert(io.popen(command))
-  local out = pipe:read("a")
+  local out = pipe:read("*a")
   local ok, how, status = pipe:close()
   os.remove(script)
   return out, ok, how, status
@@ -286,8 +159,18 @@ end
 -- before them is finalized after them (finalizers run in the reverse order
 -- of creation) and prints the counts, just before lua_close unloads the
 -- modules.
-local close_script = [[
-local imalloc = require "imalloc"
+local suspended_in_scope = _VERSION == "Lua 5.4" and [[
+SUSPENDED = load("local p = ... " ..
+  "local x <close> = imalloc.wrap(p) local y <close> = x:buffer(2) coroutine.yield()")
+]] or [[
+SUSPENDED = function(p)
+  local x = imalloc.wrap(p)
+  local y = x:buffer(2)
+  coroutine.yield(x, y)
+end
+]]
+local close_script = suspended_in_scope .. [[
+imalloc = require "imalloc"
 local testkit = require "imalloc_testkit"
 local orders, counters = {}, {}
 local kinds = {
@@ -296,7 +179,16 @@ local kinds = {
   function(_, h) return assert(h:buffer(24)) end,
   function(_, h) return h:adopt(assert(h:alloc(8))) end,
 }
-SENTINEL = setmetatable({}, { __gc = function()
+-- a finalizer: a table's __gc from Lua 5.2 on, only a userdata's in 5.1
+local function finalizer(f)
+  if newproxy then
+    local u = newproxy(true)
+    getmetatable(u).__gc = f
+    return u
+  end
+  return setmetatable({}, { __gc = f })
+end
+SENTINEL = finalizer(function()
   local bad = 0
   for i, p in ipairs(counters) do
     local c = testkit.counts(p)
@@ -307,7 +199,7 @@ SENTINEL = setmetatable({}, { __gc = function()
     end
   end
   print(("closed: %d orders, %d wrong"):format(#counters, bad))
-end })
+end)
 KEEP = {}
 local function permute(a, k)
   if k == 0 then
@@ -316,18 +208,15 @@ local function permute(a, k)
     counters[#counters + 1], orders[#orders + 1] = p, table.concat(a, ",")
     for _, i in ipairs(a) do KEEP[#KEEP + 1] = kinds[i](p, h) end
     -- and a handle released by hand, a buffer outliving its handle's release,
-    -- a coroutine suspended in a <close> scope
+    -- a coroutine suspended with a handle and a buffer (in a <close> scope
+    -- where the runtime has them)
     KEEP[#KEEP + 1] = h
     local r = imalloc.wrap(p)
     KEEP[#KEEP + 1] = r:buffer(4)
     r:release()
     KEEP[#KEEP + 1] = r
-    local co = coroutine.wrap(function()
-      local x <close> = imalloc.wrap(p)
-      local y <close> = x:buffer(2)
-      coroutine.yield()
-    end)
-    co()
+    local co = coroutine.wrap(SUSPENDED)
+    co(p)
     KEEP[#KEEP + 1] = co
     return
   end
@@ -346,10 +235,19 @@ print("live: " .. #KEEP .. " objects")
 ]]
 
 describe("lua_close", function()
-  it("gives back every reference and block of live objects exactly once, in every order", function()
+  local exit_closes = helpers.lua ~= "5.1"  -- os.exit(code, close) is 5.2's
+  local it_exit = exit_closes and it or function(name)
+    pending(name .. ": not on Lua 5.1, whose os.exit cannot close the state")
+  end
+
+  it_exit("gives back every reference and block of live objects exactly once, in every order", function()
     local out, ok, how, status = run_lua(close_script .. "os.exit(0, true)\n")
     assert.equal("live: 194 objects\nclosed: 24 orders, 0 wrong\n", out)
-    assert.same({ true, "exit", 0 }, { ok, how, status })
+    if helpers.lua == "luajit" then  -- a popen's close gives no status in 5.1's io
+      assert.is_true(ok)
+    else
+      assert.same({ true, "exit", 0 }, { ok, how, status })
+    end
   end)
 
   it("does the same when the script ends without os.exit", function()

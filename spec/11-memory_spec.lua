@@ -138,10 +138,10 @@ describe("handle:wstrdup", function()
   before_each(function() m = imalloc.get() end)
 
   it("returns UTF-16LE with a NUL, and its length in units", function()
-    local p, n = m:wstrdup("A\u{E9}\u{20AC}\u{1F600}")
+    local p, n = m:wstrdup("A\195\169\226\130\172\240\159\152\128")
     assert.equal(5, n)  -- the emoji is a surrogate pair
     assert.equal(12, m:getsize(p))
-    assert.equal("A\0\xE9\0\xAC\x20\x3D\xD8\x00\xDE\0\0", m:read(p))
+    assert.equal("A\0\233\0\172\032\061\216\000\222\0\0", m:read(p))
     m:free(p)
   end)
 
@@ -154,10 +154,10 @@ describe("handle:wstrdup", function()
 
   it("raises for invalid UTF-8, naming the byte", function()
     local cases = {
-      { "\xFF", 1 }, { "ab\x80", 3 }, { "\xC0\xAF", 1 },   -- stray, overlong
-      { "x\xED\xA0\x80", 2 },                             -- a surrogate
-      { "\xF4\x90\x80\x80", 1 },                          -- beyond U+10FFFF
-      { "\xE2\x82", 1 },                                  -- truncated
+      { "\255", 1 }, { "ab\128", 3 }, { "\192\175", 1 },   -- stray, overlong
+      { "x\237\160\128", 2 },                             -- a surrogate
+      { "\244\144\128\128", 1 },                          -- beyond U+10FFFF
+      { "\226\130", 1 },                                  -- truncated
     }
     for _, c in ipairs(cases) do
       assert.has_error(function() m:wstrdup(c[1]) end,
@@ -171,7 +171,7 @@ describe("handle:wstring", function()
   before_each(function() m = imalloc.get() end)
 
   it("returns UTF-8 up to the NUL", function()
-    local s = "gr\u{FC}\u{DF}e \u{1F600}"
+    local s = "gr\195\188\195\159e \240\159\152\128"
     local p = m:wstrdup(s)
     assert.equal(s, m:wstring(p))
     m:free(p)
@@ -197,10 +197,10 @@ describe("handle:wstring", function()
   it("turns unpaired surrogates into U+FFFD", function()
     local p = m:alloc(10)
     -- lone high, lone low, then a high followed by a non-surrogate
-    m:write(p, "\x3D\xD8\x00\xDEx\0\x3D\xD8y\0")
-    assert.equal("\u{1F600}x\u{FFFD}y", m:wstring(p, 5))
-    m:write(p, "\x00\xDE\x3D\xD8\0\0")
-    assert.equal("\u{FFFD}\u{FFFD}", m:wstring(p))
+    m:write(p, "\061\216\000\222x\0\061\216y\0")
+    assert.equal("\240\159\152\128x\239\191\189y", m:wstring(p, 5))
+    m:write(p, "\000\222\061\216\0\0")
+    assert.equal("\239\191\189\239\191\189", m:wstring(p))
     m:free(p)
   end)
 end)

@@ -1,4 +1,10 @@
--- What the specs share: the module, the native test kit, and the platform.
+-- What the specs share: the module, the native test kit, the platform, and
+-- what lets one spec run on Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT alike.
+--
+-- The specs in spec/ are written in the syntax all of them read: no
+-- `<close>`, no `//`, no bitwise operators, no `goto`, no integer literal
+-- beyond 2^53. What only Lua 5.4 has (to-be-closed variables, the integer
+-- subtype) is specified in spec/5.4/, which runs there only.
 local helpers = {}
 
 helpers.imalloc = require "imalloc"
@@ -7,6 +13,102 @@ helpers.testkit = require "imalloc_testkit"
 --- True under Windows (Wine's or Microsoft's ole32), false on the built-in
 -- POSIX allocator. Specs that differ say why where they branch on it.
 helpers.windows = helpers.testkit.platform == "windows"
+
+--- The runtime: "5.1", "5.2", "5.3", "5.4" or "luajit".
+helpers.lua = jit and "luajit" or _VERSION:match("%d+%.%d+")
+
+--- Whether numbers have an integer subtype (5.3, 5.4). Without it, an
+-- integer is a float with an integer value, exact up to 2^53.
+helpers.integers = math.type ~= nil
+
+--- The largest and smallest integers a size or an address can be: on the
+-- runtimes without integers, the floats nearest 2^63 within lua_Integer.
+helpers.maxinteger = math.maxinteger or 2 ^ 63 - 1024
+helpers.mininteger = math.mininteger or -2 ^ 63
+
+--- 2^k (k < 63), an integer where the runtime has integers, so that the
+-- specs pass 5.4 the integer a script would write as `1 << k`.
+function helpers.pow2(k)
+  local x = 2 ^ k
+  return math.tointeger and math.tointeger(x) or x
+end
+
+--- a // b for non-negative operands.
+function helpers.idiv(a, b)
+  return math.floor(a / b)
+end
+
+helpers.unpack = table.unpack or unpack
+
+function helpers.pack(...)
+  return { n = select("#", ...), ... }
+end
+
+--- load of a string, which Lua 5.1's load does not take.
+function helpers.load(chunk)
+  return (loadstring or load)(chunk)
+end
+
+--- How an argument error names a value's type: by its metatable's __name
+-- (Lua 5.3 gives io files one, "FILE*"; 5.1 and 5.2 do not).
+function helpers.typename(v)
+  local mt = getmetatable(v)
+  return type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(v)
+end
+
+--- UTF-8 of code points, as utf8.char (which 5.1 and 5.2 lack).
+function helpers.utf8char(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    local c = select(i, ...)
+    if c < 0x80 then
+      out[i] = string.char(c)
+    elseif c < 0x800 then
+      out[i] = string.char(0xC0 + math.floor(c / 0x40), 0x80 + c % 0x40)
+    elseif c < 0x10000 then
+      out[i] = string.char(0xE0 + math.floor(c / 0x1000),
+                           0x80 + math.floor(c / 0x40) % 0x40, 0x80 + c % 0x40)
+    else
+      out[i] = string.char(0xF0 + math.floor(c / 0x40000),
+                           0x80 + math.floor(c / 0x1000) % 0x40,
+                           0x80 + math.floor(c / 0x40) % 0x40, 0x80 + c % 0x40)
+    end
+  end
+  return table.concat(out)
+end
+
+--- The code points of a valid UTF-8 string, in order.
+function helpers.utf8codes(s)
+  local cps, i = {}, 1
+  while i <= #s do
+    local b = s:byte(i)
+    local n = b < 0x80 and 1 or b < 0xE0 and 2 or b < 0xF0 and 3 or 4
+    local c = n == 1 and b or b % (2 ^ (7 - n))
+    for j = i + 1, i + n - 1 do c = c * 0x40 + s:byte(j) % 0x40 end
+    cps[#cps + 1] = c
+    i = i + n
+  end
+  return cps
+end
+
+--- One UTF-16 unit, little-endian: string.pack("<I2", u).
+function helpers.u16le(u)
+  return string.char(u % 256, math.floor(u / 256))
+end
+
+--- A counting IMalloc and a function that checks its balance: `refs`
+-- references held besides the spec's own, `blocks` blocks not yet freed.
+function helpers.counted()
+  local assert = require "luassert"
+  local p = helpers.testkit.counting()
+  local function expect(refs, blocks, what)
+    local c = helpers.testkit.counts(p)
+    assert.same({ refs = 1 + refs, blocks = blocks },
+      { refs = c.refs, blocks = c.allocs - c.frees }, what)
+    assert.equal(c.addrefs - refs, c.releases, what)
+  end
+  return p, expect
+end
 
 --- Runs full collection cycles until memory stops shrinking.
 function helpers.collect()
@@ -17,33 +119,48 @@ function helpers.collect()
   until collectgarbage("count") >= before
 end
 
+--- Runs the Lua text file at `path` with globals `env`.
+function helpers.dofile(path, env)
+  local chunk = assert(loadfile(path, "t", env))
+  if setfenv then setfenv(chunk, env) end  -- 5.1's loadfile takes no env
+  return chunk()
+end
+
 --- Runs an example script with print captured; returns the printed lines
 -- (a print of several lines gives several entries).
 function helpers.run_example(path)
   local lines = {}
   local env = setmetatable({
     print = function(...)
-      local t = table.pack(...)
+      local t = helpers.pack(...)
       for i = 1, t.n do t[i] = tostring(t[i]) end
       for line in table.concat(t, "\t"):gmatch("[^\n]+") do
         lines[#lines + 1] = line
       end
     end,
   }, { __index = _G })
-  assert(loadfile(path, "t", env))()
+  helpers.dofile(path, env)
   return lines
+end
+
+--- Its arguments: called on a call's results, so that the call is not a
+-- tail call, which LuaJIT reports as made by the caller's caller.
+function helpers.pass(...)
+  return ...
 end
 
 --- A function that calls `m:name(...)` with method syntax, so argument
 -- errors read as a script sees them ("bad argument #1 to 'name'"). A method
 -- reached through a computed key would be reported as '?', self counted.
 function helpers.method(name)
-  return assert(load(("return function(m, ...) return m:%s(...) end"):format(name)))()
+  return assert(helpers.load(("local pass = ... return function(m, ...) return pass(m:%s(...)) end")
+    :format(name)))(helpers.pass)
 end
 
 --- The same with field syntax, `m.name(...)`, where self is argument #1.
 function helpers.field(name)
-  return assert(load(("return function(m, ...) return m.%s(...) end"):format(name)))()
+  return assert(helpers.load(("local pass = ... return function(m, ...) return pass(m.%s(...)) end")
+    :format(name)))(helpers.pass)
 end
 
 return helpers

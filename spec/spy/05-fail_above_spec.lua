@@ -13,7 +13,7 @@ describe("spy.fail { above = n }", function()
     spy.fail { above = 100 }
     local p = assert(m:alloc(100))
     assert.same(NOMEM, { m:alloc(101) })
-    assert.same(NOMEM, { m:alloc(1 << 20) })
+    assert.same(NOMEM, { m:alloc(common.helpers.pow2(20)) })
     assert.same(NOMEM, { m:strdup(("x"):rep(100)) })  -- 101 bytes
     local s = assert(m:strdup(("x"):rep(99)))
     assert.same(NOMEM, { m:wstrdup(("x"):rep(50)) })  -- 102 bytes
