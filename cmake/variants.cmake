@@ -18,6 +18,8 @@
 #                    a spec or the binding leaks is "definitely lost".
 #   fuzz-*           bounded libFuzzer runs (clang) of tests/fuzz, seeded by
 #                    the committed corpus tests/fuzz/corpus/<target>.
+#   asan-spec-luajit-*  the catalogue (spec/10) and the model (spec/09) on
+#                    an ASan + UBSan build against LuaJIT, under luajit.
 #   spec-09-model-fresh-seed  the model-based test with a fresh seed, which
 #                    it prints (spec-09-model runs the fixed one).
 # Labels: variant, and asan, tsan, valgrind or fuzz (ctest -L asan).
@@ -108,6 +110,26 @@ if(IMALLOC_VARIANTS AND NOT WIN32)
       --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
       --track-origins=yes
       ${LUA_EXECUTABLE} ${BUSTED_SCRIPT})
+  # LuaJIT (its own allocator, its own GC, no integers): the two specs that
+  # try the most values and sequences, on an ASan + UBSan build for it.
+  find_program(IMALLOC_LUAJIT luajit)
+  if(NOT IMALLOC_LUAJIT)
+    message(FATAL_ERROR "IMALLOC_VARIANTS needs luajit: run .ci/setup")
+  endif()
+  imalloc_variant(asan-luajit -DCMAKE_C_COMPILER=${IMALLOC_GCC}
+                              -DIMALLOC_LUA=luajit
+                              -DIMALLOC_SANITIZE=address,undefined)
+  foreach(spec 09-model 10-catalogue)
+    add_test(NAME asan-spec-luajit-${spec}
+      COMMAND ${CMAKE_COMMAND} -E env ${asan_env}
+              ${IMALLOC_LUAJIT} ${BUSTED_SCRIPT} --output=plainTerminal
+              --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua
+              --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua
+              --cpath=${variants_dir}/asan-luajit/?.so
+              ${CMAKE_SOURCE_DIR}/spec/${spec}_spec.lua
+      WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  endforeach()
+
   get_property(tests DIRECTORY PROPERTY TESTS)
   foreach(t ${tests})
     if(t MATCHES "^asan-spec-")
