@@ -49,7 +49,7 @@ describe("a buffer whose block was freed behind its back", function()
   it("raises when a realloc moved it", function()
     local b = assert(m:buffer(16))
     local old = b:ptr()
-    local q = assert(u:realloc(old, 1 << 20))  -- far too big to stay in place
+    local q = assert(u:realloc(old, helpers.pow2(20)))  -- far too big to stay in place
     assert.are_not.equal(old, q)
     stale(function() b:write("x") end)
     m:free(q)

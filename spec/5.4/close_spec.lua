@@ -21,6 +21,18 @@ describe("a handle", function()
   end)
 end)
 
+describe("a handle closed by its scope", function()
+  it("raises when used after (spec/15: its methods check it is still live)", function()
+    local kept
+    do
+      local m <close> = assert(imalloc.get())
+      m:heapminimize()
+      kept = m
+    end
+    assert.has_error(function() kept:heapminimize() end, "attempt to use a released IMalloc")
+  end)
+end)
+
 describe("__close", function()
   it("does nothing on a released handle or a freed buffer, before or after __gc", function()
     local p, expect = counted()
