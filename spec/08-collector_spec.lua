@@ -141,7 +141,7 @@ local function run_lua(code)
   local interpreter = assert(arg and arg[lowest], "no interpreter in arg")
   local dir = os.getenv("TEMP") or os.getenv("TMPDIR") or "/tmp"
   local sep = package.config:sub(1, 1)
-  local script = ("%s%simalloc-08-%d-%d.lua"):format(dir, sep, os.time(), math.random(helpers.pow2(30)))
+  local script = ("%s%simalloc-08-%s-%d-%d.lua"):format(dir, sep, helpers.lua, os.time(), math.random(helpers.pow2(30)))
   local f = assert(io.open(script, "w"))
   f:write(("package.path = %q\npackage.cpath = %q\n"):format(package.path, package.cpath), code)
   f:close()

@@ -400,7 +400,10 @@ describe("imalloc.wrap of a freed block", function()
     local lowest = 0
     while arg and arg[lowest - 1] do lowest = lowest - 1 end
     local dir = os.getenv("TEMP") or os.getenv("TMPDIR") or "/tmp"
-    local script = ("%s%simalloc-10-%d.lua"):format(dir, package.config:sub(1, 1), math.random(helpers.pow2(30)))
+    -- the runtime in the name: the same spec may run under another at once,
+    -- with the same seed for math.random
+    local script = ("%s%simalloc-10-%s-%d.lua"):format(dir, package.config:sub(1, 1), helpers.lua,
+      math.random(helpers.pow2(30)))
     local f = assert(io.open(script, "w"))
     f:write(("package.path = %q\npackage.cpath = %q\n"):format(package.path, package.cpath), [[
       local imalloc = require "imalloc"

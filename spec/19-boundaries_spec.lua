@@ -13,7 +13,7 @@ end
 -- The UTF-16LE bytes of a list of units.
 local function le16(...)
   local out = {}
-  for i, u in ipairs { ... } do out[i] = string.pack("<I2", u) end
+  for i, u in ipairs { ... } do out[i] = helpers.u16le(u) end
   return table.concat(out)
 end
 
@@ -23,18 +23,18 @@ describe("handle:wstrdup at code point boundaries", function()
 
   -- code point, its UTF-8 (written out, not made by utf8.char), UTF-16 units
   local cases = {
-    { 0x7F, "\x7F", { 0x7F } },                     -- last 1-byte form
-    { 0x80, "\xC2\x80", { 0x80 } },                 -- first 2-byte form
-    { 0x7FF, "\xDF\xBF", { 0x7FF } },               -- last 2-byte form
-    { 0x800, "\xE0\xA0\x80", { 0x800 } },           -- first 3-byte form
-    { 0xD7FF, "\xED\x9F\xBF", { 0xD7FF } },         -- just below surrogates
-    { 0xE000, "\xEE\x80\x80", { 0xE000 } },         -- just above them
-    { 0xFFFF, "\xEF\xBF\xBF", { 0xFFFF } },         -- last of the BMP
-    { 0x10000, "\xF0\x90\x80\x80", { 0xD800, 0xDC00 } }, -- first pair
-    { 0x40000, "\xF1\x80\x80\x80", { 0xD8C0, 0xDC00 } }, -- each 4-byte lead
-    { 0xFFFFF, "\xF3\xBF\xBF\xBF", { 0xDBBF, 0xDFFF } },
-    { 0x100000, "\xF4\x80\x80\x80", { 0xDBC0, 0xDC00 } },
-    { 0x10FFFF, "\xF4\x8F\xBF\xBF", { 0xDBFF, 0xDFFF } }, -- last code point
+    { 0x7F, "\127", { 0x7F } },                     -- last 1-byte form
+    { 0x80, "\194\128", { 0x80 } },                 -- first 2-byte form
+    { 0x7FF, "\223\191", { 0x7FF } },               -- last 2-byte form
+    { 0x800, "\224\160\128", { 0x800 } },           -- first 3-byte form
+    { 0xD7FF, "\237\159\191", { 0xD7FF } },         -- just below surrogates
+    { 0xE000, "\238\128\128", { 0xE000 } },         -- just above them
+    { 0xFFFF, "\239\191\191", { 0xFFFF } },         -- last of the BMP
+    { 0x10000, "\240\144\128\128", { 0xD800, 0xDC00 } }, -- first pair
+    { 0x40000, "\241\128\128\128", { 0xD8C0, 0xDC00 } }, -- each 4-byte lead
+    { 0xFFFFF, "\243\191\191\191", { 0xDBBF, 0xDFFF } },
+    { 0x100000, "\244\128\128\128", { 0xDBC0, 0xDC00 } },
+    { 0x10FFFF, "\244\143\191\191", { 0xDBFF, 0xDFFF } }, -- last code point
   }
 
   for _, c in ipairs(cases) do
@@ -42,7 +42,7 @@ describe("handle:wstrdup at code point boundaries", function()
       function()
         local p, n = m:wstrdup("<" .. c[2] .. ">")
         assert.equal(#c[3] + 2, n)
-        assert.equal(le16(0x3C, table.unpack(c[3])) .. le16(0x3E, 0),
+        assert.equal(le16(0x3C, helpers.unpack(c[3])) .. le16(0x3E, 0),
           m:read(p))
         assert.equal("<" .. c[2] .. ">", m:wstring(p))
         m:free(p)
@@ -51,16 +51,16 @@ describe("handle:wstrdup at code point boundaries", function()
 
   it("refuses the forms just outside each range, naming the byte", function()
     local refused = {
-      { "\xC1\xBF", "U+007F in two bytes (overlong)" },
-      { "\xE0\x9F\xBF", "U+07FF in three bytes (overlong)" },
-      { "\xF0\x8F\xBF\xBF", "U+FFFF in four bytes (overlong)" },
-      { "\xED\xA0\x80", "U+D800, first surrogate" },
-      { "\xED\xBF\xBF", "U+DFFF, last surrogate" },
-      { "\xF4\x90\x80\x80", "U+110000, beyond the last code point" },
-      { "\xF5\x80\x80\x80", "a lead byte beyond U+10FFFF" },
-      { "\xF8\x88\x80\x80\x80", "a five-byte lead" },
-      { "\xE2\x28\xA1", "a continuation byte missing" },
-      { "\xF0\x90\x80", "a four-byte form cut short" },
+      { "\193\191", "U+007F in two bytes (overlong)" },
+      { "\224\159\191", "U+07FF in three bytes (overlong)" },
+      { "\240\143\191\191", "U+FFFF in four bytes (overlong)" },
+      { "\237\160\128", "U+D800, first surrogate" },
+      { "\237\191\191", "U+DFFF, last surrogate" },
+      { "\244\144\128\128", "U+110000, beyond the last code point" },
+      { "\245\128\128\128", "a lead byte beyond U+10FFFF" },
+      { "\248\136\128\128\128", "a five-byte lead" },
+      { "\226\040\161", "a continuation byte missing" },
+      { "\240\144\128", "a four-byte form cut short" },
     }
     for _, r in ipairs(refused) do
       assert.has_error(function() m:wstrdup("ok" .. r[1]) end,
@@ -83,29 +83,29 @@ describe("handle:wstring at surrogate boundaries", function()
   end
 
   it("decodes the units next to the surrogate block as themselves", function()
-    assert.equal("\u{D7FF}", decode(0xD7FF))
-    assert.equal("\u{E000}", decode(0xE000))
-    assert.equal("\u{FFFF}", decode(0xFFFF))
-    assert.equal("\u{7FF}\u{800}", decode(0x7FF, 0x800))
-    assert.equal("\x7F\u{80}", decode(0x7F, 0x80))
+    assert.equal("\237\159\191", decode(0xD7FF))
+    assert.equal("\238\128\128", decode(0xE000))
+    assert.equal("\239\191\191", decode(0xFFFF))
+    assert.equal("\223\191\224\160\128", decode(0x7FF, 0x800))
+    assert.equal("\127\194\128", decode(0x7F, 0x80))
   end)
 
   it("joins the first and last pairs", function()
-    assert.equal("\u{10000}", decode(0xD800, 0xDC00))
-    assert.equal("\u{10FFFF}", decode(0xDBFF, 0xDFFF))
+    assert.equal("\240\144\128\128", decode(0xD800, 0xDC00))
+    assert.equal("\244\143\191\191", decode(0xDBFF, 0xDFFF))
   end)
 
   it("replaces a high surrogate not followed by a low one", function()
-    assert.equal("\u{FFFD}\u{D7FF}", decode(0xDBFF, 0xD7FF))
-    assert.equal("\u{FFFD}\u{E000}", decode(0xDBFF, 0xE000))
-    assert.equal("\u{FFFD}\u{FFFD}", decode(0xD800, 0xD800))
-    assert.equal("a\u{FFFD}", decode(0x61, 0xDBFF))  -- at the end
+    assert.equal("\239\191\189\237\159\191", decode(0xDBFF, 0xD7FF))
+    assert.equal("\239\191\189\238\128\128", decode(0xDBFF, 0xE000))
+    assert.equal("\239\191\189\239\191\189", decode(0xD800, 0xD800))
+    assert.equal("a\239\191\189", decode(0x61, 0xDBFF))  -- at the end
   end)
 
   it("replaces a low surrogate that comes first", function()
-    assert.equal("\u{FFFD}", decode(0xDC00))
-    assert.equal("\u{FFFD}", decode(0xDFFF))
-    assert.equal("\u{FFFD}\u{FFFD}", decode(0xDFFF, 0xDBFF))
+    assert.equal("\239\191\189", decode(0xDC00))
+    assert.equal("\239\191\189", decode(0xDFFF))
+    assert.equal("\239\191\189\239\191\189", decode(0xDFFF, 0xDBFF))
   end)
 end)
 
