@@ -303,6 +303,7 @@ struct bin {
 
 struct tcache {
   struct bin bins[NCLASS];
+  uint16_t fill[NCLASS];           /* blocks the next refill asks for */
   _Atomic int64_t blocks, bytes;   /* written by the owner only */
   int state;
   unsigned epoch;                  /* the last HeapMinimize it flushed for */

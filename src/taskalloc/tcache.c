@@ -58,7 +58,10 @@ void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz) {
 static void tc_init(struct tcache *tc) {
   unsigned c;
   ta_init();
-  for (c = 0; c < NCLASS; c++) tc->bins[c].limit = 2 * ta_batch[c];
+  for (c = 0; c < NCLASS; c++) {
+    tc->bins[c].limit = 2 * ta_batch[c];
+    tc->fill[c] = 1;
+  }
   tc->epoch = atomic_load_explicit(&g_epoch, RLX);
   pthread_mutex_lock(&g_reg_lock);
   tc->next = g_reg;
@@ -119,15 +122,23 @@ static void tc_exit(void *arg) {
   pthread_mutex_unlock(&g_reg_lock);
 }
 
-/* The bin of n's class is empty (or the cache is not set up). */
+/* The bin of n's class is empty (or the cache is not set up). A refill
+** asks for 1 block the first time, then twice as many each time up to the
+** bin's limit: a class used once costs a block, not a batch of them. */
 void *ta_small_alloc_slow(size_t n, uint32_t spy) {
   struct tcache *tc = tc_self();
   unsigned c = size_class(n + SPY_PAD(spy));
   void *p;
-  uint32_t got;
+  uint32_t got, want = 1;
   if (tc->state == TC_NONE) tc_init(tc);
-  if (tc->state == TC_ACTIVE) tc_check_epoch(tc);
-  p = ta_class_take(c, tc->state == TC_ACTIVE ? tc->bins[c].limit : 1, &got);
+  if (tc->state == TC_ACTIVE) {
+    tc_check_epoch(tc);
+    want = tc->fill[c];
+    if (want < tc->bins[c].limit)
+      tc->fill[c] = (uint16_t)(2 * want < tc->bins[c].limit
+                                   ? 2 * want : tc->bins[c].limit);
+  }
+  p = ta_class_take(c, want, &got);
   if (!p) return NULL;
   if (got > 1) {  /* only an active cache takes more than one */
     tc->bins[c].head = NEXT(p);
