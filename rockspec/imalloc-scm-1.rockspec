@@ -5,7 +5,7 @@ source = {
   url = "git+file:///dev/null",  -- development rockspec: `luarocks make` from a checkout
 }
 description = {
-  summary = "The COM task allocator (IMalloc) for Lua 5.4",
+  summary = "The COM task allocator (IMalloc) for Lua 5.1 to 5.4 and LuaJIT",
   detailed = [[
     imalloc.get() returns the process-wide COM task allocator as a Lua
     handle whose methods call through the IMalloc vtable. On Windows it is
@@ -17,7 +17,7 @@ description = {
   labels = { "com", "memory", "windows", "ffi" },
 }
 dependencies = {
-  "lua >= 5.4, < 5.5",
+  "lua >= 5.1, < 5.5",
 }
 build = {
   type = "builtin",
