@@ -3,8 +3,10 @@
 ** tests left open (found by tests/mutation/run): large blocks shrunk in
 ** place across MiB boundaries, the address space given back, threads
 ** whose first call frees another thread's block, blocks still live when
-** their thread exits, and what HeapMinimize and a thread's exit give back
-** to other threads. Only the public interface (taskalloc.h) is used.
+** their thread exits, calls made after the thread's cache is gone, what
+** HeapMinimize and a thread's exit give back to other threads, and
+** addresses outside the user address space. Only the public interface
+** (taskalloc.h) is used.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #define _DEFAULT_SOURCE  /* mincore */
@@ -280,6 +282,78 @@ static void test_given_back(void) {
   CHECK(n == GIVEN);
 }
 
+/* Calls made while a thread is ending, after the allocator's own
+** destructor has given its cache back: a destructor that sets its value
+** again runs in the next round, when the cache is gone for good. Those
+** calls still work, without a cache. */
+enum { LATE = 40 };
+static pthread_key_t late_key;
+static void *late_blocks[LATE];
+static int late_ok;
+
+static void late_destructor(void *arg) {
+  int round = (int)(uintptr_t)arg, i, ok = 1;
+  void *tmp[8];
+  if (round < 2) {  /* wait for a round after the allocator's destructor */
+    pthread_setspecific(late_key, (void *)(uintptr_t)(round + 1));
+    return;
+  }
+  for (i = 0; i < LATE; i++) {
+    late_blocks[i] = ALLOC((size_t)(i % 4) * 100 + 1);
+    if (!late_blocks[i] || DIDALLOC(late_blocks[i]) != 1) ok = 0;
+  }
+  for (i = 0; i < 8; i++) tmp[i] = ALLOC(48);
+  for (i = 0; i < 8; i++) FREE(tmp[i]);
+  for (i = 0; i < 8; i++)
+    if (DIDALLOC(tmp[i]) != 0) ok = 0;
+  late_ok = ok;
+}
+
+static void *late_thread(void *arg) {
+  void *p = ALLOC(16);  /* sets the thread's cache up */
+  (void)arg;
+  FREE(p);
+  pthread_setspecific(late_key, (void *)(uintptr_t)1);
+  return NULL;
+}
+
+static void test_calls_while_exiting(void) {
+  struct imalloc_taskstats st0 = stats(), st1;
+  pthread_t t;
+  int i, ok = 1;
+  CHECK(pthread_key_create(&late_key, late_destructor) == 0);
+  CHECK(pthread_create(&t, NULL, late_thread, NULL) == 0);
+  pthread_join(t, NULL);
+  CHECK(late_ok);
+  st1 = stats();
+  CHECK(st1.live_blocks == st0.live_blocks + LATE);
+  for (i = 0; i < LATE; i++) {
+    if (DIDALLOC(late_blocks[i]) != 1) ok = 0;
+    FREE(late_blocks[i]);
+  }
+  CHECK(ok);
+  st1 = stats();
+  CHECK(st1.live_blocks == st0.live_blocks && st1.live_bytes == st0.live_bytes);
+  pthread_key_delete(late_key);
+}
+
+/* Addresses the allocator cannot have handed out: beyond the user address
+** space, the top of it, and QueryInterface without an IID. */
+static void test_foreign_addresses(void) {
+  void *far[] = {(void *)(uintptr_t)1, (void *)~(uintptr_t)0xF,
+                 (void *)((uintptr_t)1 << 60), (void *)((uintptr_t)1 << 47)};
+  void *pv = &pv;
+  size_t i;
+  int ok = 1;
+  for (i = 0; i < sizeof far / sizeof far[0]; i++) {
+    if (DIDALLOC(far[i]) != 0 || GETSIZE(far[i]) != (SIZE_T)-1) ok = 0;
+    if (REALLOC(far[i], 10) != NULL) ok = 0;
+    FREE(far[i]);
+  }
+  CHECK(ok);
+  CHECK(m->lpVtbl->QueryInterface(m, NULL, &pv) == E_INVALIDARG && pv == NULL);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (imalloc_CoGetMalloc(1, &m) != S_OK) {
@@ -290,5 +364,7 @@ int main(void) {
   test_first_call_frees();
   test_exit_with_live_blocks();
   test_given_back();
+  test_calls_while_exiting();
+  test_foreign_addresses();
   return check_report();
 }

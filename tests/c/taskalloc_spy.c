@@ -387,6 +387,37 @@ static void test_header_spy(void) {
   CHECK(stats().live_blocks == base);
 }
 
+/* A header of more than 1 MiB: the pointer the caller sees lies in a
+** later MiB of the underlying large block, and the allocator must still
+** find that block (fSpyed) from it; a non-spied large block's later MiB
+** is not spied. */
+static void test_big_header_spy(void) {
+  const size_t MiB = (size_t)1 << 20;
+  struct spy s;
+  unsigned char *p, *q, *plain;
+  size_t base = stats().live_blocks;
+  plain = ALLOC(3 * MiB);
+  CHECK(plain != NULL);
+  spy_init(&s, MiB + 16);
+  CHECK(imalloc_CoRegisterMallocSpy(&s.iface) == S_OK);
+  p = ALLOC(100);
+  CHECK(p != NULL && s.ptr == p - (MiB + 16));
+  if (!p) return;
+  memset(p, 0x3c, 100);
+  CHECK(GETSIZE(p) == 100 && s.spyed == 1);
+  CHECK(DIDALLOC(p) == 1 && s.spyed == 1);
+  CHECK(DIDALLOC(p + 100) == 0);  /* past the block: not ours, not spied */
+  CHECK(DIDALLOC(plain + MiB + 16) == 0 && s.spyed == 0);
+  CHECK(GETSIZE(plain) == 3 * MiB && s.spyed == 0);
+  q = REALLOC(p, 2 * MiB);
+  CHECK(q != NULL && s.spyed == 1 && GETSIZE(q) == 2 * MiB && q[99] == 0x3c);
+  FREE(q);
+  CHECK(s.spyed == 1 && stats().spied_blocks == 0);
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK && s.refs == 1);
+  FREE(plain);
+  CHECK(stats().live_blocks == base);
+}
+
 static void test_pending_revoke(void) {
   struct spy s, other;
   void *p, *q, *plain;
@@ -534,6 +565,7 @@ int main(void) {
   test_registration();
   test_calls();
   test_header_spy();
+  test_big_header_spy();
   test_pending_revoke();
   test_pending_realloc();
   test_reentrant();
