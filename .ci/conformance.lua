@@ -27,24 +27,10 @@ for i, p in ipairs(posix) do
 end
 local table_text = table.concat(lines, "\n")
 
-local f = assert(io.open(readme_file, "rb"))
-local readme = f:read("a")
-f:close()
-local begin_mark, end_mark = "<!-- conformance:begin -->", "<!-- conformance:end -->"
-local b = assert(readme:find(begin_mark, 1, true), "README has no " .. begin_mark)
-local e = assert(readme:find(end_mark, 1, true), "README has no " .. end_mark)
-local new = readme:sub(1, b + #begin_mark - 1) .. "\n" .. table_text .. "\n" .. readme:sub(e)
-
+local update = dofile(".ci/readme_table.lua")
+update(readme_file, "conformance", table_text, check, "bash .ci/conformance BUILD")
 if check == "--check" then
-  if new ~= readme then
-    io.stderr:write("README.md's conformance table is out of date; measured now:\n",
-      table_text, "\nrun: bash .ci/conformance BUILD\n")
-    os.exit(1)
-  end
   print(("conformance: %d rows, README up to date"):format(#posix))
 else
-  f = assert(io.open(readme_file, "wb"))
-  f:write(new)
-  f:close()
   print(("conformance: %d rows written to %s"):format(#posix, readme_file))
 end
