@@ -11,7 +11,7 @@
 */
 #define _DEFAULT_SOURCE  /* mincore */
 #include "check.h"
-#include "taskalloc.h"
+#include "client.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,19 +23,6 @@
 
 #define MiB ((size_t)1 << 20)
 
-static IMalloc *m;
-
-#define ALLOC(n) m->lpVtbl->Alloc(m, (n))
-#define REALLOC(p, n) m->lpVtbl->Realloc(m, (p), (n))
-#define FREE(p) m->lpVtbl->Free(m, (p))
-#define GETSIZE(p) m->lpVtbl->GetSize(m, (p))
-#define DIDALLOC(p) m->lpVtbl->DidAlloc(m, (p))
-
-static struct imalloc_taskstats stats(void) {
-  struct imalloc_taskstats st;
-  imalloc_taskalloc_stats(&st);
-  return st;
-}
 
 static size_t page_up(size_t n) {
   size_t pg = (size_t)sysconf(_SC_PAGESIZE);
@@ -50,18 +37,6 @@ static int mapped(const void *p) {
   void *page = (void *)((uintptr_t)p & ~(uintptr_t)(pg - 1));
   if (mincore(page, pg, &vec) == 0) return 1;
   return errno == ENOMEM ? 0 : -1;
-}
-
-static int is_pattern(const unsigned char *p, size_t n, unsigned seed) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (p[i] != (unsigned char)(seed + i * 13)) return 0;
-  return 1;
-}
-
-static void fill(unsigned char *p, size_t n, unsigned seed) {
-  size_t i;
-  for (i = 0; i < n; i++) p[i] = (unsigned char)(seed + i * 13);
 }
 
 /* A large block shrunk in place, by steps that each cross a MiB boundary

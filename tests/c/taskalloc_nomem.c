@@ -11,7 +11,7 @@
 */
 #define _GNU_SOURCE  /* RTLD_NEXT, mremap */
 #include "check.h"
-#include "taskalloc.h"
+#include "client.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -62,14 +62,6 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
 }
 
 /* ---- the workload ------------------------------------------------------- */
-
-static IMalloc *m;
-
-#define ALLOC(n) m->lpVtbl->Alloc(m, (n))
-#define REALLOC(p, n) m->lpVtbl->Realloc(m, (p), (n))
-#define FREE(p) m->lpVtbl->Free(m, (p))
-#define GETSIZE(p) m->lpVtbl->GetSize(m, (p))
-#define DIDALLOC(p) m->lpVtbl->DidAlloc(m, (p))
 
 enum { NB = 96 };
 static unsigned char *blocks[NB];

@@ -8,7 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "check.h"
-#include "taskalloc.h"
+#include "client.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -195,20 +195,6 @@ static long total_calls(const struct spy *s) {
 }
 
 /* ---- tests ------------------------------------------------------------- */
-
-static IMalloc *m;
-
-#define ALLOC(n) m->lpVtbl->Alloc(m, (n))
-#define REALLOC(p, n) m->lpVtbl->Realloc(m, (p), (n))
-#define FREE(p) m->lpVtbl->Free(m, (p))
-#define GETSIZE(p) m->lpVtbl->GetSize(m, (p))
-#define DIDALLOC(p) m->lpVtbl->DidAlloc(m, (p))
-
-static struct imalloc_taskstats stats(void) {
-  struct imalloc_taskstats st;
-  imalloc_taskalloc_stats(&st);
-  return st;
-}
 
 static void test_registration(void) {
   struct spy a, b;

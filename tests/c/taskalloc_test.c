@@ -4,39 +4,13 @@
 ** client would. Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #include "check.h"
-#include "taskalloc.h"
+#include "client.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-
-static IMalloc *m;
-
-#define ALLOC(n) m->lpVtbl->Alloc(m, (n))
-#define REALLOC(p, n) m->lpVtbl->Realloc(m, (p), (n))
-#define FREE(p) m->lpVtbl->Free(m, (p))
-#define GETSIZE(p) m->lpVtbl->GetSize(m, (p))
-#define DIDALLOC(p) m->lpVtbl->DidAlloc(m, (p))
-
-static size_t live_blocks(void) {
-  struct imalloc_taskstats st;
-  imalloc_taskalloc_stats(&st);
-  return st.live_blocks;
-}
-
-static int is_pattern(const unsigned char *p, size_t n, unsigned seed) {
-  size_t i;
-  for (i = 0; i < n; i++)
-    if (p[i] != (unsigned char)(seed + i * 7)) return 0;
-  return 1;
-}
-
-static void fill(unsigned char *p, size_t n, unsigned seed) {
-  size_t i;
-  for (i = 0; i < n; i++) p[i] = (unsigned char)(seed + i * 7);
-}
 
 static void test_getmalloc(void) {
   IMalloc *a = NULL, *b = NULL, *c = (IMalloc *)&a;
