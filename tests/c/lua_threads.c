@@ -35,7 +35,8 @@
 
 #include "lua.h"
 #include "lauxlib.h"
-#include "lualib.h"
+
+#include "lua_state.h"
 
 #include "com_abi.h"
 #include "taskalloc.h"  /* struct imalloc_taskstats only: see stats_fn */
@@ -282,17 +283,10 @@ static int call(struct state *st, const char *name, int nargs, int nres) {
 }
 
 static int open_state(struct state *st, int id) {
-  lua_State *L = luaL_newstate();
+  lua_State *L = new_lua_state(g_cpath, g_lpath);
   st->L = L;
   st->id = id;
   if (!L) return 0;
-  luaL_openlibs(L);
-  lua_getglobal(L, "package");
-  lua_pushstring(L, g_cpath);
-  lua_setfield(L, -2, "cpath");
-  lua_pushstring(L, g_lpath);
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
   if (luaL_loadbuffer(L, lua_side, sizeof lua_side - 1, "=lua_side") ||
       lua_pcall(L, 0, 1, 0)) {
     fail("state %d: setup: %s", id, lua_tostring(L, -1));

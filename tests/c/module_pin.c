@@ -17,7 +17,8 @@
 
 #include "lua.h"
 #include "lauxlib.h"
-#include "lualib.h"
+
+#include "lua_state.h"
 
 static const char *g_cpath, *g_lpath;
 
@@ -25,16 +26,9 @@ static const char *g_cpath, *g_lpath;
 ** through the CPATH (a static buffer), or NULL. */
 static const char *run_and_close(const char *code, const char *name) {
   static char file[4096];
-  lua_State *L = luaL_newstate();
+  lua_State *L = new_lua_state(g_cpath, g_lpath);
   const char *found;
   if (!L) return NULL;
-  luaL_openlibs(L);
-  lua_getglobal(L, "package");
-  lua_pushstring(L, g_cpath);
-  lua_setfield(L, -2, "cpath");
-  lua_pushstring(L, g_lpath);
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
   if (luaL_dostring(L, code) != LUA_OK) {
     printf("FAIL: %s\n", lua_tostring(L, -1));
     lua_close(L);

@@ -32,7 +32,8 @@
 
 #include "lua.h"
 #include "lauxlib.h"
-#include "lualib.h"
+
+#include "lua_state.h"
 
 #include "check.h"
 #include "com_abi.h"
@@ -125,14 +126,7 @@ static const char main_side[] =
   "return C\n";
 
 static lua_State *open_state(const char *code, size_t len, const char *name) {
-  lua_State *L = luaL_newstate();
-  luaL_openlibs(L);
-  lua_getglobal(L, "package");
-  lua_pushstring(L, g_cpath);
-  lua_setfield(L, -2, "cpath");
-  lua_pushstring(L, g_lpath);
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
+  lua_State *L = new_lua_state(g_cpath, g_lpath);
   if (luaL_loadbuffer(L, code, len, name) || lua_pcall(L, 0, 1, 0)) {
     printf("FAIL: %s: %s\n", name, lua_tostring(L, -1));
     exit(1);
