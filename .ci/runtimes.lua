@@ -30,7 +30,7 @@ for line in io.lines(log_file) do
     local key = cell_of(name)
     current = key and { key = key } or nil
   elseif current then
-    local s, f, e, p = line:match("^(%d+) successes / (%d+) failures / (%d+) errors? / (%d+) pending")
+    local s, f, e, p = line:match("^(%d+) success%a* / (%d+) failures? / (%d+) errors? / (%d+) pending")
     if s then
       current.tests, current.pending = tonumber(s), tonumber(p)
       current.bad = tonumber(f) + tonumber(e)

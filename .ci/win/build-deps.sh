@@ -245,10 +245,63 @@ build_term() { mkdir -p "$(dirname "$1")" && "$CC" -std=gnu99 -O2 -shared -s -st
 build_system() { mkdir -p "$(dirname "$1")" && "$CC" -std=gnu99 -O2 -shared -s -static-libgcc \
   -I"$PREFIX/include" -Isrc -o "$1" src/*.c "$PREFIX/lib/liblua54.dll.a" >>"$LOG" 2>&1; }
 
+# --- LuaJIT 2.1 (x86_64) -------------------------------------------------------------
+# PREFIX/luajit: a second Windows Lua, LuaJIT cross-built by its own makefile
+# (bin/luajit.exe, bin/lua51.dll, lib/liblua51.dll.a, include/), and busted's C
+# modules built against it in lib/lua/5.1, from the same sources as for 5.4 (or
+# the same stand-ins). .ci/win/lua.sh runs luajit.exe when given this prefix.
+LJ=$PREFIX/luajit
+build_luajit() {
+  local outs=(bin/luajit.exe bin/lua51.dll lib/liblua51.dll.a include/lua.h
+    include/luaconf.h include/lualib.h include/lauxlib.h include/luajit.h) f need=
+  for f in "${outs[@]}"; do [ -f "$LJ/$f" ] || need=1; done
+  [ -n "$need" ] || return 0
+  fetch luajit
+  [ -n "$SRC" ] || die "luajit: $ORIGIN; LuaJIT itself has no stand-in"
+  # HOST_CC builds the 64-bit build tools (minilua, buildvm) that generate code
+  # for the 64-bit target.
+  run make -C "$SRC" -j"$(nproc)" HOST_CC=gcc CROSS="$TRIPLET-" TARGET_SYS=Windows \
+    BUILDMODE=dynamic
+  mkdir -p "$LJ/bin" "$LJ/lib" "$LJ/include"
+  cp "$SRC/src/luajit.exe" "$SRC/src/lua51.dll" "$LJ/bin/"
+  cp "$SRC/src/libluajit-5.1.dll.a" "$LJ/lib/liblua51.dll.a"
+  for f in lua.h luaconf.h lualib.h lauxlib.h luajit.h; do cp "$SRC/src/$f" "$LJ/include/"; done
+  for f in "${outs[@]}"; do manifest "$LJ/$f" "$ORIGIN"; done
+}
+
+# luajit_module PKG OUT STANDIN SOURCES...: OUT built against lua51.dll from the
+# source tree of PKG (fetched for Lua 5.4 above, or now), or from the stand-in.
+luajit_module() {
+  local pkg=$1 out=$2 standin=$3 tree=$PREFIX/src/$1/tree
+  shift 3
+  [ -f "$out" ] && return 0
+  mkdir -p "$(dirname "$out")"
+  [ -d "$tree" ] || { fetch "$pkg"; tree=$SRC; }
+  if [ -n "$tree" ] && (cd "$tree" && "$CC" -std=gnu99 -O2 -shared -s -static-libgcc \
+      -I"$LJ/include" -Isrc -o "$out" "$@" "$LJ/lib/liblua51.dll.a") >>"$LOG" 2>&1; then
+    manifest "$out" "Debian source package $pkg, for LuaJIT"
+    return 0
+  fi
+  note "$pkg for LuaJIT: using the stand-in .ci/win/replacements/$standin"
+  run "$CC" -std=gnu99 -O2 -shared -s -static-libgcc -I"$LJ/include" -o "$out" \
+    "$HERE/replacements/$standin" "$LJ/lib/liblua51.dll.a"
+  manifest "$out" "stand-in .ci/win/replacements/$standin, for LuaJIT"
+}
+
+build_luajit_deps() {
+  [ "$ARCH" = x86_64 ] || return 0
+  build_luajit
+  local cmod=$LJ/lib/lua/5.1
+  luajit_module lua-filesystem "$cmod/lfs.dll" lfs.c src/lfs.c
+  luajit_module lua-term "$cmod/term/core.dll" term_core.c core.c
+  luajit_module lua-system "$cmod/system/core.dll" system_core.c src/*.c
+}
+
 install_packages
 build_lua
 mkdir -p "$CMOD"
 module lua-filesystem "$CMOD/lfs.dll" lfs.c build_lfs
 module lua-term "$CMOD/term/core.dll" term_core.c build_term
 module lua-system "$CMOD/system/core.dll" system_core.c build_system
+build_luajit_deps
 rm -rf "$PREFIX/build"

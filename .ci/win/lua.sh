@@ -21,9 +21,11 @@ if [ $# -lt 1 ] || [ -z "$1" ]; then die "usage: $me PREFIX [busted args...]"; f
 PREFIX=$(cd "$1" && pwd)
 script=$2
 shift 2
-LUA_EXE=$PREFIX/bin/lua.exe
+# PREFIX/luajit of build-deps.sh holds LuaJIT (luajit.exe, modules for 5.1).
+LUA_EXE=$PREFIX/bin/lua.exe LUA_V=5.4
+[ -f "$PREFIX/bin/luajit.exe" ] && LUA_EXE=$PREFIX/bin/luajit.exe LUA_V=5.1
 [ -f "$LUA_EXE" ] || die "$LUA_EXE is missing (run .ci/win/build-deps.sh $PREFIX first)"
-[ -d /usr/share/lua/5.4/busted ] || die "Debian's busted is missing (apt-get install lua-busted)"
+[ -d /usr/share/lua/$LUA_V/busted ] || die "Debian's busted is missing (apt-get install lua-busted)"
 command -v wine >/dev/null || die "wine is missing (apt-get install wine wine64)"
 
 # winpath UNIXPATH: the same file seen from Windows through Wine's Z: drive.
@@ -91,13 +93,18 @@ wine "$LUA_EXE" -e "" </dev/null >/dev/null 2>&1 ||
 case $script in /*) script=$(winpath "$script") ;; esac
 
 # Lua's 5.4-specific variables win over LUA_PATH/LUA_CPATH: set them, and drop any
-# Linux values that would otherwise leak into Windows Lua.
+# Linux values that would otherwise leak into Windows Lua. LuaJIT reads the plain
+# LUA_PATH and LUA_CPATH.
 unset LUA_PATH LUA_CPATH LUA_INIT LUA_INIT_5_4
-share=$(winpath /usr/share/lua/5.4)
-cmod=$(winpath "$PREFIX/lib/lua/5.4")
-LUA_PATH_5_4="$(wintemplates "${IMALLOC_WIN_LUA_PATH:-}")$share\\?.lua;$share\\?\\init.lua;;"
-LUA_CPATH_5_4="$(wintemplates "${IMALLOC_WIN_LUA_CPATH:-}")$cmod\\?.dll;;"
-export LUA_PATH_5_4 LUA_CPATH_5_4
+share=$(winpath /usr/share/lua/$LUA_V)
+cmod=$(winpath "$PREFIX/lib/lua/$LUA_V")
+lua_path="$(wintemplates "${IMALLOC_WIN_LUA_PATH:-}")$share\\?.lua;$share\\?\\init.lua;;"
+lua_cpath="$(wintemplates "${IMALLOC_WIN_LUA_CPATH:-}")$cmod\\?.dll;;"
+if [ "$LUA_V" = 5.4 ]; then
+  export LUA_PATH_5_4=$lua_path LUA_CPATH_5_4=$lua_cpath
+else
+  export LUA_PATH=$lua_path LUA_CPATH=$lua_cpath
+fi
 
 # Copy Wine's stderr through, noting whether it reported an unhandled exception.
 crashed=$(mktemp)
@@ -119,8 +126,15 @@ end
 mark("started")
 local exit = os.exit
 os.exit = function(...) mark("exit") return exit(...) end
-debug.getregistry()["imalloc.lua.sh"] =
-  setmetatable({}, { __gc = function() mark("closed") end })'
+-- run by lua_close: a table'"'"'s __gc, or a userdata'"'"'s in LuaJIT (no __gc on tables)
+local closed, keep = function() mark("closed") end, nil
+if newproxy then
+  keep = newproxy(true)
+  getmetatable(keep).__gc = closed
+else
+  keep = setmetatable({}, { __gc = closed })
+end
+debug.getregistry()["imalloc.lua.sh"] = keep'
 watch_stderr() {
   local line
   while IFS= read -r line || [ -n "$line" ]; do
