@@ -32,6 +32,7 @@ typedef struct NoopHandle {  /* the layout of imalloc_Handle */
   IMalloc *com;
   lua_Integer refs;
   int checks;
+  void *owned;
 } NoopHandle;
 
 typedef struct NoopBuffer {  /* the layout of imalloc_Buffer */

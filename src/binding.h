@@ -141,12 +141,6 @@ static inline int imalloc_isowned(lua_State *L, imalloc_Owned *o, void *p) {
   return owned;
 }
 
-/* Records block `p` as owned by buffer `b`, or forgets that it is (buffer.c).
-** The table maps each block to its buffer, so that a buffer whose block was
-** freed behind its back cannot forget a block that another buffer got at
-** the same address since. */
-IMALLOC_HIDDEN void imalloc_setowned(lua_State *L, void *p,
-                                     const imalloc_Buffer *b, int owned);
 
 /* Raises unless `p` may be freed or moved through `h`: a live block of its
 ** allocator that no buffer owns. */
@@ -154,7 +148,7 @@ static inline void imalloc_checkfreeable(lua_State *L, imalloc_Handle *h,
                                          void *p, int arg) {
   if (!h->checks) return;
   imalloc_checkowned(L, h, p, arg);
-  if (imalloc_isowned(L, imalloc_owned(L), p))
+  if (imalloc_isowned(L, (imalloc_Owned *)h->owned, p))
     luaL_argerror(L, arg, "pointer is owned by a buffer (free or detach the buffer)");
 }
 

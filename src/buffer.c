@@ -319,22 +319,26 @@ static imalloc_Buffer *newbuffer(lua_State *L) {
   return b;
 }
 
-void imalloc_setowned(lua_State *L, void *p, const imalloc_Buffer *b,
-                      int owned) {
+/* Records block `p` as owned by buffer `b` (owned = 1), or forgets it
+** (owned = 0). The table maps each block to its buffer: a block freed
+** behind its buffer's back may since be another buffer's, at the same
+** address, and the stale buffer then forgets it only if it is still its
+** own (stale = 1), which costs a lookup the common case does without. */
+static void setowned(lua_State *L, void *p, const imalloc_Buffer *b,
+                     int owned, int stale) {
   imalloc_Owned *o = imalloc_owned(L);
   lua_getiuservalue(L, IMALLOC_OWNED, 1);
-  if (owned) {
-    lua_pushlightuserdata(L, (void *)(uintptr_t)b);
-    lua_rawsetp(L, -2, p);  /* may raise (memory) only when adding */
-  } else {
-    /* Only if it is still b's: a block freed behind b's back may since be
-    ** another buffer's, at the same address. */
+  if (stale) {
     lua_rawgetp(L, -1, p);
-    if (lua_touserdata(L, -1) == b) {
-      lua_pushnil(L);
-      lua_rawsetp(L, -3, p);
-    }
+    stale = lua_touserdata(L, -1) != b;  /* another buffer's now */
     lua_pop(L, 1);
+  }
+  if (!stale) {
+    if (owned)
+      lua_pushlightuserdata(L, (void *)(uintptr_t)b);
+    else
+      lua_pushnil(L);
+    lua_rawsetp(L, -2, p);  /* may raise (memory) only when adding */
   }
   lua_pop(L, 1);
   o->count += owned ? 1 : -1;
@@ -351,7 +355,7 @@ static void own(lua_State *L, imalloc_Buffer *b, imalloc_Handle *h, void *p,
   b->com = m;
   b->ptr = p;
   b->size = size;
-  imalloc_setowned(L, p, b, 1);
+  setowned(L, p, b, 1, 0);
 }
 
 /* m:buffer(n): a buffer owning a new block of n bytes. */
@@ -418,11 +422,12 @@ static imalloc_Buffer *tobuffer(lua_State *L) {
   return b;
 }
 
-/* Forgets the block and gives back the allocator; returns the block. */
-static void *disown(lua_State *L, imalloc_Buffer *b) {
+/* Forgets the block and gives back the allocator; returns the block.
+** `stale`: the block was freed behind the buffer's back (see setowned). */
+static void *disown(lua_State *L, imalloc_Buffer *b, int stale) {
   void *p = b->ptr;
   IMalloc *m = b->com;
-  imalloc_setowned(L, p, b, 0);
+  setowned(L, p, b, 0, stale);
   b->ptr = NULL;
   b->size = 0;
   b->com = NULL;
@@ -447,7 +452,7 @@ static imalloc_Buffer *checkbuffer(lua_State *L) {
   imalloc_Buffer *b = tobuffer(L);
   if (b->ptr == NULL) luaL_error(L, "attempt to use a released buffer");
   if (!blockintact(b)) {
-    disown(L, b);
+    disown(L, b, 1);
     luaL_error(L, "buffer's block was freed or resized behind its back");
   }
   return b;
@@ -457,7 +462,7 @@ static void freebuffer(lua_State *L, imalloc_Buffer *b) {
   IMalloc *m = b->com;
   void *p;
   m->lpVtbl->AddRef(m);  /* disown gives back the buffer's reference */
-  p = disown(L, b);
+  p = disown(L, b, 0);
   m->lpVtbl->Free(m, p);
   m->lpVtbl->Release(m);
 }
@@ -470,7 +475,7 @@ static int b_gc(lua_State *L) {
   if (blockintact(b))
     freebuffer(L, b);
   else
-    disown(L, b);
+    disown(L, b, 1);
   return 0;
 }
 
@@ -482,7 +487,7 @@ static int b_free(lua_State *L) {
 /* b:detach(): gives up ownership; returns the pointer, which the caller
 ** (or whoever it hands it to) must now free. */
 static int b_detach(lua_State *L) {
-  lua_pushlightuserdata(L, disown(L, checkbuffer(L)));
+  lua_pushlightuserdata(L, disown(L, checkbuffer(L), 0));
   return 1;
 }
 
@@ -536,8 +541,8 @@ static int b_resize(lua_State *L) {
   b->ptr = q;  /* the buffer owns the new block before anything can raise */
   b->size = n;
   if (q != old) {
-    imalloc_setowned(L, old, b, 0);
-    imalloc_setowned(L, q, b, 1);
+    setowned(L, old, b, 0, 0);
+    setowned(L, q, b, 1, 0);
   }
   lua_settop(L, 1);
   return 1;

@@ -116,6 +116,7 @@ static imalloc_Handle *newhandle(lua_State *L) {
   h->com = NULL;
   h->refs = 0;
   h->checks = 1;
+  h->owned = imalloc_owned(L);  /* a handle never leaves its Lua state */
   lua_pushvalue(L, IMALLOC_SELFMT);
   lua_setmetatable(L, -2);
   return h;

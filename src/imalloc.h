@@ -25,6 +25,7 @@ typedef struct imalloc_Handle {
   IMalloc *com;      /* the interface; NULL once the handle is released */
   lua_Integer refs;  /* references this handle owns, given back by __gc */
   int checks;        /* refuse pointers that DidAlloc disowns (default 1) */
+  void *owned;       /* the binding's: its Lua state's buffer-owned blocks */
 } imalloc_Handle;
 
 /* The registry key of a buffer's metatable: a block of the task allocator
