@@ -21,10 +21,20 @@ helpers.lua = jit and "luajit" or _VERSION:match("%d+%.%d+")
 -- integer is a float with an integer value, exact up to 2^53.
 helpers.integers = math.type ~= nil
 
+--- The widths of lua_Integer, SIZE_T and a pointer in bits, as the module
+-- was compiled: 64, or 32 for SIZE_T and pointers on 32-bit x86 (and for
+-- lua_Integer too on 5.1, 5.2 and LuaJIT, where it is ptrdiff_t). A size
+-- above SIZE_T's maximum raises "size too large" instead of returning
+-- fail; an address above a pointer's raises "address out of range".
+helpers.integer_bits = 8 * helpers.testkit.integer_size
+helpers.size_bits = 8 * helpers.testkit.size_t_size
+helpers.pointer_bits = 8 * helpers.testkit.pointer_size
+
 --- The largest and smallest integers a size or an address can be: on the
 -- runtimes without integers, the floats nearest 2^63 within lua_Integer.
-helpers.maxinteger = math.maxinteger or 2 ^ 63 - 1024
-helpers.mininteger = math.mininteger or -2 ^ 63
+helpers.maxinteger = math.maxinteger
+  or (helpers.integer_bits == 64 and 2 ^ 63 - 1024 or 2 ^ 31 - 1)
+helpers.mininteger = math.mininteger or -2 ^ (helpers.integer_bits - 1)
 
 --- 2^k (k < 63), an integer where the runtime has integers, so that the
 -- specs pass 5.4 the integer a script would write as `1 << k`.
@@ -37,6 +47,26 @@ end
 function helpers.idiv(a, b)
   return math.floor(a / b)
 end
+
+--- The largest size an argument can give: SIZE_T's maximum (2^32 - 1) on
+-- 32-bit x86 under a 64-bit lua_Integer, else lua_Integer's maximum.
+helpers.sizemax = helpers.size_bits < helpers.integer_bits
+  and helpers.pow2(helpers.size_bits) - 1 or helpers.maxinteger
+
+--- Whether `n` (an integer within lua_Integer) is above SIZE_T's maximum:
+-- the binding then raises "size too large" rather than asking the heap.
+function helpers.too_large(n)
+  return n > helpers.sizemax
+end
+
+--- A size that no heap here can give, so that asking for it returns fail:
+-- 2^62 on 64-bit, SIZE_T's maximum on 32-bit (more would raise instead).
+helpers.hugesize = helpers.size_bits == 64 and helpers.pow2(62) or helpers.sizemax
+
+--- The alignment of every block the allocators here return: 16 bytes on
+-- 64-bit (x86-64 heaps, glibc, the built-in allocator), 8 on 32-bit x86
+-- Windows, whose heap aligns for any type of that ABI and no more.
+helpers.block_alignment = helpers.pointer_bits < 64 and 8 or 16
 
 helpers.unpack = table.unpack or unpack
 

@@ -495,5 +495,13 @@ IMALLOC_EXPORT int luaopen_imalloc_testkit(lua_State *L) {
   lua_setfield(L, -2, "platform");
   lua_pushinteger(L, (lua_Integer)sizeof(imalloc_Handle));
   lua_setfield(L, -2, "handle_size");
+  /* The widths the specs branch on: 32-bit Windows has a 32-bit SIZE_T
+  ** under a 64-bit lua_Integer, and the Lua of any version can learn them. */
+  lua_pushinteger(L, (lua_Integer)sizeof(size_t));
+  lua_setfield(L, -2, "size_t_size");
+  lua_pushinteger(L, (lua_Integer)sizeof(void *));
+  lua_setfield(L, -2, "pointer_size");
+  lua_pushinteger(L, (lua_Integer)sizeof(lua_Integer));
+  lua_setfield(L, -2, "integer_size");
   return 1;
 }

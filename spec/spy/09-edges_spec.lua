@@ -6,7 +6,7 @@ local imalloc, spy = common.imalloc, common.spy
 
 local m = imalloc.get()
 local NOMEM = { nil, "not enough memory", 0x8007000E }
-local HUGE = common.helpers.maxinteger  -- refused at once by every allocator here
+local HUGE = common.helpers.sizemax  -- refused at once by every allocator here
 
 local function outcomes(n, size)
   local s = {}
