@@ -7,6 +7,7 @@
 #define IMALLOC_TESTS_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "taskalloc.h"
 
@@ -36,6 +37,49 @@ static inline int is_pattern(const unsigned char *p, size_t n, unsigned seed) {
   for (i = 0; i < n; i++)
     if (p[i] != (unsigned char)(seed + i * 7)) return 0;
   return 1;
+}
+
+/* Addresses that are not the start of a live block: inside a small and a
+** large block, just past them, in a chunk's header, a freed block, and
+** addresses the allocator never maps. Each query answers "not ours" and
+** Free and Realloc leave them alone, through the vtable and through
+** CoTaskMem*; returns 1 if so. */
+static inline int refuses_foreign(void) {
+  unsigned char *small = (unsigned char *)ALLOC(48);
+  unsigned char *large = (unsigned char *)ALLOC(((size_t)3 << 20) + 5);
+  unsigned char *freed = (unsigned char *)ALLOC(48);
+  unsigned char *chunk = (unsigned char *)((uintptr_t)small &
+                                           ~(((uintptr_t)1 << 20) - 1));
+  unsigned char local;
+  void *addr[12];
+  size_t i, n = 0;
+  int ok = small && large && freed;
+  if (!ok) return 0;
+  FREE(freed);
+  addr[n++] = small + 16;
+  addr[n++] = small + 48;
+  addr[n++] = large + 16;
+  addr[n++] = large + ((size_t)1 << 20);
+  addr[n++] = large + ((size_t)2 << 20) + 64;
+  addr[n++] = chunk + 16;
+  addr[n++] = freed;
+  addr[n++] = &local;
+  addr[n++] = (void *)(uintptr_t)1;
+  addr[n++] = (void *)((uintptr_t)1 << 47);
+  addr[n++] = (void *)((uintptr_t)1 << 60);
+  addr[n++] = (void *)~(uintptr_t)0xF;
+  for (i = 0; i < n; i++) {
+    if (DIDALLOC(addr[i]) != 0 || GETSIZE(addr[i]) != (SIZE_T)-1) ok = 0;
+    if (REALLOC(addr[i], 10) != NULL) ok = 0;
+    if (imalloc_CoTaskMemRealloc(addr[i], 1 << 21) != NULL) ok = 0;
+    FREE(addr[i]);
+    imalloc_CoTaskMemFree(addr[i]);
+  }
+  if (GETSIZE(small) != 48 || GETSIZE(large) != ((size_t)3 << 20) + 5)
+    ok = 0;
+  FREE(small);
+  FREE(large);
+  return ok;
 }
 
 #endif

@@ -404,6 +404,16 @@ static void test_big_header_spy(void) {
   CHECK(stats().live_blocks == base);
 }
 
+/* Addresses that are no live block, with a spy registered: the same
+** answers (the spy sees them as not spied). */
+static void test_foreign_under_spy(void) {
+  struct spy s;
+  spy_init(&s, 0);
+  CHECK(imalloc_CoRegisterMallocSpy(&s.iface) == S_OK);
+  CHECK(refuses_foreign());
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK && s.refs == 1);
+}
+
 static void test_pending_revoke(void) {
   struct spy s, other;
   void *p, *q, *plain;
@@ -552,6 +562,7 @@ int main(void) {
   test_calls();
   test_header_spy();
   test_big_header_spy();
+  test_foreign_under_spy();
   test_pending_revoke();
   test_pending_realloc();
   test_reentrant();
