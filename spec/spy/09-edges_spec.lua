@@ -3,6 +3,7 @@
 -- allocations the allocator itself refuses. (Realloc: 07-realloc_spec.)
 local common = require "spy.common"
 local imalloc, spy = common.imalloc, common.spy
+local testkit = common.helpers.testkit
 
 local m = imalloc.get()
 local NOMEM = { nil, "not enough memory", 0x8007000E }
@@ -67,6 +68,41 @@ describe("spy books", function()
     assert.is_true(ok)
     assert.equal(line, find(p).where)
     m:free(p)
+  end)
+
+  it("keeps a block's line when native code reallocates it", function()
+    testkit.cotaskmem_open(package.searchpath("imalloc.core", package.cpath))
+    local p = m:alloc(8); local line = common.where()
+    local q = testkit.cotaskmem_realloc(p, 4000)
+    local b = find(q)
+    assert.equal(4000, b.size)
+    assert.equal(line, b.where)
+    testkit.cotaskmem_free(q)
+    assert.is_nil(find(q))
+  end)
+
+  it("gives a native allocation no line, after Lua used another IMalloc", function()
+    testkit.cotaskmem_open(package.searchpath("imalloc.core", package.cpath))
+    local other = imalloc.wrap(testkit.counting())
+    other:free(other:alloc(8))  -- tags, but reaches no task allocator
+    local q = testkit.cotaskmem_alloc(24)
+    assert.equal(24, find(q).size)
+    assert.is_nil(find(q).where)
+    testkit.cotaskmem_free(q)
+    other:release()
+  end)
+
+  it("ignores the Realloc of a block allocated before start", function()
+    assert.is_true(spy.stop())
+    local p, q = m:alloc(8), m:alloc(8)
+    assert.is_true(spy.start())
+    assert.same(NOMEM, { m:realloc(p, HUGE) })
+    assert.is_nil(m:realloc(q, 0))
+    local r = spy.report()
+    assert.equal(0, r.frees)
+    assert.equal(0, r.count)
+    m:free(p)
+    assert.equal(0, spy.report().frees)
   end)
 
   it("records nothing for an allocation the allocator refuses", function()

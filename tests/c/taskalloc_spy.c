@@ -404,6 +404,38 @@ static void test_big_header_spy(void) {
   CHECK(stats().live_blocks == base);
 }
 
+/* A large block allocated before the spy was registered and reallocated
+** under it, moved and in place: it is counted as spied from then on, so
+** the spy is not revoked while it lives. */
+static void test_realloc_into_spy(void) {
+  const size_t MiB = (size_t)1 << 20;
+  struct spy s;
+  unsigned char *p, *q;
+  size_t base = stats().spied_blocks;
+  p = ALLOC(2 * MiB);
+  CHECK(p != NULL);
+  if (!p) return;
+  p[0] = 0x11;
+  spy_init(&s, 0);
+  CHECK(imalloc_CoRegisterMallocSpy(&s.iface) == S_OK);
+  q = REALLOC(p, 5 * MiB);  /* larger than its mapping */
+  CHECK(q != NULL && q[0] == 0x11 && stats().spied_blocks == base + 1);
+  if (!q) return;
+  CHECK(imalloc_CoRevokeMallocSpy() == E_ACCESSDENIED);  /* pending */
+  FREE(q);
+  CHECK(stats().spied_blocks == base && s.refs == 1);
+  p = ALLOC(3 * MiB);
+  CHECK(p != NULL);
+  if (!p) return;
+  spy_init(&s, 0);
+  CHECK(imalloc_CoRegisterMallocSpy(&s.iface) == S_OK);
+  q = REALLOC(p, 2 * MiB);  /* smaller: in place */
+  CHECK(q == p && stats().spied_blocks == base + 1);
+  FREE(q);
+  CHECK(stats().spied_blocks == base);
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK && s.refs == 1);
+}
+
 /* Addresses that are no live block, with a spy registered: the same
 ** answers (the spy sees them as not spied). */
 static void test_foreign_under_spy(void) {
@@ -563,6 +595,7 @@ int main(void) {
   test_header_spy();
   test_big_header_spy();
   test_foreign_under_spy();
+  test_realloc_into_spy();
   test_pending_revoke();
   test_pending_realloc();
   test_reentrant();
