@@ -8,7 +8,8 @@
 # applied); lua-term from its upstream tarball when Debian's is missing (as
 # on this project's mirror); system.core is .ci/m32/system_core.c (lua-system's
 # source is not served). apt needs deb-src entries: .ci/win/build-deps.sh
-# adds them. Idempotent: what exists in PREFIX is kept.
+# adds them (IMALLOC_M32_SOURCES=ITS_PREFIX/src reuses what it fetched).
+# Idempotent: what exists in PREFIX is kept.
 set -euo pipefail
 me=m32/build-deps.sh
 die() { printf '%s: error: %s\n' "$me" "$*" >&2; exit 1; }
@@ -29,9 +30,16 @@ echo 'int main(void) { return sizeof(void *) != 4; }' >"$prefix/probe.c"
 gcc -m32 -o "$prefix/probe" "$prefix/probe.c" >>"$log" 2>&1 && "$prefix/probe" ||
   die "gcc -m32 cannot build a 32-bit program (install gcc-multilib); see $log"
 
-# fetch PKG: the unpacked source of PKG in $src ("" when none)
+# fetch PKG: the unpacked source of PKG in $src ("" when none); the tree
+# .ci/win/build-deps.sh already fetched when IMALLOC_M32_SOURCES names its
+# PREFIX/src (read only: objects go to PREFIX/build).
 fetch() {
   local dir=$prefix/src/$1 t
+  src=
+  if [ -n "${IMALLOC_M32_SOURCES:-}" ] && [ -d "$IMALLOC_M32_SOURCES/$1/tree" ]; then
+    src=$(cd "$IMALLOC_M32_SOURCES/$1/tree" && pwd)
+    return 0
+  fi
   src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | head -n1 || true)
   [ -z "$src" ] || return 0
   mkdir -p "$dir"
