@@ -198,6 +198,8 @@ describe("imalloc.h, for other C modules", function()
     local peer = require "imalloc_peer"
     assert.has_error(function() peer.take("x", nil) end,
       "bad argument #1 to 'take' (IMalloc expected, got string)")
+    assert.has_error(function() peer.take(io.stdout, nil) end,
+      "bad argument #1 to 'take' (IMalloc expected, got FILE*)")
   end)
 end)
 

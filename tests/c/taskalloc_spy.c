@@ -436,6 +436,28 @@ static void test_realloc_into_spy(void) {
   CHECK(imalloc_CoRevokeMallocSpy() == S_OK && s.refs == 1);
 }
 
+/* Under a spy a block takes one byte more (see the allocator's SPY_PAD):
+** the sizes at the end of the small classes must still work. */
+static void test_spy_at_small_limit(void) {
+  struct spy s;
+  size_t sizes[] = {65534, 65535, 65536, 65537}, i;
+  void *p[4];
+  int ok = 1;
+  spy_init(&s, 0);
+  CHECK(imalloc_CoRegisterMallocSpy(&s.iface) == S_OK);
+  for (i = 0; i < 4; i++) {
+    p[i] = ALLOC(sizes[i]);
+    if (!p[i] || GETSIZE(p[i]) != sizes[i] || !s.spyed) ok = 0;
+    if (p[i]) memset(p[i], 0x77, sizes[i]);
+  }
+  for (i = 0; i < 4; i++) {
+    if (DIDALLOC(p[i]) != 1 || !s.spyed) ok = 0;
+    FREE(p[i]);
+  }
+  CHECK(ok);
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK && s.refs == 1);
+}
+
 /* Addresses that are no live block, with a spy registered: the same
 ** answers (the spy sees them as not spied). */
 static void test_foreign_under_spy(void) {
@@ -596,6 +618,7 @@ int main(void) {
   test_big_header_spy();
   test_foreign_under_spy();
   test_realloc_into_spy();
+  test_spy_at_small_limit();
   test_pending_revoke();
   test_pending_realloc();
   test_reentrant();
