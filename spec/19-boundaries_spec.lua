@@ -200,11 +200,13 @@ describe("imalloc.h, for other C modules", function()
       "bad argument #1 to 'take' (IMalloc expected, got string)")
     assert.has_error(function() peer.take(io.stdout, nil) end,
       "bad argument #1 to 'take' (IMalloc expected, got FILE*)")
+    assert.has_error(function() peer.take(testkit.static_pointer(), nil) end,
+      "bad argument #1 to 'take' (IMalloc expected, got light userdata)")
   end)
 end)
 
-describe("buffer:resize(0) when the allocator fails", function()
-  it("returns fail and keeps the buffer as it was", function()
+describe("buffers when the allocator fails", function()
+  it("resize(0) returns fail and keeps the buffer as it was; bufferof fails", function()
     -- a counting IMalloc holds at most 1024 blocks: fill it
     local m = imalloc.wrap(testkit.counting())
     local b = m:buffer(8)
@@ -217,6 +219,7 @@ describe("buffer:resize(0) when the allocator fails", function()
     end
     assert.equal(1023, #filler)
     assert.same({ nil, "not enough memory", 0x8007000E }, { b:resize(0) })
+    assert.same({ nil, "not enough memory", 0x8007000E }, { m:bufferof("xyz") })
     assert.equal(8, #b)
     assert.equal("abcdefgh", b:read())
     for _, p in ipairs(filler) do m:free(p) end
