@@ -199,7 +199,7 @@ describe("imalloc.h, for other C modules", function()
     assert.has_error(function() peer.take("x", nil) end,
       "bad argument #1 to 'take' (IMalloc expected, got string)")
     assert.has_error(function() peer.take(io.stdout, nil) end,
-      "bad argument #1 to 'take' (IMalloc expected, got FILE*)")
+      "bad argument #1 to 'take' (IMalloc expected, got " .. helpers.typename(io.stdout) .. ")")
     assert.has_error(function() peer.take(testkit.static_pointer(), nil) end,
       "bad argument #1 to 'take' (IMalloc expected, got light userdata)")
   end)
