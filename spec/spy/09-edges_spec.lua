@@ -29,6 +29,15 @@ describe("spy.fail at the limits of each field", function()
     assert.equal("....", outcomes(4, 1))
   end)
 
+  it("draws with seed 0 when a fraction has no seed", function()
+    spy.fail { fraction = 0.5 }
+    local unseeded = outcomes(64, 1)
+    spy.fail { fraction = 0.5, seed = 0 }
+    assert.equal(outcomes(64, 1), unseeded)
+    spy.fail { fraction = 0.5, seed = 1 }
+    assert.not_equal(outcomes(64, 1), unseeded)
+  end)
+
   it("fails every allocation with fraction 1, none with fraction 0", function()
     spy.fail { fraction = 1 }
     assert.equal("xxxx", outcomes(4, 1))
