@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 
 /* ---- a counting spy ------------------------------------------------------ */
@@ -434,6 +436,44 @@ static void test_realloc_into_spy(void) {
   FREE(q);
   CHECK(stats().spied_blocks == base);
   CHECK(imalloc_CoRevokeMallocSpy() == S_OK && s.refs == 1);
+  /* the same for a small block reallocated in place */
+  p = ALLOC(200);
+  CHECK(p != NULL);
+  if (!p) return;
+  spy_init(&s, 0);
+  CHECK(imalloc_CoRegisterMallocSpy(&s.iface) == S_OK);
+  q = REALLOC(p, 190);
+  CHECK(q == p && stats().spied_blocks == base + 1);
+  CHECK(imalloc_CoRevokeMallocSpy() == E_ACCESSDENIED);
+  FREE(q);
+  CHECK(stats().spied_blocks == base && s.refs == 1);
+}
+
+/* After a fork, the spy can be registered and revoked again in both
+** processes, also from a thread that did not fork: the locks the fork
+** took are all given back. A lock left held would hang here. */
+static void *register_and_revoke(void *arg) {
+  struct spy s;
+  int *ok = arg;
+  spy_init(&s, 0);
+  *ok = imalloc_CoRegisterMallocSpy(&s.iface) == S_OK &&
+        imalloc_CoRevokeMallocSpy() == S_OK && s.refs == 1;
+  return NULL;
+}
+
+static void test_spy_after_fork(void) {
+  pthread_t t;
+  int ok = 0, status = -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    register_and_revoke(&ok);
+    _exit(ok ? 0 : 1);
+  }
+  CHECK(pid > 0);
+  if (pid > 0) CHECK(waitpid(pid, &status, 0) == pid && status == 0);
+  CHECK(pthread_create(&t, NULL, register_and_revoke, &ok) == 0);
+  pthread_join(t, NULL);
+  CHECK(ok);
 }
 
 /* Under a spy a block takes one byte more (see the allocator's SPY_PAD):
@@ -619,6 +659,7 @@ int main(void) {
   test_foreign_under_spy();
   test_realloc_into_spy();
   test_spy_at_small_limit();
+  test_spy_after_fork();
   test_pending_revoke();
   test_pending_realloc();
   test_reentrant();
