@@ -125,7 +125,7 @@ BOOL ta_spyed(void *p) {
   rel = u - c - BLOCKS_OFF;
   if (rel >= g->span) return 0;
   w = atomic_load_explicit(
-      &chunk_slots(c)[((uint64_t)rel * g->recip) >> RECIP_SHIFT], RLX);
+      block_slot(c, ((uint64_t)rel * g->recip) >> RECIP_SHIFT), RLX);
   return slot_live(w, e) && (w & SLOT_SPY);
 }
 

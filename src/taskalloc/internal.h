@@ -128,8 +128,9 @@ _Static_assert(sizeof(uintptr_t) == 8, "taskalloc needs 64-bit pointers");
 ** smallest class (16 bytes + a 4-byte slot per block), then the blocks. */
 #define CHUNK_HDR 64
 #define MAX_SLOTS ((uint32_t)((CHUNK_SIZE - CHUNK_HDR) / (16 + 4)))
+#define SLOTS_LEN ((MAX_SLOTS + 255u) & ~255u)  /* groups of 256: block_slot */
 #define BLOCKS_OFF \
-  ((uint32_t)((CHUNK_HDR + MAX_SLOTS * 4u + 63u) & ~63u))
+  ((uint32_t)((CHUNK_HDR + SLOTS_LEN * 4u + 63u) & ~63u))
 
 /* Slot word of a small block: 0 = free. Its bits 20..31 are LIVE and the
 ** class laid out as in a table entry (slot_live: one shift, one compare). */
@@ -244,6 +245,17 @@ static inline _Atomic uint32_t *chunk_slots(uintptr_t c) {
   return (_Atomic uint32_t *)(c + CHUNK_HDR);
 }
 
+/* The slot of block idx of chunk c. Neighbouring blocks often belong to
+** different threads (a thread's cache takes one block first, then a few),
+** and every Alloc and Free writes its block's slot: so the slots of 16
+** consecutive blocks lie in 16 different cache lines (idx's low 4 bits
+** are XORed into the next 4, which stays within a group of 256 slots and
+** keeps a page's worth of blocks on a page of slots), and two threads
+** using nearby blocks do not bounce one line between their cores. */
+static inline _Atomic uint32_t *block_slot(uintptr_t c, uint64_t idx) {
+  return &chunk_slots(c)[idx ^ (idx & 15) << 4];
+}
+
 static inline unsigned size_class(size_t n) {
   unsigned lg;
   if (n <= 128) return (unsigned)(((n ? n : 1) - 1) >> 4);
@@ -262,7 +274,7 @@ static inline _Atomic uint32_t *small_slot(uintptr_t e, uintptr_t u) {
   if (rel >= g->span) return NULL;
   idx = ((uint64_t)rel * g->recip) >> RECIP_SHIFT;
   if (idx * g->bsize != rel) return NULL;
-  return &chunk_slots(c)[idx];
+  return block_slot(c, idx);
 }
 
 /* Whether slot word w is a live block of the chunk whose entry is e. */
@@ -362,7 +374,7 @@ static inline void small_mark(void *p, unsigned cls, size_t n, uint32_t spy) {
   uintptr_t c = (uintptr_t)p & ~(CHUNK_SIZE - 1);
   uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - c - BLOCKS_OFF) *
                              ta_geom[cls].recip) >> RECIP_SHIFT);
-  atomic_store_explicit(&chunk_slots(c)[idx], slot_word(cls, n, spy), RLX);
+  atomic_store_explicit(block_slot(c, idx), slot_word(cls, n, spy), RLX);
   if (UNLIKELY(spy)) atomic_fetch_add_explicit(&ta_spied, 1, RLX);
   UNPOISON(p, n);
   VG_ALLOC(p, n);
