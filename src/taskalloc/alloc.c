@@ -9,11 +9,16 @@
 
 /* ---- small blocks: the thread cache's fast paths ------------------------- */
 
+/* The fast paths read the cache's address without setting it up (the slow
+** paths do): with every call a tail call, they save no registers. */
 static HOT void *small_alloc(size_t n, uint32_t spy) {
-  struct tcache *tc = tc_self();
+  struct tcache *tc = ta_self;
   unsigned c = size_class(n + SPY_PAD(spy));
-  struct bin *b = &tc->bins[c];
-  void *p = b->head;
+  struct bin *b;
+  void *p;
+  if (UNLIKELY(!tc)) return ta_small_alloc_slow(n, spy);
+  b = &tc->bins[c];
+  p = b->head;
   if (UNLIKELY(!p)) return ta_small_alloc_slow(n, spy);
   UNPOISON(p, 2 * sizeof(void *));
   b->head = NEXT(p);
@@ -25,12 +30,17 @@ static HOT void *small_alloc(size_t n, uint32_t spy) {
 
 /* p was claimed (its slot swapped from old to 0): back to the free lists. */
 static HOT void small_release(void *p, size_t c, uint32_t old) {
-  struct tcache *tc = tc_self();
-  struct bin *b = &tc->bins[c];
+  struct tcache *tc = ta_self;
+  struct bin *b;
   VG_FREE(p);
   POISON(p, ta_geom[c].bsize);
   UNPOISON(p, 2 * sizeof(void *));
   if (UNLIKELY(old & SLOT_SPY)) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
+  if (UNLIKELY(!tc)) {
+    ta_small_release_slow(p, (unsigned)c, old);
+    return;
+  }
+  b = &tc->bins[c];
   if (UNLIKELY(b->count >= b->limit)) {
     ta_small_release_slow(p, (unsigned)c, old);
     return;

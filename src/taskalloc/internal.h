@@ -270,11 +270,15 @@ static inline _Atomic uint32_t *small_slot(uintptr_t e, uintptr_t u) {
   uintptr_t c = e & ~(CHUNK_SIZE - 1);
   const struct geom *g = entry_geom(e);
   uintptr_t rel = u - c - BLOCKS_OFF;  /* wraps when below */
-  uint64_t idx;
+  uint64_t q;
   if (rel >= g->span) return NULL;
-  idx = ((uint64_t)rel * g->recip) >> RECIP_SHIFT;
-  if (idx * g->bsize != rel) return NULL;
-  return block_slot(c, idx);
+  q = (uint64_t)rel * g->recip;
+  /* rel = idx * bsize + r, and recip * bsize = 2^40 + d with 1 <= d <=
+  ** bsize, so q's fraction bits (below RECIP_SHIFT) hold idx * d + r *
+  ** recip: below 2^20 (rel's bound) when r = 0, at least recip > 2^24
+  ** and below 2^40 when r > 0. One test tells a block's start. */
+  if (q & (((uint64_t)1 << RECIP_SHIFT) - CHUNK_SIZE)) return NULL;
+  return block_slot(c, q >> RECIP_SHIFT);
 }
 
 /* Whether slot word w is a live block of the chunk whose entry is e. */
