@@ -45,7 +45,8 @@ bench_cg() {
     "$OUT"/cg-"$name".* > "$OUT/$name.ir"
 }
 
-# The directory of the system's shared libraries (where libc.so.6 is).
+# The directory of the system's shared libraries (where the compiler's
+# libc.so.6 is: ldconfig also lists the x32 and 32-bit ones of multilib).
 bench_libdir() {
-  dirname "$(ldconfig -p | sed -n 's/.*libc\.so\.6 .*=> //p' | head -n1)"
+  realpath "$(dirname "$(gcc -print-file-name=libc.so.6)")"
 }
