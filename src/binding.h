@@ -111,14 +111,22 @@ static inline lua_Integer imalloc_checkinteger(lua_State *L, int arg) {
   return n;
 }
 
-/* A byte count: an integer from 0 to SIZE_T's maximum. */
-static inline size_t imalloc_checksize(lua_State *L, int arg) {
+/* A byte count named `what` in errors ("size", "offset", "length"): an
+** integer from 0 to SIZE_T's maximum. */
+static inline size_t imalloc_checkcount(lua_State *L, int arg,
+                                        const char *what) {
   lua_Integer n = imalloc_checkinteger(L, arg);
-  if (n < 0) luaL_argerror(L, arg, "size must not be negative");
+  if (n < 0)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s must not be negative", what));
 #if LUA_MAXINTEGER > SIZE_MAX
   if ((uintmax_t)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");
 #endif
   return (size_t)n;
+}
+
+/* A size argument. */
+static inline size_t imalloc_checksize(lua_State *L, int arg) {
+  return imalloc_checkcount(L, arg, "size");
 }
 
 /* Raises unless `p` is a live block of `h`'s allocator (when the handle

@@ -38,15 +38,7 @@ static const char *todecimal(char *out, size_t v) {
 
 /* An optional count (offset or length): `def` when absent or nil. */
 static size_t optcount(lua_State *L, int arg, size_t def, const char *what) {
-  lua_Integer n;
-  if (lua_isnoneornil(L, arg)) return def;
-  n = imalloc_checkinteger(L, arg);
-  if (n < 0)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s must not be negative", what));
-#if LUA_MAXINTEGER > SIZE_MAX
-  if ((uintmax_t)n > SIZE_MAX) luaL_argerror(L, arg, "size too large");
-#endif
-  return (size_t)n;
+  return lua_isnoneornil(L, arg) ? def : imalloc_checkcount(L, arg, what);
 }
 
 /* Raises unless [offset, offset + n) lies within a block of `size` bytes. */
