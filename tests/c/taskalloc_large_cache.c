@@ -1,0 +1,166 @@
+/*
+** taskalloc_large_cache.c: what the built-in allocator keeps of freed
+** blocks above 64 KiB, and how it grows one. Everything is an address,
+** a byte count from imalloc_taskalloc_stats or a page's presence
+** (mincore): never a time. Runs with IMALLOC_RETAIN=16M, set before the
+** allocator's first use.
+** Prints "N passed, N failed"; exits non-zero on a failure.
+*/
+#define _DEFAULT_SOURCE  /* mincore */
+#include "check.h"
+#include "client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MiB ((size_t)1 << 20)
+#define KEPT_MAX 16  /* freed mappings kept at most */
+
+static size_t page;
+
+static size_t mapped(void) { return stats().mapped_bytes; }
+
+/* Whether the page at p is mapped at all (resident or not). */
+static int mapped_page(const void *p) {
+  unsigned char v;
+  return mincore((void *)((uintptr_t)p & ~(page - 1)), page, &v) == 0;
+}
+
+/* A freed mapping serves the next block of at least half its size, and
+** gives back the part that block does not need. */
+static void test_smaller_block(void) {
+  unsigned char *p = ALLOC(4 * MiB), *q, *r;
+  size_t before;
+  CHECK(p != NULL);
+  if (!p) return;
+  FREE(p);
+  before = mapped();
+  q = ALLOC(3 * MiB);
+  CHECK(q == p);
+  CHECK(mapped() == before - MiB);
+  CHECK(mapped_page(q + 3 * MiB - 1) && !mapped_page(q + 3 * MiB));
+  FREE(q);
+  r = ALLOC(MiB + 1);  /* less than half of the 3 MiB kept: a new one */
+  CHECK(r != NULL && r != q);
+  FREE(r);
+  m->lpVtbl->HeapMinimize(m);
+}
+
+/* The smallest mapping that fits is taken, and taken once. */
+static void test_best_fit(void) {
+  unsigned char *a = ALLOC(4 * MiB), *b = ALLOC(8 * MiB), *x, *y;
+  CHECK(a && b);
+  if (!a || !b) return;
+  FREE(a);   /* kept: a, then b */
+  FREE(b);
+  x = ALLOC(4 * MiB);
+  y = ALLOC(4 * MiB);
+  CHECK(x == a);
+  CHECK(y == b);
+  FREE(x);
+  FREE(y);
+  m->lpVtbl->HeapMinimize(m);
+}
+
+/* At most KEPT_MAX mappings are kept, the most recently freed. */
+static void test_count_bound(void) {
+  enum { N = KEPT_MAX + 4 };
+  const size_t n = 100 * 1024;  /* 25 pages, far below the byte bound */
+  void *v[N], *w[N];
+  size_t live, i, j, reused = 0;
+  int ok = 1;
+  for (i = 0; i < N; i++) {
+    v[i] = ALLOC(n);
+    if (!v[i]) ok = 0;
+  }
+  CHECK(ok);
+  if (!ok) return;
+  live = mapped();
+  for (i = 0; i < N; i++) FREE(v[i]);
+  CHECK(mapped() == live - (N - KEPT_MAX) * n);
+  for (i = 0; i < N; i++) {
+    w[i] = ALLOC(n);
+    for (j = N - KEPT_MAX; j < N; j++)
+      if (w[i] == v[j]) reused++;
+  }
+  CHECK(reused == KEPT_MAX);
+  for (i = 0; i < N; i++) FREE(w[i]);
+  m->lpVtbl->HeapMinimize(m);
+}
+
+/* At most IMALLOC_RETAIN bytes are kept, the oldest go first; and the
+** bound counts what is kept now, not what was ever kept. */
+static void test_byte_bound(void) {
+  unsigned char *v[3], *p;
+  size_t live, i;
+  int same = 1;
+  for (i = 0; i < 3; i++) v[i] = ALLOC(6 * MiB);
+  CHECK(v[0] && v[1] && v[2]);
+  if (!v[0] || !v[1] || !v[2]) return;
+  live = mapped();
+  for (i = 0; i < 3; i++) FREE(v[i]);  /* 18 MiB: the first one goes */
+  CHECK(mapped() == live - 6 * MiB);
+  for (i = 0; i < 8; i++) {  /* taken and freed again: kept each time */
+    p = ALLOC(6 * MiB);
+    if (p != v[1] && p != v[2]) same = 0;
+    FREE(p);
+  }
+  CHECK(same);
+  CHECK(mapped() == live - 6 * MiB);
+}
+
+/* HeapMinimize unmaps every kept mapping, and what is freed after it is
+** kept again. */
+static void test_minimize(void) {
+  unsigned char *p, *q;
+  size_t kept = 12 * MiB, before = mapped();  /* test_byte_bound's two */
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(mapped() == before - kept);
+  p = ALLOC(6 * MiB);
+  CHECK(p != NULL);
+  if (!p) return;
+  before = mapped();
+  FREE(p);
+  CHECK(mapped() == before);
+  q = ALLOC(6 * MiB);
+  CHECK(q == p);
+  FREE(q);
+  m->lpVtbl->HeapMinimize(m);
+}
+
+/* Realloc grows a block where it is when the pages after it are free:
+** here, the pages a shrinking Realloc just gave back. */
+static void test_grow_in_place(void) {
+  unsigned char *p = ALLOC(16 * MiB), *q;
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 2 * MiB, 9);
+  q = REALLOC(p, 2 * MiB);
+  CHECK(q == p);
+  CHECK(!mapped_page(p + 2 * MiB));
+  q = REALLOC(p, 8 * MiB);
+  CHECK(q == p);
+  CHECK(q && is_pattern(q, 2 * MiB, 9) && GETSIZE(q) == 8 * MiB);
+  FREE(q ? q : p);
+  m->lpVtbl->HeapMinimize(m);
+}
+
+int main(void) {
+  long ps = sysconf(_SC_PAGESIZE);
+  page = ps > 0 ? (size_t)ps : 4096;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  setenv("IMALLOC_RETAIN", "16M", 1);  /* read at the allocator's first use */
+  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
+    printf("FAIL: no allocator\n0 passed, 1 failed\n");
+    return 1;
+  }
+  test_smaller_block();
+  test_best_fit();
+  test_count_bound();
+  test_byte_bound();
+  test_minimize();
+  test_grow_in_place();
+  return check_report();
+}

@@ -1,0 +1,331 @@
+/*
+** taskalloc_os.c: what the built-in allocator asks of the system, seen
+** from the system's side. This program defines mmap, munmap and mremap
+** itself (calling the C library's through dlsym) and keeps its own count
+** of the bytes the allocator holds; it can refuse the mapping of a lookup
+** table leaf (the only mmap of LEAF bytes) or every mremap.
+**
+**   taskalloc_os accounting    mapped_bytes is what the system counts, after
+**                              every kind of call; nothing is unmapped that
+**                              was not mapped; a refused mremap is copied
+**   taskalloc_os leaf-once     the first leaf refused once
+**   taskalloc_os leaf-always   every leaf refused
+**   taskalloc_os leaf-race     two threads map the first leaf at once
+**
+** The leaf cases need a process whose table has no leaf yet: one each.
+** Prints "N passed, N failed"; exits non-zero on a failure.
+*/
+#define _GNU_SOURCE  /* RTLD_NEXT, mremap */
+#include "check.h"
+#include "client.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MiB ((size_t)1 << 20)
+#define LEAF ((size_t)131072)   /* a table leaf: 2^14 entries of 8 bytes */
+#define REGION(p) ((uintptr_t)(p) >> 34)  /* the 16 GiB a leaf covers */
+
+/* ---- the system, counted ------------------------------------------------ */
+
+static _Atomic long held;        /* bytes mapped minus bytes unmapped */
+static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped */
+static _Atomic int leaf_refusals;   /* leaf mmaps to refuse; -1: all */
+static _Atomic int refuse_mremap;
+static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
+static long page;
+
+/* leaf-race: the thread that stops inside its leaf's mmap, and where */
+static _Thread_local int stop_in_leaf;
+static sem_t in_leaf, leaf_done;
+static _Atomic uintptr_t held_leaf, unmapped_leaf;
+
+static int mapped_page(void *p) {
+  unsigned char v;
+  return mincore(p, (size_t)page, &v) == 0;
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  static void *(*real)(void *, size_t, int, int, int, off_t);
+  void *r;
+  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "mmap");
+  if (len == LEAF) {
+    int n = atomic_load(&leaf_refusals);
+    if (n < 0 || (n > 0 && atomic_compare_exchange_strong(&leaf_refusals,
+                                                          &n, n - 1))) {
+      errno = ENOMEM;
+      return MAP_FAILED;
+    }
+  }
+  r = real(addr, len, prot, flags, fd, off);
+  if (r != MAP_FAILED) atomic_fetch_add(&held, (long)len);
+  if (r != MAP_FAILED && len == LEAF && stop_in_leaf) {
+    stop_in_leaf = 0;
+    atomic_store(&held_leaf, (uintptr_t)r);
+    sem_post(&in_leaf);
+    sem_wait(&leaf_done);  /* the other thread maps and installs its own */
+  }
+  return r;
+}
+
+int munmap(void *addr, size_t len) {
+  static int (*real)(void *, size_t);
+  size_t off;
+  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "munmap");
+  for (off = 0; off < len; off += (size_t)page) {
+    if (mapped_page((char *)addr + off))
+      atomic_fetch_sub(&held, page);
+    else
+      atomic_fetch_add(&bad_unmaps, 1);
+  }
+  if (len == LEAF) atomic_store(&unmapped_leaf, (uintptr_t)addr);
+  return real(addr, len);
+}
+
+void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
+  static void *(*real)(void *, size_t, size_t, int, ...);
+  void *to = NULL, *r;
+  va_list ap;
+  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "mremap");
+  if (flags & MREMAP_FIXED) {
+    va_start(ap, flags);
+    to = va_arg(ap, void *);
+    va_end(ap);
+  }
+  if (atomic_load(&refuse_mremap)) {
+    if (to) atomic_store(&refused_move_to, (uintptr_t)to);
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  r = (flags & MREMAP_FIXED) ? real(old, oldlen, newlen, flags, to)
+                             : real(old, oldlen, newlen, flags);
+  if (r != MAP_FAILED) {
+    /* a move replaces the mapping at `to`: only the old range goes */
+    if (flags & MREMAP_FIXED) atomic_fetch_sub(&held, (long)oldlen);
+    else atomic_fetch_add(&held, (long)newlen - (long)oldlen);
+  }
+  return r;
+}
+
+/* The system's count and the allocator's agree, and nothing was unmapped
+** that was not mapped. */
+static int agrees(void) {
+  size_t mapped = stats().mapped_bytes;
+  long h = atomic_load(&held);
+  if ((long)mapped != h || atomic_load(&bad_unmaps))
+    printf("# mapped_bytes %zu, the system's count %ld, %d bad unmaps\n",
+           mapped, h, atomic_load(&bad_unmaps));
+  return (long)mapped == h && atomic_load(&bad_unmaps) == 0;
+}
+
+/* ---- accounting -------------------------------------------------------- */
+
+static int accounting(void) {
+  enum { NS = 3000 };
+  static void *small[NS];
+  unsigned char *p, *q, *cached;
+  size_t i;
+  int ok = 1;
+
+  /* chunks, the pool's array, leaves */
+  for (i = 0; i < NS; i++) {
+    small[i] = ALLOC(16 + (i % 40) * 200);
+    if (!small[i]) ok = 0;
+  }
+  CHECK(ok);
+  CHECK(agrees());
+  for (i = 0; i < NS; i++) FREE(small[i]);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+
+  /* large blocks of sizes that are, and are not, whole MiB: aligned
+  ** mappings whose ends are trimmed */
+  {
+    static const size_t sizes[] = { 65537, 200000, MiB, MiB + 1,
+                                    3 * MiB + 5, 5 * MiB, 7 * MiB + 4096 };
+    void *v[sizeof sizes / sizeof sizes[0]];
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+      v[i] = ALLOC(sizes[i]);
+      CHECK(v[i] != NULL && GETSIZE(v[i]) == sizes[i]);
+      CHECK(agrees());
+    }
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) FREE(v[i]);
+    CHECK(agrees());
+  }
+
+  /* a cached mapping reused for a smaller block, its tail given back */
+  p = ALLOC(6 * MiB);
+  FREE(p);
+  q = ALLOC(4 * MiB);
+  CHECK(q != NULL);
+  CHECK(agrees());
+
+  /* grown, then shrunk, by mremap and munmap */
+  q = REALLOC(q, 9 * MiB + 1);
+  CHECK(q != NULL && GETSIZE(q) == 9 * MiB + 1);
+  CHECK(agrees());
+  q = REALLOC(q, 2 * MiB + 3);
+  CHECK(q != NULL && GETSIZE(q) == 2 * MiB + 3);
+  CHECK(agrees());
+  FREE(q);
+  m->lpVtbl->HeapMinimize(m);  /* the cache unmapped */
+  CHECK(agrees());
+
+  /* mremap refused: the growth is a copy, and the range it was to move
+  ** into is neither ours nor mapped any more. A cached mapping of the new
+  ** size serves the copy, so the refused range is not taken again. */
+  cached = ALLOC(6 * MiB);
+  FREE(cached);
+  p = ALLOC(2 * MiB + 1);
+  CHECK(p != NULL);
+  if (p) {
+    fill(p, 2 * MiB + 1, 3);
+    atomic_store(&refuse_mremap, 1);
+    q = REALLOC(p, 6 * MiB);
+    atomic_store(&refuse_mremap, 0);
+    CHECK(q != NULL);
+    if (q) {
+      uintptr_t to = atomic_load(&refused_move_to);
+      CHECK(q == cached);
+      CHECK(is_pattern(q, 2 * MiB + 1, 3) && GETSIZE(q) == 6 * MiB);
+      CHECK(DIDALLOC(p) == 0);
+      CHECK(to != 0);
+      CHECK(DIDALLOC((void *)to) == 0 && GETSIZE((void *)to) == (SIZE_T)-1);
+      CHECK(!mapped_page((void *)to));
+      CHECK(agrees());
+      FREE(q);
+    }
+  }
+
+  /* a large mapping refused: NULL, and nothing unmapped that was not
+  ** mapped */
+  atomic_store(&leaf_refusals, 0);
+  {
+    long before = atomic_load(&held);
+    void *big;
+    /* an mmap refused by size: 64 GiB is more than overcommit grants */
+    big = ALLOC((size_t)1 << 36);
+    CHECK(big == NULL);
+    CHECK(atomic_load(&held) == before);
+    CHECK(agrees());
+  }
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+  return 0;
+}
+
+/* ---- leaves -------------------------------------------------------------- */
+
+/* The first large block needs the first leaf; refused once, the block is
+** refused, and nothing stays mapped for it: not even a leaf to clear its
+** entries (a region without a leaf already reads 0). */
+static void leaf_once(void) {
+  struct imalloc_taskstats st0 = stats(), st1;
+  void *p;
+  atomic_store(&leaf_refusals, 1);
+  p = ALLOC(3 * MiB);
+  CHECK(p == NULL);
+  st1 = stats();
+  CHECK(st1.mapped_bytes == st0.mapped_bytes);
+  CHECK(st1.metadata_bytes == st0.metadata_bytes);
+  CHECK(st1.live_blocks == st0.live_blocks);
+  CHECK(agrees());
+  p = ALLOC(3 * MiB);  /* and once the system gives it */
+  CHECK(p != NULL && DIDALLOC(p) == 1 && GETSIZE(p) == 3 * MiB);
+  st1 = stats();
+  CHECK(st1.metadata_bytes == st0.metadata_bytes + LEAF);
+  CHECK(agrees());
+  FREE(p);
+}
+
+/* No leaf can be had: no block is handed out that the table cannot
+** find, small or large. */
+static void leaf_always(void) {
+  struct imalloc_taskstats st0 = stats(), st1;
+  void *p, *s;
+  atomic_store(&leaf_refusals, -1);
+  p = ALLOC(3 * MiB);
+  CHECK(p == NULL);
+  st1 = stats();
+  CHECK(st1.mapped_bytes == st0.mapped_bytes);
+  CHECK(st1.metadata_bytes == st0.metadata_bytes);
+  s = ALLOC(100);  /* its new chunk goes to the pool, mapped */
+  CHECK(s == NULL);
+  CHECK(stats().live_blocks == st0.live_blocks);
+  CHECK(agrees());
+  atomic_store(&leaf_refusals, 0);
+  p = ALLOC(3 * MiB);
+  s = ALLOC(100);
+  CHECK(p != NULL && DIDALLOC(p) == 1);
+  CHECK(s != NULL && DIDALLOC(s) == 1);
+  CHECK(agrees());
+  FREE(p);
+  FREE(s);
+}
+
+/* Two threads need the same new leaf: the one that maps it second
+** unmaps its own, and the count stays exact. Thread A stops inside its
+** leaf's mmap until thread B has allocated (and installed its leaf). */
+static void *race_a(void *arg) {
+  stop_in_leaf = 1;
+  *(void **)arg = ALLOC(3 * MiB);
+  return NULL;
+}
+
+static void leaf_race(void) {
+  pthread_t a;
+  void *pa = NULL, *pb;
+  sem_init(&in_leaf, 0, 0);
+  sem_init(&leaf_done, 0, 0);
+  if (pthread_create(&a, NULL, race_a, &pa) != 0) {
+    CHECK(!"pthread_create");
+    return;
+  }
+  sem_wait(&in_leaf);
+  pb = ALLOC(3 * MiB);   /* maps and installs the same leaf */
+  sem_post(&leaf_done);
+  pthread_join(a, NULL);
+  CHECK(pa != NULL && pb != NULL);
+  if (!pa || !pb) return;
+  if (REGION(pa) != REGION(pb)) {  /* then there was no race to lose */
+    printf("# not tested: the two blocks are 16 GiB apart (%p, %p)\n", pa,
+           pb);
+  } else {
+    CHECK(atomic_load(&unmapped_leaf) == atomic_load(&held_leaf));
+  }
+  CHECK(DIDALLOC(pa) == 1 && DIDALLOC(pb) == 1);
+  CHECK(agrees());
+  FREE(pa);
+  FREE(pb);
+  CHECK(agrees());
+  sem_destroy(&in_leaf);
+  sem_destroy(&leaf_done);
+}
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "";
+  page = sysconf(_SC_PAGESIZE);
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
+    printf("FAIL: no allocator\n0 passed, 1 failed\n");
+    return 1;
+  }
+  if (!strcmp(mode, "accounting")) accounting();
+  else if (!strcmp(mode, "leaf-once")) leaf_once();
+  else if (!strcmp(mode, "leaf-always")) leaf_always();
+  else if (!strcmp(mode, "leaf-race")) leaf_race();
+  else {
+    printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race\n");
+    return 2;
+  }
+  return check_report();
+}
