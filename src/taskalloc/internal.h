@@ -204,7 +204,7 @@ static inline tentry *table_slot(uintptr_t u) {
 }
 
 TA_HIDDEN int ta_table_set(uintptr_t u, uintptr_t v);
-TA_HIDDEN int ta_table_set_range(uintptr_t base, size_t len, uintptr_t v);
+TA_HIDDEN void ta_table_clear(uintptr_t base, size_t len);
 
 /* ---- chunks and size classes (chunk.c) ---------------------------------- */
 

@@ -148,7 +148,7 @@ void *ta_large_alloc(size_t n, uint32_t spy) {
     atomic_fetch_add_explicit(&ta_mapped, len, RLX);
   }
   if (!large_publish(p, len, large_head(n, spy ? L_SPY : 0))) {
-    ta_table_set_range(p, len, 0);  /* before the munmap, as above */
+    ta_table_clear(p, len);  /* before the munmap, as above */
     unmap_cached(p, len);
     return NULL;
   }
@@ -184,7 +184,7 @@ void ta_large_release(uintptr_t u, uintptr_t old) {
   struct tcache *tc = tc_self();
   size_t n = (size_t)(old >> E_SHIFT), len = page_up(n);
   VG_FREE((void *)u);
-  if (len > CHUNK_SIZE) ta_table_set_range(u + CHUNK_SIZE, len - CHUNK_SIZE, 0);
+  if (len > CHUNK_SIZE) ta_table_clear(u + CHUNK_SIZE, len - CHUNK_SIZE);
   lcache_put(u, len);
   if (old & L_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
   ta_tc_ready(tc);
@@ -206,7 +206,7 @@ static uintptr_t large_grow(uintptr_t u, size_t len, size_t n, size_t newlen,
   uintptr_t q, head = large_head(n, flags);
   if (ta_os_grow((void *)u, len, newlen)) {
     if (!large_publish(u, newlen, head | L_BUSY)) {  /* a leaf's mmap */
-      ta_table_set_range(u, newlen, 0);
+      ta_table_clear(u, newlen);
       ta_os_unmap((void *)(u + len), newlen - len);
       large_publish(u, len, 0);
       return 0;
@@ -216,14 +216,14 @@ static uintptr_t large_grow(uintptr_t u, size_t len, size_t n, size_t newlen,
     q = (uintptr_t)ta_os_map_aligned(newlen);
     if (!q) return 0;
     if (!large_publish(q, newlen, head | L_BUSY)) {
-      ta_table_set_range(q, newlen, 0);
+      ta_table_clear(q, newlen);
       ta_os_unmap((void *)q, newlen);
       return 0;
     }
     if (len > CHUNK_SIZE)  /* before the old range is unmapped */
-      ta_table_set_range(u + CHUNK_SIZE, len - CHUNK_SIZE, 0);
+      ta_table_clear(u + CHUNK_SIZE, len - CHUNK_SIZE);
     if (!ta_os_move((void *)u, len, (void *)q, newlen)) {
-      ta_table_set_range(q, newlen, 0);
+      ta_table_clear(q, newlen);
       ta_os_unmap((void *)q, newlen);
       large_publish(u, len, 0);  /* its continuations back */
       return 0;
@@ -272,7 +272,7 @@ void *ta_large_realloc(void *p, size_t n, uint32_t spy) {
     return NULL;
   if (newlen < len) {  /* entries of the regions left, then the tail */
     uintptr_t keep = (u + newlen + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1);
-    if (keep < u + len) ta_table_set_range(keep, u + len - keep, 0);
+    if (keep < u + len) ta_table_clear(keep, u + len - keep);
     ta_os_unmap((void *)(u + newlen), len - newlen);
     atomic_fetch_sub_explicit(&ta_mapped, len - newlen, RLX);
   }

@@ -30,10 +30,9 @@ int ta_table_set(uintptr_t u, uintptr_t v) {
   return 1;
 }
 
-/* Entries for every 1 MiB region that [base, base + len) touches. */
-int ta_table_set_range(uintptr_t base, size_t len, uintptr_t v) {
+/* Clears the entries of every 1 MiB region that [base, base + len)
+** touches; a region whose leaf was never mapped already reads 0. */
+void ta_table_clear(uintptr_t base, size_t len) {
   uintptr_t r;
-  for (r = base; r < base + len; r += CHUNK_SIZE)
-    if (!ta_table_set(r, v)) return 0;
-  return 1;
+  for (r = base; r < base + len; r += CHUNK_SIZE) ta_table_set(r, 0);
 }

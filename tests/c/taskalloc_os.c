@@ -40,6 +40,7 @@
 static _Atomic long held;        /* bytes mapped minus bytes unmapped */
 static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped */
 static _Atomic int leaf_refusals;   /* leaf mmaps to refuse; -1: all */
+static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
 static _Atomic int refuse_mremap;
 static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
 static long page;
@@ -58,6 +59,11 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   static void *(*real)(void *, size_t, int, int, int, off_t);
   void *r;
   if (!real) *(void **)&real = dlsym(RTLD_NEXT, "mmap");
+  if (atomic_load(&mmap_refusals) > 0) {
+    atomic_fetch_sub(&mmap_refusals, 1);
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
   if (len == LEAF) {
     int n = atomic_load(&leaf_refusals);
     if (n < 0 || (n > 0 && atomic_compare_exchange_strong(&leaf_refusals,
@@ -206,15 +212,15 @@ static int accounting(void) {
     }
   }
 
-  /* a large mapping refused: NULL, and nothing unmapped that was not
-  ** mapped */
-  atomic_store(&leaf_refusals, 0);
+  /* a large block's mapping refused: NULL, and nothing unmapped that was
+  ** not mapped */
+  m->lpVtbl->HeapMinimize(m);  /* no kept mapping to serve it */
   {
     long before = atomic_load(&held);
-    void *big;
-    /* an mmap refused by size: 64 GiB is more than overcommit grants */
-    big = ALLOC((size_t)1 << 36);
-    CHECK(big == NULL);
+    atomic_store(&mmap_refusals, 1);
+    p = ALLOC(3 * MiB);
+    CHECK(p == NULL);
+    CHECK(atomic_load(&mmap_refusals) == 0);
     CHECK(atomic_load(&held) == before);
     CHECK(agrees());
   }
