@@ -28,6 +28,37 @@ static int mapped_page(const void *p) {
   return mincore((void *)((uintptr_t)p & ~(page - 1)), page, &v) == 0;
 }
 
+/* A block grown in place to end exactly where a chunk of ours starts
+** leaves the chunk's table entry alone. Arranged in a process whose
+** allocator has mapped nothing yet: a block of 4 MiB shrunk to 68 KiB
+** leaves the highest free range, where the first chunk then goes, a whole
+** number of MiB after the block's start; the block then grows to there. */
+static void test_grow_to_a_neighbour(void) {
+  unsigned char *x = ALLOC(4 * MiB), *s, *q;
+  uintptr_t c;
+  CHECK(x != NULL);
+  if (!x) return;
+  CHECK(REALLOC(x, 65537) == x);
+  s = ALLOC(100);
+  CHECK(s != NULL);
+  if (!s) return;
+  c = (uintptr_t)s & ~(MiB - 1);
+  if (c <= (uintptr_t)x || c - (uintptr_t)x > 4 * MiB) {
+    printf("# not arranged: the first chunk is not just after the block "
+           "(%p, %p); growth next to a chunk not tested\n", (void *)x,
+           (void *)s);
+  } else {
+    q = REALLOC(x, c - (uintptr_t)x);
+    CHECK(q == x);
+    CHECK(DIDALLOC(s) == 1 && GETSIZE(s) == 100);
+    x = q ? q : x;
+  }
+  FREE(s);
+  FREE(x);
+  CHECK(DIDALLOC(s) == 0 && DIDALLOC(x) == 0);
+  m->lpVtbl->HeapMinimize(m);
+}
+
 /* A freed mapping serves the next block of at least half its size, and
 ** gives back the part that block does not need. */
 static void test_smaller_block(void) {
@@ -156,6 +187,7 @@ int main(void) {
     printf("FAIL: no allocator\n0 passed, 1 failed\n");
     return 1;
   }
+  test_grow_to_a_neighbour();  /* first: it needs a fresh address space */
   test_smaller_block();
   test_best_fit();
   test_count_bound();

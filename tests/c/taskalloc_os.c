@@ -2,8 +2,9 @@
 ** taskalloc_os.c: what the built-in allocator asks of the system, seen
 ** from the system's side. This program defines mmap, munmap and mremap
 ** itself (calling the C library's through dlsym) and keeps its own count
-** of the bytes the allocator holds; it can refuse the mapping of a lookup
-** table leaf (the only mmap of LEAF bytes) or every mremap.
+** of the bytes the allocator holds; it can refuse the next mmaps, the
+** mapping of a lookup table leaf (the only mmap of LEAF bytes) or every
+** mremap, or answer an mmap with an address the table cannot cover.
 **
 **   taskalloc_os accounting    mapped_bytes is what the system counts, after
 **                              every kind of call; nothing is unmapped that
@@ -41,6 +42,11 @@ static _Atomic long held;        /* bytes mapped minus bytes unmapped */
 static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped */
 static _Atomic int leaf_refusals;   /* leaf mmaps to refuse; -1: all */
 static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
+/* The next mmap answers with an address above 2^48, where no table entry
+** can be: a range nothing is mapped at, whose unmapping is counted. */
+#define HIGH ((uintptr_t)1 << 48)
+static _Atomic int answer_high;
+static _Atomic size_t high_unmapped;
 static _Atomic int refuse_mremap;
 static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
 static long page;
@@ -49,6 +55,9 @@ static long page;
 static _Thread_local int stop_in_leaf;
 static sem_t in_leaf, leaf_done;
 static _Atomic uintptr_t held_leaf, unmapped_leaf;
+/* a shrinking Realloc: the thread that stops inside its munmap */
+static _Thread_local int stop_in_munmap;
+static sem_t in_munmap, munmap_go;
 
 static int mapped_page(void *p) {
   unsigned char v;
@@ -59,6 +68,7 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   static void *(*real)(void *, size_t, int, int, int, off_t);
   void *r;
   if (!real) *(void **)&real = dlsym(RTLD_NEXT, "mmap");
+  if (atomic_exchange(&answer_high, 0)) return (void *)HIGH;
   if (atomic_load(&mmap_refusals) > 0) {
     atomic_fetch_sub(&mmap_refusals, 1);
     errno = ENOMEM;
@@ -87,6 +97,10 @@ int munmap(void *addr, size_t len) {
   static int (*real)(void *, size_t);
   size_t off;
   if (!real) *(void **)&real = dlsym(RTLD_NEXT, "munmap");
+  if ((uintptr_t)addr >= HIGH) {
+    atomic_fetch_add(&high_unmapped, len);
+    return 0;
+  }
   for (off = 0; off < len; off += (size_t)page) {
     if (mapped_page((char *)addr + off))
       atomic_fetch_sub(&held, page);
@@ -94,6 +108,11 @@ int munmap(void *addr, size_t len) {
       atomic_fetch_add(&bad_unmaps, 1);
   }
   if (len == LEAF) atomic_store(&unmapped_leaf, (uintptr_t)addr);
+  if (stop_in_munmap) {
+    stop_in_munmap = 0;
+    sem_post(&in_munmap);
+    sem_wait(&munmap_go);  /* the other thread tries to free the block */
+  }
   return real(addr, len);
 }
 
@@ -135,7 +154,47 @@ static int agrees(void) {
 
 /* ---- accounting -------------------------------------------------------- */
 
-static int accounting(void) {
+static void *shrink(void *arg) {
+  stop_in_munmap = 1;
+  *(void **)arg = REALLOC(*(void **)arg, 2 * MiB);
+  return NULL;
+}
+
+/* A Realloc that shrinks a block in place marks it BUSY while it gives
+** the tail back: a Free of it from another thread meanwhile does nothing.
+** The shrinking thread stops inside the tail's munmap. */
+static void busy_shrink(void) {
+  unsigned char *p = ALLOC(6 * MiB);
+  void *r = p;
+  size_t live;
+  pthread_t t;
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 2 * MiB, 5);
+  live = stats().live_blocks;
+  sem_init(&in_munmap, 0, 0);
+  sem_init(&munmap_go, 0, 0);
+  if (pthread_create(&t, NULL, shrink, &r) != 0) {
+    CHECK(!"pthread_create");
+    FREE(p);
+    return;
+  }
+  sem_wait(&in_munmap);
+  CHECK(DIDALLOC(p) == 1);
+  FREE(p);
+  sem_post(&munmap_go);
+  pthread_join(t, NULL);
+  CHECK(r == p);
+  CHECK(stats().live_blocks == live);
+  CHECK(DIDALLOC(p) == 1 && GETSIZE(p) == 2 * MiB && is_pattern(p, 2 * MiB, 5));
+  CHECK(agrees());
+  FREE(p);
+  CHECK(stats().live_blocks == live - 1);
+  sem_destroy(&in_munmap);
+  sem_destroy(&munmap_go);
+}
+
+static void accounting(void) {
   enum { NS = 3000 };
   static void *small[NS];
   unsigned char *p, *q, *cached;
@@ -215,6 +274,14 @@ static int accounting(void) {
   /* a large block's mapping refused: NULL, and nothing unmapped that was
   ** not mapped */
   m->lpVtbl->HeapMinimize(m);  /* no kept mapping to serve it */
+  /* a mapping above what the table covers: refused, all of it given back */
+  atomic_store(&answer_high, 1);
+  p = ALLOC(3 * MiB);
+  CHECK(p == NULL);
+  CHECK(atomic_load(&answer_high) == 0);
+  CHECK(atomic_load(&high_unmapped) == 4 * MiB);  /* 3 MiB and the slack */
+  CHECK(agrees());
+
   {
     long before = atomic_load(&held);
     atomic_store(&mmap_refusals, 1);
@@ -224,9 +291,9 @@ static int accounting(void) {
     CHECK(atomic_load(&held) == before);
     CHECK(agrees());
   }
+  busy_shrink();
   m->lpVtbl->HeapMinimize(m);
   CHECK(agrees());
-  return 0;
 }
 
 /* ---- leaves -------------------------------------------------------------- */
