@@ -161,6 +161,21 @@ static void test_minimize(void) {
   m->lpVtbl->HeapMinimize(m);
 }
 
+/* A large block shrunk to 64 KiB or less moves into a chunk (whose
+** blocks are never 1 MiB aligned): its mapping goes. */
+static void test_shrink_to_small(void) {
+  unsigned char *p = ALLOC(3 * MiB), *q;
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 1000, 4);
+  q = REALLOC(p, 1000);
+  CHECK(q != NULL && q != p && ((uintptr_t)q & (MiB - 1)) != 0);
+  CHECK(q && is_pattern(q, 1000, 4) && GETSIZE(q) == 1000);
+  CHECK(DIDALLOC(p) == 0);
+  FREE(q ? q : p);
+  m->lpVtbl->HeapMinimize(m);
+}
+
 /* Realloc grows a block where it is when the pages after it are free:
 ** here, the pages a shrinking Realloc just gave back. */
 static void test_grow_in_place(void) {
@@ -193,6 +208,7 @@ int main(void) {
   test_count_bound();
   test_byte_bound();
   test_minimize();
+  test_shrink_to_small();
   test_grow_in_place();
   return check_report();
 }
