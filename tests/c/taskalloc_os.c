@@ -12,6 +12,8 @@
 **   taskalloc_os leaf-once     the first leaf refused once
 **   taskalloc_os leaf-always   every leaf refused
 **   taskalloc_os leaf-race     two threads map the first leaf at once
+**   taskalloc_os leaf-grow     a block grown into a range whose leaf is
+**                              refused
 **
 ** The leaf cases need a process whose table has no leaf yet: one each.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MiB ((size_t)1 << 20)
@@ -47,7 +50,7 @@ static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
 #define HIGH ((uintptr_t)1 << 48)
 static _Atomic int answer_high;
 static _Atomic size_t high_unmapped;
-static _Atomic int refuse_mremap;
+static _Atomic int refuse_mremap;   /* 1: every mremap; 2: in place only */
 static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
 static long page;
 
@@ -126,7 +129,8 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
     to = va_arg(ap, void *);
     va_end(ap);
   }
-  if (atomic_load(&refuse_mremap)) {
+  if (atomic_load(&refuse_mremap) == 1 ||
+      (atomic_load(&refuse_mremap) == 2 && !(flags & MREMAP_FIXED))) {
     if (to) atomic_store(&refused_move_to, (uintptr_t)to);
     errno = ENOMEM;
     return MAP_FAILED;
@@ -384,6 +388,61 @@ static void leaf_race(void) {
   sem_destroy(&leaf_done);
 }
 
+/* Every free range of the 16 GiB that p lies in, taken by an inaccessible
+** mapping of the test's own (made by the system call itself, so that the
+** counts above do not see it): the allocator's next mapping then lies in
+** a range whose table leaf was never mapped. */
+static int fill_region_of(void *p) {
+  uintptr_t lo = REGION(p) << 34, hi = lo + ((uintptr_t)1 << 34), at = lo;
+  unsigned long start, end;
+  char line[512];
+  FILE *f = fopen("/proc/self/maps", "r");
+  int ok = f != NULL;
+  while (ok) {
+    int last = !fgets(line, sizeof line, f) ||
+               sscanf(line, "%lx-%lx", &start, &end) != 2;
+    if (last) start = end = hi;
+    if (start > at && at < hi) {
+      uintptr_t to = start < hi ? start : hi;
+      long r = syscall(SYS_mmap, at, to - at, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                           MAP_FIXED_NOREPLACE, -1, 0);
+      if (r < 0 && r > -4096) ok = 0;
+    }
+    if (end > at) at = end;
+    if (last) break;
+  }
+  if (f) fclose(f);
+  return ok;
+}
+
+/* A block grown where it cannot grow in place, into a range whose leaf
+** cannot be mapped: the range is given back, and the block is copied
+** into one whose leaf can. */
+static void leaf_grow(void) {
+  unsigned char *p = ALLOC(2 * MiB + 1), *q;
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 2 * MiB + 1, 7);
+  if (!fill_region_of(p)) {
+    CHECK(!"filling the block's 16 GiB");
+    return;
+  }
+  atomic_store(&refuse_mremap, 2);
+  atomic_store(&leaf_refusals, 1);
+  q = REALLOC(p, 6 * MiB);
+  atomic_store(&refuse_mremap, 0);
+  CHECK(q != NULL);
+  if (!q) return;
+  CHECK(atomic_load(&leaf_refusals) == 0);
+  CHECK(REGION(q) != REGION(p));
+  CHECK(is_pattern(q, 2 * MiB + 1, 7) && GETSIZE(q) == 6 * MiB);
+  CHECK(DIDALLOC(p) == 0 && DIDALLOC(q) == 1);
+  CHECK(agrees());
+  FREE(q);
+  CHECK(agrees());
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   page = sysconf(_SC_PAGESIZE);
@@ -396,8 +455,10 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "leaf-once")) leaf_once();
   else if (!strcmp(mode, "leaf-always")) leaf_always();
   else if (!strcmp(mode, "leaf-race")) leaf_race();
+  else if (!strcmp(mode, "leaf-grow")) leaf_grow();
   else {
-    printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race\n");
+    printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
+           "leaf-grow\n");
     return 2;
   }
   return check_report();
