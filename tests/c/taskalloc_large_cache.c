@@ -29,7 +29,7 @@ static int mapped_page(const void *p) {
 }
 
 /* A block grown in place to end exactly where a chunk of ours starts
-** leaves the chunk's table entry alone. Arranged in a process whose
+** leaves the chunk's table entry alone, and so does its Free. Arranged in a process whose
 ** allocator has mapped nothing yet: a block of 4 MiB shrunk to 68 KiB
 ** leaves the highest free range, where the first chunk then goes, a whole
 ** number of MiB after the block's start; the block then grows to there. */
@@ -53,8 +53,9 @@ static void test_grow_to_a_neighbour(void) {
     CHECK(DIDALLOC(s) == 1 && GETSIZE(s) == 100);
     x = q ? q : x;
   }
+  FREE(x);  /* and freed, it clears its own entries only */
+  CHECK(DIDALLOC(s) == 1 && GETSIZE(s) == 100);
   FREE(s);
-  FREE(x);
   CHECK(DIDALLOC(s) == 0 && DIDALLOC(x) == 0);
   m->lpVtbl->HeapMinimize(m);
 }
