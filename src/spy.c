@@ -256,7 +256,7 @@ static IMALLOC_THREAD_LOCAL struct {
   char tag[WHERE_MAX];
   int tag_session;       /* 0: no tag */
   IMalloc *tag_malloc;   /* the IMalloc the tagged call goes to */
-  int quiet;             /* the spy's own calls: not in the books */
+  int quiet;             /* the spy's own Alloc and Free: not in the books */
   int kind;              /* of the call in flight */
   size_t size;
   int tagged;
@@ -396,7 +396,6 @@ static SIZE_T STDMETHODCALLTYPE s_PreRealloc(IMallocSpy *This, void *p,
   (void)spyed;
   *pnew = p;
   t.kind = NONE;
-  if (t.quiet) return cb;
   lock_books();
   take_tag();
   t.size = cb;
@@ -543,9 +542,8 @@ static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
     r->above = (size_t)n;
   }
   if (lua_getfield(L, idx, "fraction") != LUA_TNIL) {
-    int isnum;
-    lua_Number f = lua_tonumberx(L, -1, &isnum);
-    if (lua_type(L, -1) != LUA_TNUMBER || !isnum || !(f >= 0 && f <= 1))
+    lua_Number f = lua_tonumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER || !(f >= 0 && f <= 1))
       luaL_argerror(L, arg, "fraction must be a number from 0 to 1");
     r->fraction = (double)f;
   }
@@ -686,7 +684,8 @@ static void setinteger(lua_State *L, const char *k, uint64_t v) {
 /* spy.report(): the outstanding spied blocks and the counters. */
 static int l_report(lua_State *L) {
   size_t n, room = 0, i;
-  Record *copy = NULL;
+  Record none;  /* the copy of no records: qsort is never given NULL */
+  Record *copy = &none;
   uint64_t allocs, reallocs, frees, failures, dropped;
   size_t bytes;
   int state;
@@ -701,7 +700,7 @@ static int l_report(lua_State *L) {
     lua_settop(L, 0);
     copy = (Record *)lua_newuserdatauv(L, room * sizeof(Record), 0);
   }
-  if (n) memcpy(copy, books.rec, n * sizeof(Record));
+  for (i = 0; i < n; i++) copy[i] = books.rec[i];
   bytes = books.bytes;
   allocs = books.allocs;
   reallocs = books.reallocs;
@@ -710,7 +709,7 @@ static int l_report(lua_State *L) {
   dropped = books.dropped;
   state = books.state;
   unlock_books();
-  if (n) qsort(copy, n, sizeof(Record), byseq);
+  qsort(copy, n, sizeof(Record), byseq);
   lua_createtable(L, 0, 10);
   lua_createtable(L, (int)(n < INT32_MAX ? n : 0), 0);
   for (i = 0; i < n; i++) {
