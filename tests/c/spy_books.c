@@ -1,0 +1,400 @@
+/*
+** spy_books.c: the spy (src/spy.c) seen from outside, where the specs
+** cannot look: the C runtime heap its books take, what happens when that
+** heap refuses, what the spy does for calls the built-in allocator never
+** makes, and a platform that fails.
+**
+** The binding is linked into this program over a backend of its own (below:
+** the built-in allocator, with failures on demand and the registered spy
+** kept), and spy.c is compiled with its calloc, realloc and free renamed to
+** the counting ones here (tests/c/CMakeLists.txt). So a leak of the books is
+** a count that does not come back to 0, and their out-of-memory paths are a
+** switch: no sanitizer, no timing.
+**
+** Usage: spy_books LPATH (the tree's lua/?.lua)
+** Prints "N passed, N failed"; exits non-zero on a failure.
+*/
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+#include "lualib.h"
+
+#include "backend.h"
+#include "check.h"
+#include "taskalloc.h"
+
+int luaopen_imalloc_core(lua_State *L);
+
+/*
+** {======================================================
+** spy.c's C heap: counted, refused on demand
+** =======================================================
+*/
+
+void *spy_books_calloc(size_t n, size_t size);
+void *spy_books_realloc(void *p, size_t size);
+void spy_books_free(void *p);
+
+static long heap_blocks;  /* blocks of the C heap that spy.c holds */
+static int refuse_at;     /* the nth next request is refused (0: none) */
+
+static int refused(void) {
+  return refuse_at > 0 && --refuse_at == 0;
+}
+
+void *spy_books_calloc(size_t n, size_t size) {
+  void *p = refused() ? NULL : calloc(n, size);
+  if (p) heap_blocks++;
+  return p;
+}
+
+void *spy_books_realloc(void *p, size_t size) {
+  void *q = refused() ? NULL : realloc(p, size);
+  if (q && !p) heap_blocks++;
+  return q;
+}
+
+void spy_books_free(void *p) {
+  if (p) heap_blocks--;
+  free(p);
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** The backend (backend.h): the built-in allocator, and failures
+** =======================================================
+*/
+
+const char imalloc_backend_name[] = "builtin";
+
+static HRESULT getmalloc_answer;  /* S_OK: ask the allocator */
+static int getmalloc_null;        /* answer S_OK with no IMalloc */
+static HRESULT revoke_answer;     /* S_OK: ask the allocator */
+static IMallocSpy *registered;    /* the last spy registered */
+
+HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out) {
+  if (getmalloc_answer != S_OK || getmalloc_null) {
+    *out = NULL;
+    return getmalloc_answer;
+  }
+  return imalloc_CoGetMalloc(context, out);
+}
+
+HRESULT imalloc_backend_registerspy(IMallocSpy *spy) {
+  registered = spy;
+  return imalloc_CoRegisterMallocSpy(spy);
+}
+
+HRESULT imalloc_backend_revokespy(void) {
+  if (revoke_answer != S_OK) return revoke_answer;
+  return imalloc_CoRevokeMallocSpy();
+}
+
+/* imalloc.wrap is not called here: no pointer is an interface. */
+int imalloc_backend_isinterface(const void *p, int nslots) {
+  (void)p;
+  (void)nslots;
+  return 0;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** What the Lua side of a case can call
+** =======================================================
+*/
+
+static int l_heap(lua_State *L) {
+  lua_pushinteger(L, heap_blocks);
+  return 1;
+}
+
+/* refuse(n): the nth next request of spy.c to the C heap fails. */
+static int l_refuse(lua_State *L) {
+  refuse_at = (int)luaL_checkinteger(L, 1);
+  return 0;
+}
+
+/* getmalloc(hr [, null]): what the backend answers for CoGetMalloc. */
+static int l_getmalloc(lua_State *L) {
+  getmalloc_answer = (HRESULT)(uint32_t)luaL_checkinteger(L, 1);
+  getmalloc_null = lua_toboolean(L, 2);
+  return 0;
+}
+
+static int l_revoke(lua_State *L) {
+  revoke_answer = (HRESULT)(uint32_t)luaL_checkinteger(L, 1);
+  return 0;
+}
+
+/* A pointer as the binding gives it: NULL is nil. */
+static void pushpointer(lua_State *L, void *p) {
+  if (p) lua_pushlightuserdata(L, p); else lua_pushnil(L);
+}
+
+static IMallocSpy *spy_of(lua_State *L) {
+  if (registered == NULL) luaL_error(L, "no spy was registered");
+  return registered;
+}
+
+/* spy_alloc(p, size): a PreAlloc of `size` and a PostAlloc answering p, as
+** an allocator would for an address freed behind the spy's back. */
+static int l_spy_alloc(lua_State *L) {
+  IMallocSpy *s = spy_of(L);
+  void *p = lua_touserdata(L, 1);
+  SIZE_T cb = (SIZE_T)luaL_checkinteger(L, 2);
+  lua_pushinteger(L, (lua_Integer)s->lpVtbl->PreAlloc(s, cb));
+  pushpointer(L, s->lpVtbl->PostAlloc(s, p));
+  return 2;
+}
+
+/* spy_realloc(p, size, answer): PreRealloc(p, size), PostRealloc(answer). */
+static int l_spy_realloc(lua_State *L) {
+  IMallocSpy *s = spy_of(L);
+  void *pnew = NULL;
+  SIZE_T cb = (SIZE_T)luaL_checkinteger(L, 2);
+  cb = s->lpVtbl->PreRealloc(s, lua_touserdata(L, 1), cb, &pnew, 1);
+  lua_pushinteger(L, (lua_Integer)cb);
+  pushpointer(L, s->lpVtbl->PostRealloc(s, lua_touserdata(L, 3), 1));
+  return 2;
+}
+
+/* spy_free(p): PreFree(p) and PostFree. */
+static int l_spy_free(lua_State *L) {
+  IMallocSpy *s = spy_of(L);
+  void *p = s->lpVtbl->PreFree(s, lua_touserdata(L, 1), 1);
+  s->lpVtbl->PostFree(s, 1);
+  pushpointer(L, p);
+  return 1;
+}
+
+/* }====================================================== */
+
+
+static lua_State *new_state(const char *lpath) {
+  lua_State *L = luaL_newstate();
+  if (!L) return NULL;
+  luaL_openlibs(L);
+  lua_getglobal(L, "package");
+  lua_pushstring(L, lpath);
+  lua_setfield(L, -2, "path");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_imalloc_core);
+  lua_setfield(L, -2, "imalloc.core");
+  lua_pop(L, 2);
+  lua_register(L, "heap", l_heap);
+  lua_register(L, "refuse", l_refuse);
+  lua_register(L, "getmalloc", l_getmalloc);
+  lua_register(L, "revoke", l_revoke);
+  lua_register(L, "spy_alloc", l_spy_alloc);
+  lua_register(L, "spy_realloc", l_spy_realloc);
+  lua_register(L, "spy_free", l_spy_free);
+  return L;
+}
+
+/* Runs one case's chunk; prints its error, if any. */
+static int run(lua_State *L, const char *name, const char *chunk) {
+  int ok = luaL_loadbuffer(L, chunk, strlen(chunk), name) == LUA_OK &&
+           lua_pcall(L, 0, 0, 0) == LUA_OK;
+  if (!ok) printf("%s: %s\n", name, lua_tostring(L, -1));
+  lua_settop(L, 0);
+  return ok;
+}
+
+#define CASE(L, name, chunk) check_at(run((L), (name), (chunk)), __LINE__, (name))
+
+/* What every case starts with. */
+#define PRELUDE                                                        \
+  "local imalloc = require 'imalloc'\n"                                \
+  "local spy = imalloc.spy\n"                                          \
+  "local m = assert(imalloc.get())\n"                                  \
+  "local function eq(a, b, what)\n"                                    \
+  "  if a ~= b then\n"                                                 \
+  "    error(what .. ': ' .. tostring(a) .. ', expected ' .. tostring(b), 2)\n" \
+  "  end\n"                                                            \
+  "end\n"
+
+/* The books grow by doubling, each time into new tables; the old ones go
+** back to the heap, and the last ones when the spy is let go. */
+static const char books_given_back[] = PRELUDE
+  "eq(heap(), 0, 'the C heap before any spy')\n"
+  "assert(spy.start())\n"
+  "local ps = {}\n"
+  "for i = 1, 1000 do ps[i] = m:alloc(8) end\n"
+  "eq(spy.report().count, 1000, 'blocks in the books')\n"
+  "eq(heap(), 2, 'C heap blocks: the records and their index')\n"
+  "for i = 1, 1000 do m:free(ps[i]) end\n"
+  "eq(heap(), 2, 'the tables stay while the spy is registered')\n"
+  "assert(spy.stop())\n"
+  "eq(heap(), 0, 'the C heap after the spy was let go')\n";
+
+/* No memory for the books: the block is the caller's all the same, and the
+** report says how many went unrecorded. */
+static const char books_out_of_memory[] = PRELUDE
+  "assert(spy.start())\n"
+  "refuse(1)  -- the records' array\n"
+  "local a = assert(m:alloc(10))\n"
+  "refuse(2)  -- the index, after the records' array\n"
+  "local b = assert(m:alloc(20))\n"
+  "local c = assert(m:alloc(30))\n"
+  "local r = spy.report()\n"
+  "eq(r.dropped, 2, 'dropped')\n"
+  "eq(r.allocs, 3, 'allocs')\n"
+  "eq(r.count, 1, 'count')\n"
+  "eq(r.bytes, 30, 'bytes')\n"
+  "eq(r.blocks[1].address, c, 'the recorded block')\n"
+  "eq(heap(), 2, 'C heap blocks')\n"
+  "m:free(a); m:free(b)\n"
+  "eq(spy.report().frees, 0, 'frees of unrecorded blocks')\n"
+  "m:free(c)\n"
+  "r = spy.report()\n"
+  "eq(r.frees, 1, 'frees')\n"
+  "eq(r.count, 0, 'count at the end')\n"
+  "assert(spy.stop())\n"
+  "eq(heap(), 0, 'the C heap after the spy was let go')\n";
+
+/* An allocator that hands out an address again without a free the spy
+** saw (a block freed behind its back): the new block replaces the record. */
+static const char address_again[] = PRELUDE
+  "assert(spy.start())\n"
+  "local p = assert(m:alloc(100))\n"
+  "local q = assert(m:alloc(30))\n"
+  "local cb, got = spy_alloc(p, 10)\n"
+  "eq(cb, 10, 'PreAlloc'); eq(got, p, 'PostAlloc')\n"
+  "local r = spy.report()\n"
+  "eq(r.count, 2, 'count')\n"
+  "eq(r.bytes, 40, 'bytes')\n"
+  "eq(r.allocs, 3, 'allocs')\n"
+  "eq(r.blocks[1].address, q, 'the older record'); eq(r.blocks[1].size, 30, 'its size')\n"
+  "eq(r.blocks[2].address, p, 'the replaced record'); eq(r.blocks[2].size, 10, 'its size')\n"
+  "eq(r.blocks[2].where, nil, 'where of a block not allocated from Lua')\n"
+  "m:free(p); m:free(q)\n"
+  "r = spy.report()\n"
+  "eq(r.count, 0, 'count at the end'); eq(r.bytes, 0, 'bytes at the end')\n"
+  "eq(r.frees, 2, 'frees')\n"
+  "assert(spy.stop())\n";
+
+/* Calls the built-in allocator never makes: a free of NULL, a Realloc(NULL,
+** n) that fails, a Realloc of a block that fails; none changes the books
+** but the last, which leaves the block as it was. */
+static const char other_calls[] = PRELUDE
+  "assert(spy.start())\n"
+  "local p = assert(m:alloc(16))\n"
+  "eq(spy_free(nil), nil, 'PreFree(NULL)')\n"
+  "local cb, got = spy_realloc(nil, 24, nil)\n"
+  "eq(cb, 24, 'PreRealloc(NULL, 24)'); eq(got, nil, 'PostRealloc(NULL)')\n"
+  "cb, got = spy_realloc(p, 64, nil)\n"
+  "eq(cb, 64, 'PreRealloc(p, 64)')\n"
+  "local r = spy.report()\n"
+  "eq(r.count, 1, 'count'); eq(r.bytes, 16, 'bytes')\n"
+  "eq(r.allocs, 1, 'allocs'); eq(r.reallocs, 0, 'reallocs'); eq(r.frees, 0, 'frees')\n"
+  "eq(r.blocks[1].address, p, 'the block'); eq(r.blocks[1].size, 16, 'its size')\n"
+  "m:free(p)\n"
+  "eq(spy.report().count, 0, 'count at the end')\n"
+  "assert(spy.stop())\n";
+
+/* The platform fails: no allocator for spy.start, a revoke refused. */
+static const char platform_fails[] = PRELUDE
+  "getmalloc(0x8007000E)\n"
+  "local ok, msg, code = imalloc.get()\n"
+  "eq(ok, nil, 'get without an allocator'); eq(code, 0x8007000E, 'its code')\n"
+  "ok, msg, code = spy.start()\n"
+  "eq(ok, nil, 'start without an allocator'); eq(code, 0x8007000E, 'its code')\n"
+  "eq(spy.report().active, false, 'active after it')\n"
+  "getmalloc(0, true)\n"
+  "ok, msg, code = imalloc.get()\n"
+  "eq(ok, nil, 'get given NULL'); eq(code, 0x80004003, 'its code (E_POINTER)')\n"
+  "ok, msg, code = spy.start()\n"
+  "eq(ok, nil, 'start given NULL'); eq(code, 0x80004003, 'its code (E_POINTER)')\n"
+  "getmalloc(0)\n"
+  "assert(spy.start())\n"
+  "revoke(0x8000FFFF)\n"
+  "ok, msg, code = spy.stop()\n"
+  "eq(ok, nil, 'a refused stop'); eq(code, 0x8000FFFF, 'its code')\n"
+  "local r = spy.report()\n"
+  "eq(r.active, true, 'active after it'); eq(r.pending, false, 'pending after it')\n"
+  "revoke(0)\n"
+  "assert(spy.stop())\n"
+  "eq(spy.report().active, false, 'active after the stop')\n";
+
+/* A call from C with no Lua function on the stack: nothing to tag with. */
+static int untagged_alloc(lua_State *L) {
+  int ok;
+  if (!run(L, "untagged_alloc", PRELUDE "assert(spy.start()) _G.m = m"))
+    return 0;
+  lua_getglobal(L, "m");
+  lua_getfield(L, -1, "alloc");
+  lua_insert(L, -2);
+  lua_pushinteger(L, 12);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    printf("m:alloc from C: %s\n", lua_tostring(L, -1));
+    return 0;
+  }
+  lua_setglobal(L, "p");
+  ok = run(L, "untagged_alloc", PRELUDE
+           "local r = spy.report()\n"
+           "eq(r.count, 1, 'count'); eq(r.blocks[1].address, p, 'the block')\n"
+           "eq(r.blocks[1].where, nil, 'where')\n"
+           "m:free(p)\n"
+           "assert(spy.stop())\n");
+  return ok;
+}
+
+/* The spy's IUnknown, called as any COM client would. */
+static void unknown(void) {
+  static const IID iid_unknown = IMALLOC_IID_IUNKNOWN;
+  static const IID iid_spy = IMALLOC_IID_IMALLOCSPY;
+  static const IID iid_malloc = IMALLOC_IID_IMALLOC;
+  IMallocSpy *s = registered;
+  void *out = &out;
+  if (s == NULL) {
+    CHECK(!"a spy was registered");
+    return;
+  }
+  CHECK(s->lpVtbl->QueryInterface(s, &iid_spy, NULL) == E_POINTER);
+  CHECK(s->lpVtbl->QueryInterface(s, NULL, &out) == E_NOINTERFACE);
+  CHECK(out == NULL);
+  out = &out;
+  CHECK(s->lpVtbl->QueryInterface(s, &iid_malloc, &out) == E_NOINTERFACE);
+  CHECK(out == NULL);
+  /* held once by the allocator while registered */
+  CHECK(s->lpVtbl->QueryInterface(s, &iid_unknown, &out) == S_OK);
+  CHECK(out == s);
+  CHECK(s->lpVtbl->AddRef(s) == 3);
+  CHECK(s->lpVtbl->Release(s) == 2);
+  CHECK(s->lpVtbl->Release(s) == 1);
+}
+
+int main(int argc, char **argv) {
+  lua_State *L;
+  if (argc < 2) {
+    fprintf(stderr, "usage: spy_books LPATH\n");
+    return 2;
+  }
+  L = new_state(argv[1]);
+  if (!L) {
+    printf("no memory for a Lua state\n");
+    return 1;
+  }
+  CASE(L, "books_given_back", books_given_back);
+  CASE(L, "books_out_of_memory", books_out_of_memory);
+  CASE(L, "address_again", address_again);
+  CASE(L, "other_calls", other_calls);
+  CASE(L, "platform_fails", platform_fails);
+  CHECK(untagged_alloc(L));
+  CHECK(run(L, "unknown", PRELUDE "assert(spy.start())"));
+  unknown();
+  CHECK(run(L, "unknown", PRELUDE "assert(spy.stop())"));
+  CHECK(heap_blocks == 0);
+  lua_close(L);
+  return check_report();
+}
