@@ -2,6 +2,9 @@
 ** backend_test.c: the POSIX backend's contract (src/backend.h), called
 ** directly: imalloc.wrap's guard imalloc_backend_isinterface, for objects
 ** a script could hand it by mistake, and the allocator it hands out.
+** With the argument "pipe" (backend_test_pipe: process_vm_readv fails, as
+** under seccomp or qemu-user), the same through the pipe the backend falls
+** back to, and the answer when no file descriptor is left for one.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #define _DEFAULT_SOURCE  /* MAP_ANONYMOUS */
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 typedef void (*slot_fn)(void);
 
@@ -81,8 +85,28 @@ static void test_allocator(void) {
   CHECK(imalloc_backend_revokespy() == CO_E_OBJNOTREG);
 }
 
-int main(void) {
+/* No descriptor left for the pipe: memory that cannot be read is not an
+** interface. Since process_vm_readv needs no descriptor, this also shows
+** that the pipe is the way memory is read here. */
+static void test_no_pipe(void) {
+  static slot_fn code[16];
+  struct object good = {code};
+  struct rlimit old, none;
+  int i;
+  for (i = 0; i < 16; i++) code[i] = slot;
+  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
+  CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+  none = old;
+  none.rlim_cur = 0;
+  CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 9) == 0);
+  CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
+}
+
+int main(int argc, char **argv) {
   test_isinterface();
   test_allocator();
+  if (argc > 1 && strcmp(argv[1], "pipe") == 0) test_no_pipe();
   return check_report();
 }
