@@ -102,6 +102,7 @@ describe("spy.fail", function()
       { { every = true }, "every needs nth" },
       { { nth = 2, every = 1 }, "every must be a boolean" },
       { { above = -1 }, "above must be a non-negative integer" },
+      { { above = 1.5 }, "above must be a non-negative integer" },
       { { fraction = 1.5 }, "fraction must be a number from 0 to 1" },
       { { fraction = 0 / 0 }, "fraction must be a number from 0 to 1" },
       { { fraction = 0.5, seed = 0.5 }, "seed must be an integer" },
