@@ -406,6 +406,40 @@ static void test_big_header_spy(void) {
   CHECK(stats().live_blocks == base);
 }
 
+/* A header of more than 2 MiB, and the underlying block shrunk in place
+** to a little more than the header: the region the caller's pointer lies
+** in is the block's last now, and keeps its entry, so the block is still
+** found (fSpyed) from it. Where that entry would be lost depends on the
+** block's address (an even MiB), so up to 6 blocks are tried. */
+static void test_big_header_shrink(void) {
+  const size_t MiB = (size_t)1 << 20;
+  struct spy s;
+  unsigned char *p = NULL, *q, *odd[6];
+  size_t base = stats().live_blocks, n = 0, i;
+  spy_init(&s, 2 * MiB + 16);
+  CHECK(imalloc_CoRegisterMallocSpy(&s.iface) == S_OK);
+  while (n < 6) {
+    p = ALLOC(2 * MiB);
+    if (!p || !(((uintptr_t)s.ptr >> 20) & 1)) break;
+    odd[n++] = p;
+    p = NULL;
+  }
+  CHECK(n < 6);  /* some block starts at an even MiB */
+  if (p) {
+    memset(p, 0x5e, 100);
+    q = REALLOC(p, 100);  /* underlying: 4 MiB + 16 to 2 MiB + 116 */
+    CHECK(q == p && s.spyed == 1);
+    CHECK(DIDALLOC(q) == 1 && s.spyed == 1);
+    CHECK(GETSIZE(q) == 100 && s.spyed == 1 && q[99] == 0x5e);
+    FREE(q);
+    CHECK(s.spyed == 1);
+  }
+  for (i = 0; i < n; i++) FREE(odd[i]);
+  CHECK(stats().spied_blocks == 0);
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK && s.refs == 1);
+  CHECK(stats().live_blocks == base);
+}
+
 /* A large block allocated before the spy was registered and reallocated
 ** under it, moved and in place: it is counted as spied from then on, so
 ** the spy is not revoked while it lives. */
@@ -656,6 +690,7 @@ int main(void) {
   test_calls();
   test_header_spy();
   test_big_header_spy();
+  test_big_header_shrink();
   test_foreign_under_spy();
   test_realloc_into_spy();
   test_spy_at_small_limit();
