@@ -1,0 +1,171 @@
+/*
+** taskalloc_cospy.c: what a C IMallocSpy is told by the built-in
+** allocator, beyond taskalloc_spy.c: fSpyed is TRUE for a pointer inside a
+** block allocated under the spy and FALSE just outside it (a large
+** block's last page, a chunk's header), whatever the spy's header.
+** Prints "N passed, N failed"; exits non-zero on a failure.
+*/
+#define _POSIX_C_SOURCE 200809L
+
+#include "check.h"
+#include "client.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MiB ((size_t)1 << 20)
+
+/* ---- a spy that remembers what it was told -------------------------------- */
+
+struct spy {
+  IMallocSpy iface;
+  long refs;
+  BOOL spyed;    /* fSpyed of the last Pre call */
+  long pre;      /* Pre calls that take a pointer */
+};
+
+static struct spy *S(IMallocSpy *This) { return (struct spy *)This; }
+
+static HRESULT STDMETHODCALLTYPE s_QueryInterface(IMallocSpy *This,
+                                                  REFIID riid, void **ppv) {
+  (void)riid;
+  *ppv = This;
+  S(This)->refs++;
+  return S_OK;
+}
+static ULONG STDMETHODCALLTYPE s_AddRef(IMallocSpy *This) {
+  return (ULONG)++S(This)->refs;
+}
+static ULONG STDMETHODCALLTYPE s_Release(IMallocSpy *This) {
+  return (ULONG)--S(This)->refs;
+}
+static SIZE_T STDMETHODCALLTYPE s_PreAlloc(IMallocSpy *This, SIZE_T cb) {
+  (void)This;
+  return cb;
+}
+static void *STDMETHODCALLTYPE s_PostAlloc(IMallocSpy *This, void *p) {
+  (void)This;
+  return p;
+}
+static void *STDMETHODCALLTYPE s_PreFree(IMallocSpy *This, void *p, BOOL f) {
+  S(This)->spyed = f;
+  S(This)->pre++;
+  return p;
+}
+static void STDMETHODCALLTYPE s_PostFree(IMallocSpy *This, BOOL f) {
+  (void)This;
+  (void)f;
+}
+static SIZE_T STDMETHODCALLTYPE s_PreRealloc(IMallocSpy *This, void *p,
+                                             SIZE_T cb, void **pnew, BOOL f) {
+  S(This)->spyed = f;
+  S(This)->pre++;
+  *pnew = p;
+  return cb;
+}
+static void *STDMETHODCALLTYPE s_PostRealloc(IMallocSpy *This, void *p,
+                                             BOOL f) {
+  (void)This;
+  (void)f;
+  return p;
+}
+static void *STDMETHODCALLTYPE s_PreGetSize(IMallocSpy *This, void *p,
+                                            BOOL f) {
+  S(This)->spyed = f;
+  S(This)->pre++;
+  return p;
+}
+static SIZE_T STDMETHODCALLTYPE s_PostGetSize(IMallocSpy *This, SIZE_T cb,
+                                              BOOL f) {
+  (void)This;
+  (void)f;
+  return cb;
+}
+static void *STDMETHODCALLTYPE s_PreDidAlloc(IMallocSpy *This, void *p,
+                                             BOOL f) {
+  S(This)->spyed = f;
+  S(This)->pre++;
+  return p;
+}
+static int STDMETHODCALLTYPE s_PostDidAlloc(IMallocSpy *This, void *p, BOOL f,
+                                            int actual) {
+  (void)This;
+  (void)p;
+  (void)f;
+  return actual;
+}
+static void STDMETHODCALLTYPE s_PreHeapMinimize(IMallocSpy *This) {
+  (void)This;
+}
+static void STDMETHODCALLTYPE s_PostHeapMinimize(IMallocSpy *This) {
+  (void)This;
+}
+
+static const IMallocSpyVtbl spy_vtbl = {
+  s_QueryInterface, s_AddRef, s_Release, s_PreAlloc, s_PostAlloc,
+  s_PreFree, s_PostFree, s_PreRealloc, s_PostRealloc, s_PreGetSize,
+  s_PostGetSize, s_PreDidAlloc, s_PostDidAlloc, s_PreHeapMinimize,
+  s_PostHeapMinimize
+};
+
+static struct spy spy = { { &spy_vtbl }, 1, 0, 0 };
+
+/* fSpyed as the spy's PreDidAlloc was told it for p (-1: not called). */
+static int spyed_at(const void *p) {
+  long pre = spy.pre;
+  spy.spyed = -1;
+  DIDALLOC((void *)p);
+  return spy.pre == pre + 1 ? spy.spyed : -1;
+}
+
+static size_t page_up(size_t n) {
+  size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+  return (n + pg - 1) & ~(pg - 1);
+}
+
+/* A large block's pages end before its last MiB region does: a pointer in
+** its last page is inside it (a spy may hand out a pointer past a header
+** of its own), the first byte after its last page is not. */
+static void test_large_block_edges(void) {
+  size_t n = MiB + 100, len = page_up(n);
+  unsigned char *p = ALLOC(n);
+  CHECK(p != NULL);
+  if (!p) return;
+  CHECK(spyed_at(p) == 1);
+  CHECK(spyed_at(p + MiB) == 1);       /* its second region */
+  CHECK(spyed_at(p + len - 1) == 1);   /* its last page */
+  CHECK(len < 2 * MiB);                /* so the next byte is in that region */
+  CHECK(spyed_at(p + len) == 0);
+  CHECK(spyed_at(p + 2 * MiB - 16) == 0);
+  FREE(p);
+  CHECK(spyed_at(p) == 0);
+}
+
+/* A chunk's header and slot array lie before its first block: no pointer
+** there is inside a block, spied or not. */
+static void test_chunk_header(void) {
+  unsigned char *p = ALLOC(40);
+  unsigned char *chunk = (unsigned char *)((uintptr_t)p & ~(MiB - 1));
+  CHECK(p != NULL);
+  if (!p) return;
+  CHECK(spyed_at(p) == 1);
+  CHECK(spyed_at(p + 39) == 1);
+CHECK(spyed_at(chunk) == 0);
+  CHECK(spyed_at(chunk + 16) == 0);
+  CHECK(spyed_at(chunk + 4096) == 0);
+  FREE(p);
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
+    printf("FAIL: no allocator\n0 passed, 1 failed\n");
+    return 1;
+  }
+  CHECK(imalloc_CoRegisterMallocSpy(&spy.iface) == S_OK);
+  test_large_block_edges();
+  test_chunk_header();
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK && spy.refs == 1);
+  return check_report();
+}
