@@ -1,0 +1,342 @@
+/*
+** taskalloc_tcache.c: the threads' caches of free blocks, seen from
+** outside. A block a thread frees may stay in that thread's cache, where
+** no other thread can get it; HeapMinimize (on that thread at once, on any
+** other at its next call that misses its cache) and the thread's exit give
+** the WHOLE cache back, every size class; calls made after a thread's
+** cache is gone bypass it; a thread's cache leaves the registry that
+** statistics read whatever order threads end in.
+** Whether another thread gets a block back is the test: threads step in
+** turn (a mutex and a condition variable), nothing depends on timing.
+** Prints "N passed, N failed"; exits non-zero on a failure.
+*/
+#define _DEFAULT_SOURCE  /* MAP_ANONYMOUS */
+
+#include "check.h"
+#include "client.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define MINIMIZE() m->lpVtbl->HeapMinimize(m)
+
+/* ---- a thread that runs one job at a time, when told -------------------- */
+
+enum { NB = 600 };
+
+struct worker {
+  pthread_t t;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  void (*job)(struct worker *);  /* set by the caller, cleared when done */
+  int quit;
+  size_t size;                   /* the jobs' arguments and results */
+  int n;
+  void *blocks[NB];
+};
+
+static void *worker_main(void *arg) {
+  struct worker *w = arg;
+  pthread_mutex_lock(&w->lock);
+  for (;;) {
+    while (!w->job && !w->quit) pthread_cond_wait(&w->cond, &w->lock);
+    if (!w->job) break;
+    pthread_mutex_unlock(&w->lock);
+    w->job(w);
+    pthread_mutex_lock(&w->lock);
+    w->job = NULL;
+    pthread_cond_broadcast(&w->cond);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+static int worker_start(struct worker *w, const pthread_attr_t *attr) {
+  memset(w, 0, sizeof *w);
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->cond, NULL);
+  return pthread_create(&w->t, attr, worker_main, w) == 0;
+}
+
+/* Runs job on w and waits until it is done. */
+static void run(struct worker *w, void (*job)(struct worker *)) {
+  pthread_mutex_lock(&w->lock);
+  w->job = job;
+  pthread_cond_broadcast(&w->cond);
+  while (w->job) pthread_cond_wait(&w->cond, &w->lock);
+  pthread_mutex_unlock(&w->lock);
+}
+
+/* Ends w's thread (its cache is flushed on exit) and waits for it. */
+static void worker_stop(struct worker *w) {
+  pthread_mutex_lock(&w->lock);
+  w->quit = 1;
+  pthread_cond_broadcast(&w->cond);
+  pthread_mutex_unlock(&w->lock);
+  pthread_join(w->t, NULL);
+  pthread_cond_destroy(&w->cond);
+  pthread_mutex_destroy(&w->lock);
+}
+
+static void job_alloc(struct worker *w) {
+  int i;
+  for (i = 0; i < w->n; i++) w->blocks[i] = ALLOC(w->size);
+}
+
+static void job_free(struct worker *w) {
+  int i;
+  for (i = 0; i < w->n; i++) FREE(w->blocks[i]);
+}
+
+static void job_alloc_free(struct worker *w) {
+  job_alloc(w);
+  job_free(w);
+}
+
+static void job_minimize(struct worker *w) {
+  (void)w;
+  MINIMIZE();
+}
+
+/* ---- what this thread gets back ------------------------------------------ */
+
+enum { TAKEN = 20000 };
+
+static int cmp_ptr(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* How many of the n addresses in `want` this thread gets among `count`
+** Allocs of `size` (every free block of that class, when count is large
+** enough); all of them are freed again. */
+static int regained(void *const *want, int n, size_t size, int count) {
+  static void *taken[TAKEN];
+  int i, found = 0;
+  if (count > TAKEN) count = TAKEN;
+  for (i = 0; i < count; i++) taken[i] = ALLOC(size);
+  qsort(taken, (size_t)count, sizeof taken[0], cmp_ptr);
+  for (i = 0; i < n; i++)
+    if (bsearch(&want[i], taken, (size_t)count, sizeof taken[0], cmp_ptr))
+      found++;
+  for (i = 0; i < count; i++) FREE(taken[i]);
+  return found;
+}
+
+/* Room for TAKEN Allocs of size, within about 8 MiB. */
+static int enough(size_t size) {
+  size_t n = ((size_t)8 << 20) / size;
+  return n < TAKEN ? (int)n : TAKEN;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+/* The smallest and the largest small class, and one between: what the
+** thread freed comes back to others after its HeapMinimize, then after
+** its exit. */
+static void test_whole_cache(void) {
+  static const size_t sizes[] = {16, 1000, 65536};
+  size_t i;
+  for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    struct worker w;
+    int n = sizes[i] > 8192 ? 10 : 300, got;
+    CHECK(worker_start(&w, NULL));
+    w.size = sizes[i];
+    w.n = n;
+    run(&w, job_alloc_free);
+    run(&w, job_minimize);
+    got = regained(w.blocks, n, sizes[i], enough(sizes[i]));
+    if (got != n)
+      printf("size %zu, after HeapMinimize: %d of %d\n", sizes[i], got, n);
+    CHECK(got == n);
+    run(&w, job_alloc_free);
+    worker_stop(&w);
+    got = regained(w.blocks, n, sizes[i], enough(sizes[i]));
+    if (got != n) printf("size %zu, after exit: %d of %d\n", sizes[i], got, n);
+    CHECK(got == n);
+    MINIMIZE();
+  }
+}
+
+/* Another thread's HeapMinimize: the cache keeps its blocks until its
+** next Alloc that misses it (a size it never used), then gives them all
+** back; after that one flush it caches again. */
+static void test_minimize_then_alloc(void) {
+  struct worker w;
+  void *kept[NB], *other, *live;
+  int n = 300;
+  CHECK(worker_start(&w, NULL));
+  w.size = 96;
+  w.n = n;
+  run(&w, job_alloc_free);
+  memcpy(kept, w.blocks, sizeof kept);
+  MINIMIZE();
+  CHECK(regained(kept, n, 96, enough(96)) < n);  /* still the worker's */
+  w.size = 4000;  /* a class the worker never used: a miss */
+  w.n = 1;
+  run(&w, job_alloc);
+  other = w.blocks[0];
+  CHECK(regained(kept, n, 96, enough(96)) == n);
+  /* One flush per HeapMinimize: what it frees now stays in its cache,
+  ** even across another miss. (Two blocks, one kept live, so that their
+  ** chunk stays with its class if the cache is flushed.) */
+  w.size = 160;
+  w.n = 2;
+  run(&w, job_alloc);
+  live = w.blocks[0];
+  kept[0] = w.blocks[0] = w.blocks[1];
+  w.n = 1;
+  run(&w, job_free);
+  w.size = 5000;  /* another miss */
+  run(&w, job_alloc);
+  CHECK(regained(kept, 1, 160, enough(160)) == 0);
+  w.blocks[1] = other;
+  w.blocks[2] = live;
+  w.n = 3;
+  run(&w, job_free);
+  worker_stop(&w);
+  MINIMIZE();
+}
+
+/* The same, when the call that misses the cache is a Free: a bin already
+** full. */
+static void test_minimize_then_free(void) {
+  struct worker w;
+  void *kept[NB];
+  int n = 300;
+  CHECK(worker_start(&w, NULL));
+  w.size = 112;
+  w.n = n;
+  run(&w, job_alloc_free);
+  memcpy(kept, w.blocks, sizeof kept);
+  w.size = 48;  /* more live blocks than any bin holds */
+  run(&w, job_alloc);
+  MINIMIZE();
+  CHECK(regained(kept, n, 112, enough(112)) < n);
+  run(&w, job_free);  /* its bin fills, then a Free misses it */
+  CHECK(regained(kept, n, 112, enough(112)) == n);
+  worker_stop(&w);
+  MINIMIZE();
+}
+
+/* A thread whose first call is a Free sets its cache up: the block stays
+** there, not another thread's to take, until the thread exits. */
+static void test_first_call_is_free(void) {
+  struct worker w;
+  void *p = ALLOC(768);
+  CHECK(p != NULL);
+  CHECK(worker_start(&w, NULL));
+  w.blocks[0] = p;
+  w.n = 1;
+  run(&w, job_free);
+  CHECK(DIDALLOC(p) == 0);
+  CHECK(regained(&p, 1, 768, enough(768)) == 0);
+  worker_stop(&w);
+  CHECK(regained(&p, 1, 768, enough(768)) == 1);
+  MINIMIZE();
+}
+
+/* Calls made while a thread ends, after the allocator's own key destructor
+** gave its cache back (a destructor that sets its value again runs in the
+** next round): a block freed then goes straight back to its class, for
+** other threads, in every class. */
+static pthread_key_t late_key;
+static void *late[2], *late_kept[2];
+static const size_t late_sizes[2] = {16, 65536};
+
+static void late_destructor(void *arg) {
+  int round = (int)(uintptr_t)arg, i;
+  if (round < 2) {
+    pthread_setspecific(late_key, (void *)(uintptr_t)(round + 1));
+    return;
+  }
+  for (i = 0; i < 2; i++) {  /* one kept live: its chunk stays this class's */
+    late_kept[i] = ALLOC(late_sizes[i]);
+    late[i] = ALLOC(late_sizes[i]);
+    FREE(late[i]);
+  }
+}
+
+static void *late_thread(void *arg) {
+  void *p = ALLOC(16);  /* sets the thread's cache up */
+  (void)arg;
+  FREE(p);
+  pthread_setspecific(late_key, (void *)(uintptr_t)1);
+  return NULL;
+}
+
+static void test_free_after_exit(void) {
+  pthread_t t;
+  int i;
+  CHECK(pthread_key_create(&late_key, late_destructor) == 0);
+  CHECK(pthread_create(&t, NULL, late_thread, NULL) == 0);
+  pthread_join(t, NULL);
+  for (i = 0; i < 2; i++) {
+    CHECK(late[i] != NULL);
+    CHECK(regained(&late[i], 1, late_sizes[i], enough(late_sizes[i])) == 1);
+    FREE(late_kept[i]);
+  }
+  pthread_key_delete(late_key);
+  MINIMIZE();
+}
+
+/* Threads that end in the other order than they started: the statistics,
+** which read every live thread's counts, are exact afterwards, and read
+** neither thread's memory: their stacks, which hold their thread-local
+** caches, are unmapped once they are joined. */
+enum { STACK = 1 << 20 };
+
+static void test_exit_order(void) {
+  struct imalloc_taskstats st0 = stats(), st1;
+  struct worker a, b;
+  pthread_attr_t attr[2];
+  void *stack[2];
+  int i;
+  for (i = 0; i < 2; i++) {
+    stack[i] = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(stack[i] != MAP_FAILED);
+    pthread_attr_init(&attr[i]);
+    CHECK(pthread_attr_setstack(&attr[i], stack[i], STACK) == 0);
+  }
+  CHECK(worker_start(&a, &attr[0]));
+  a.size = 32;
+  a.n = 1;
+  run(&a, job_alloc);     /* a is registered first */
+  CHECK(worker_start(&b, &attr[1]));
+  b.size = 32;
+  b.n = 1;
+  run(&b, job_alloc);     /* then b */
+  worker_stop(&b);        /* b ends first, its block still live */
+  worker_stop(&a);
+  for (i = 0; i < 2; i++) {
+    munmap(stack[i], STACK);
+    pthread_attr_destroy(&attr[i]);
+  }
+  st1 = stats();
+  CHECK(st1.live_blocks == st0.live_blocks + 2);
+  CHECK(st1.live_bytes == st0.live_bytes + 64);
+  FREE(a.blocks[0]);
+  FREE(b.blocks[0]);
+  st1 = stats();
+  CHECK(st1.live_blocks == st0.live_blocks);
+  CHECK(st1.live_bytes == st0.live_bytes);
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
+    printf("FAIL: no allocator\n0 passed, 1 failed\n");
+    return 1;
+  }
+  test_whole_cache();
+  test_minimize_then_alloc();
+  test_minimize_then_free();
+  test_first_call_is_free();
+  test_free_after_exit();
+  test_exit_order();
+  return check_report();
+}
