@@ -8,7 +8,8 @@
 #   IMALLOC_WIN_LUA_PATH, IMALLOC_WIN_LUA_CPATH  ';'-separated templates put in front
 #       of package.path / package.cpath, e.g. "$PWD/build-win/?.dll". Entries that
 #       start with '/' are turned into Wine's Z: drive paths; others are kept as they are.
-#   WINEPREFIX  the Wine prefix to use (default PREFIX/wineprefix, made on first use).
+#   WINEPREFIX  the Wine prefix to use (default PREFIX/wineprefix, made on first use;
+#       for LuaJIT's PREFIX/luajit, PREFIX's).
 # No X display is needed; DISPLAY is unset for Wine. A status 0 with no sign
 # that Lua ran the script (see "sentinel" below) becomes 1: nothing ran.
 set -euo pipefail
@@ -42,10 +43,15 @@ wintemplates() {
   printf '%s' "$out"
 }
 
-export WINEPREFIX=${WINEPREFIX:-$PREFIX/wineprefix}
+# A Wine prefix belongs to an architecture, not to a Lua: LuaJIT's PREFIX/luajit
+# (no ARCH file of its own) shares the prefix of the PREFIX that holds it. One
+# prefix is about 700 MB and several seconds of wineboot: make it once.
+home=$PREFIX
+if [ ! -f "$PREFIX/ARCH" ] && [ -f "$PREFIX/../ARCH" ]; then home=$(cd "$PREFIX/.." && pwd); fi
+export WINEPREFIX=${WINEPREFIX:-$home/wineprefix}
 # A 32-bit PREFIX (build-deps.sh PREFIX i686) runs in a 32-bit Wine prefix, which
 # needs Debian's wine32:i386: without it, Wine "runs" a 32-bit exe by doing nothing.
-if [ "$(cat "$PREFIX/ARCH" 2>/dev/null)" = i686 ]; then
+if [ "$(cat "$home/ARCH" 2>/dev/null)" = i686 ]; then
   export WINEARCH=win32
   [ -x /usr/lib/wine/wine ] ||
     die "$LUA_EXE is 32-bit and 32-bit Wine is not installed (wine32:i386, see .ci/setup)"
@@ -60,19 +66,44 @@ disable=mscoree,mshtml,winemenubuilder.exe
 export WINEDLLOVERRIDES="$disable=d${WINEDLLOVERRIDES:+;$WINEDLLOVERRIDES}"
 unset DISPLAY WAYLAND_DISPLAY
 
+# What a failed wineboot needs to be understood: the room left on the prefix's
+# file system and in memory (a full disk leaves a prefix without its DLLs).
+resources() {
+  df -h "$(dirname "$WINEPREFIX")" | sed 's/^/  | /'
+  grep -E '^(MemAvailable|CommitLimit|Committed_AS):' /proc/meminfo | sed 's/^/  | /'
+}
+
+# make_prefix: wineboot -i into an empty WINEPREFIX. On failure, prints Wine's
+# output and removes the half-made prefix, so that no later run finds a
+# system.reg in a prefix that cannot start a program.
+make_prefix() {
+  local log status=0
+  log=$(mktemp)
+  { wineboot -i && wineserver -w; } >"$log" 2>&1 || status=$?
+  if [ "$status" -ne 0 ]; then
+    sed 's/^/  | /' "$log" >&2
+    resources >&2
+    wineserver -k >/dev/null 2>&1 || true
+    rm -rf "$WINEPREFIX"
+  fi
+  rm -f "$log"
+  return "$status"
+}
+
 # First use: create the prefix once, even when several runs start together.
+# A failure is reported with its cause; a second attempt follows, because
+# what breaks wineboot here (memory or disk taken by a concurrent run for a
+# moment) is a fault of the machine, not of what is tested.
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
   mkdir -p "$(dirname "$WINEPREFIX")"
   (
     flock 9
     if [ ! -f "$WINEPREFIX/system.reg" ]; then
-      log=$(mktemp)
-      if ! { wineboot -i && wineserver -w; } >"$log" 2>&1; then
-        sed 's/^/  | /' "$log" >&2
-        rm -f "$log"
-        die "wineboot -i failed for WINEPREFIX=$WINEPREFIX"
+      if ! make_prefix; then
+        printf '%s: wineboot -i failed for WINEPREFIX=%s (above); trying once more\n' \
+          "$me" "$WINEPREFIX" >&2
+        make_prefix || die "wineboot -i failed twice for WINEPREFIX=$WINEPREFIX"
       fi
-      rm -f "$log"
     fi
   ) 9>"$WINEPREFIX.lock"
 fi
@@ -85,8 +116,11 @@ fi
 # same prefix ends, or forever with a persistent server (`wineserver -p`). The
 # server then stays 5 s after its last client, so the run below finds it up.
 wineserver -p5 </dev/null >/dev/null 2>&1 || true  # fails if one runs already
-wine "$LUA_EXE" -e "" </dev/null >/dev/null 2>&1 ||
+if ! out=$(wine "$LUA_EXE" -e "" </dev/null 2>&1); then
+  printf '%s\n' "$out" | sed 's/^/  | /' >&2
+  resources >&2
   die "$LUA_EXE does not start under Wine (WINEPREFIX=$WINEPREFIX)"
+fi
 
 # The script as Windows sees it: an absolute Unix path through Z:, a relative
 # one as it is (Wine starts in the current directory).
