@@ -92,7 +92,7 @@ static int readmem(const void *addr, void *out, size_t n) {
 static _Atomic(const void *) good_vtbl;
 
 int imalloc_backend_isinterface(const void *p, int nslots) {
-  const void *vtbl;
+  const void *vtbl = NULL;  /* NULL, not garbage, when it cannot be read */
   void *slots[16];
   Dl_info info;
   int i;
