@@ -302,20 +302,32 @@ static const char other_calls[] = PRELUDE
   "eq(spy.report().count, 0, 'count at the end')\n"
   "assert(spy.stop())\n";
 
-/* The platform fails: no allocator for spy.start, a revoke refused. */
+/* The platform fails: no allocator for get, wrap's check of a block or
+** spy.start; a revoke refused. */
 static const char platform_fails[] = PRELUDE
+  "local p = assert(m:alloc(8))\n"
+  "local function wrap_error()\n"
+  "  local ok, err = pcall(imalloc.wrap, p)\n"
+  "  assert(not ok)\n"
+  "  return err\n"
+  "end\n"
+  "assert(wrap_error():find('pointer is a memory block, not an interface', 1, true))\n"
   "getmalloc(0x8007000E)\n"
+  "-- no allocator to ask about the block: the backend's check answers\n"
+  "assert(wrap_error():find('pointer is not a COM interface', 1, true))\n"
   "local ok, msg, code = imalloc.get()\n"
   "eq(ok, nil, 'get without an allocator'); eq(code, 0x8007000E, 'its code')\n"
   "ok, msg, code = spy.start()\n"
   "eq(ok, nil, 'start without an allocator'); eq(code, 0x8007000E, 'its code')\n"
   "eq(spy.report().active, false, 'active after it')\n"
   "getmalloc(0, true)\n"
+  "assert(wrap_error():find('pointer is not a COM interface', 1, true))\n"
   "ok, msg, code = imalloc.get()\n"
   "eq(ok, nil, 'get given NULL'); eq(code, 0x80004003, 'its code (E_POINTER)')\n"
   "ok, msg, code = spy.start()\n"
   "eq(ok, nil, 'start given NULL'); eq(code, 0x80004003, 'its code (E_POINTER)')\n"
   "getmalloc(0)\n"
+  "m:free(p)\n"
   "assert(spy.start())\n"
   "revoke(0x8000FFFF)\n"
   "ok, msg, code = spy.stop()\n"
