@@ -92,8 +92,9 @@ static int readmem(const void *addr, void *out, size_t n) {
 static _Atomic(const void *) good_vtbl;
 
 int imalloc_backend_isinterface(const void *p, int nslots) {
-  const void *vtbl = NULL;  /* NULL, not garbage, when it cannot be read */
-  void *slots[16];
+  /* NULL, not garbage, where a read fails */
+  const void *vtbl = NULL;
+  void *slots[16] = {NULL};
   Dl_info info;
   int i;
   if (nslots < 1 || nslots > 16) return 0;
