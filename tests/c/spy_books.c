@@ -12,7 +12,8 @@
 ** switch: no sanitizer, no timing.
 **
 ** Usage: spy_books LPATH (the tree's lua/?.lua)
-** Prints "N passed, N failed"; exits non-zero on a failure.
+** Prints "N passed, N failed"; exits non-zero on a failure. A failed case
+** can leave the spy registered for those after it: read the first failure.
 */
 #include <stdint.h>
 #include <stdio.h>
@@ -177,6 +178,18 @@ static int l_spy_free(lua_State *L) {
   return 1;
 }
 
+/* task_alloc(n), task_free(p): the allocator called from C, as another
+** module would: nothing of the binding tags these calls. */
+static int l_task_alloc(lua_State *L) {
+  pushpointer(L, imalloc_CoTaskMemAlloc((SIZE_T)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+static int l_task_free(lua_State *L) {
+  imalloc_CoTaskMemFree(lua_touserdata(L, 1));
+  return 0;
+}
+
 /* }====================================================== */
 
 
@@ -198,6 +211,8 @@ static lua_State *new_state(const char *lpath) {
   lua_register(L, "spy_alloc", l_spy_alloc);
   lua_register(L, "spy_realloc", l_spy_realloc);
   lua_register(L, "spy_free", l_spy_free);
+  lua_register(L, "task_alloc", l_task_alloc);
+  lua_register(L, "task_free", l_task_free);
   return L;
 }
 
@@ -302,6 +317,22 @@ static const char other_calls[] = PRELUDE
   "eq(spy.report().count, 0, 'count at the end')\n"
   "assert(spy.stop())\n";
 
+/* A Realloc from Lua takes the binding's tag: the next block, which C
+** allocates, has no "where". */
+static const char tag_taken[] = PRELUDE
+  "assert(spy.start())\n"
+  "local p = assert(m:alloc(8))\n"
+  "p = assert(m:realloc(p, 64))  -- line 11\n"
+  "local q = assert(task_alloc(32))\n"
+  "local r = spy.report()\n"
+  "eq(r.count, 2, 'count')\n"
+  "eq(r.blocks[1].address, p, 'the block from Lua')\n"
+  "eq(r.blocks[1].where, '[string \"tag_taken\"]:11', 'its where')\n"
+  "eq(r.blocks[2].address, q, 'the block from C')\n"
+  "eq(r.blocks[2].where, nil, 'its where')\n"
+  "task_free(q); m:free(p)\n"
+  "assert(spy.stop())\n";
+
 /* The platform fails: no allocator for get, wrap's check of a block or
 ** spy.start; a revoke refused. */
 static const char platform_fails[] = PRELUDE
@@ -401,6 +432,7 @@ int main(int argc, char **argv) {
   CASE(L, "books_out_of_memory", books_out_of_memory);
   CASE(L, "address_again", address_again);
   CASE(L, "other_calls", other_calls);
+  CASE(L, "tag_taken", tag_taken);
   CASE(L, "platform_fails", platform_fails);
   CHECK(untagged_alloc(L));
   CHECK(run(L, "unknown", PRELUDE "assert(spy.start())"));
