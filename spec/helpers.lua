@@ -85,6 +85,11 @@ function helpers.typename(v)
   local mt = getmetatable(v)
   return type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(v)
 end
+-- Kept out of LuaJIT's compiler: Debian 12's LuaJIT 2.1 crashes recording
+-- `getmetatable(io.stdout).__name` in a trace once a userdata with __eq has
+-- been compared with io.stdout (docs/luajit-recorder-crash.lua: no imalloc in
+-- it), which the specs do before the catalogue asks for this name in a loop.
+if jit then jit.off(helpers.typename) end
 
 --- UTF-8 of code points, as utf8.char (which 5.1 and 5.2 lack).
 function helpers.utf8char(...)
