@@ -283,6 +283,42 @@ static void test_free_after_exit(void) {
   MINIMIZE();
 }
 
+/* What a thread's cache holds for a class is bounded: about 16 KiB
+** (README), 84 blocks of 192 bytes, however many it takes at a time.
+** Refills double, 1, 2, 4 ... 64 blocks, then ask for the bound: the
+** 128th Alloc is the first after a refill that reached it, when the cache
+** is fullest. The worker makes those Allocs in a class no one else uses,
+** keeps the blocks and gives its cache back (HeapMinimize): the blocks
+** this thread then gets among the worker's are the ones that were cached. */
+enum { K = 1 + 2 + 4 + 8 + 16 + 32 + 64 + 1 };
+
+static void test_cache_bound(void) {
+  static void *mine[TAKEN];
+  struct worker w;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  int i, cached = 0, count = enough(192);
+  CHECK(worker_start(&w, NULL));
+  w.size = 192;
+  w.n = K;
+  run(&w, job_alloc);
+  for (i = 0; i < K; i++) {
+    uintptr_t u = (uintptr_t)w.blocks[i];
+    if (u < lo) lo = u;
+    if (u > hi) hi = u;
+  }
+  CHECK(lo != 0);
+  run(&w, job_minimize);
+  for (i = 0; i < count; i++) mine[i] = ALLOC(192);
+  for (i = 0; i < count; i++)
+    if ((uintptr_t)mine[i] > lo && (uintptr_t)mine[i] < hi) cached++;
+  for (i = 0; i < count; i++) FREE(mine[i]);
+  if (cached * 192 > 16384) printf("%d blocks of 192 bytes cached\n", cached);
+  CHECK(cached * 192 <= 16384);
+  run(&w, job_free);
+  worker_stop(&w);
+  MINIMIZE();
+}
+
 /* Threads that end in the other order than they started: the statistics,
 ** which read every live thread's counts, are exact afterwards, and read
 ** neither thread's memory: their stacks, which hold their thread-local
@@ -337,6 +373,7 @@ int main(void) {
   test_minimize_then_free();
   test_first_call_is_free();
   test_free_after_exit();
+  test_cache_bound();
   test_exit_order();
   return check_report();
 }
