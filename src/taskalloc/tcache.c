@@ -75,7 +75,7 @@ static void tc_init(struct tcache *tc) {
 }
 
 void ta_tc_ready(struct tcache *tc) {
-  if (tc->state == TC_NONE) tc_init(tc);
+  if (tc->state == TC_NONE) tc_init(tc);  /* large.c: before it counts */
 }
 
 /* Gives the first n blocks of bin c back to the class. */
