@@ -14,6 +14,7 @@
 **   taskalloc_os leaf-race     two threads map the first leaf at once
 **   taskalloc_os leaf-grow     a block grown into a range whose leaf is
 **                              refused
+**   taskalloc_os pool-array    the pool's array of empty chunks grown
 **
 ** The leaf cases need a process whose table has no leaf yet: one each.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
@@ -300,6 +301,36 @@ static void accounting(void) {
   CHECK(agrees());
 }
 
+/* ---- the pool's array ---------------------------------------------------- */
+
+/* The pool keeps the addresses of the empty chunks whose pages it gave
+** back in an array of its own, a page at first (512 chunks), doubled when
+** full. Over 600 chunks emptied and given back: the array is mapped, then
+** moved to a larger mapping, and mapped_bytes follows both. Blocks of
+** 64 KiB, a dozen to a chunk, are never written: the chunks cost little. */
+static void pool_array(void) {
+  enum { NCHUNKS = 600, MAXB = NCHUNKS * 16 };
+  static void *v[MAXB];
+  uintptr_t last = 0;
+  int n = 0, chunks = 0, ok = 1, i;
+  while (chunks < NCHUNKS && n < MAXB) {
+    uintptr_t c;
+    if (!(v[n] = ALLOC(65536))) {
+      ok = 0;
+      break;
+    }
+    c = (uintptr_t)v[n++] & ~(MiB - 1);
+    if (c != last) chunks++;
+    last = c;
+  }
+  CHECK(ok && chunks == NCHUNKS);
+  CHECK(agrees());
+  for (i = 0; i < n; i++) FREE(v[i]);
+  m->lpVtbl->HeapMinimize(m);  /* every empty chunk's pages given back */
+  CHECK(agrees());
+  CHECK(stats().live_blocks == 0);
+}
+
 /* ---- leaves -------------------------------------------------------------- */
 
 /* The first large block needs the first leaf; refused once, the block is
@@ -456,9 +487,10 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "leaf-always")) leaf_always();
   else if (!strcmp(mode, "leaf-race")) leaf_race();
   else if (!strcmp(mode, "leaf-grow")) leaf_grow();
+  else if (!strcmp(mode, "pool-array")) pool_array();
   else {
     printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
-           "leaf-grow\n");
+           "leaf-grow|pool-array\n");
     return 2;
   }
   return check_report();
