@@ -29,34 +29,47 @@ static int mapped_page(const void *p) {
 }
 
 /* A block grown in place to end exactly where a chunk of ours starts
-** leaves the chunk's table entry alone, and so does its Free. Arranged in a process whose
-** allocator has mapped nothing yet: a block of 4 MiB shrunk to 68 KiB
-** leaves the highest free range, where the first chunk then goes, a whole
-** number of MiB after the block's start; the block then grows to there. */
+** leaves the chunk's table entry alone, and so does its Free. Arranged in
+** a process whose allocator has mapped little yet: a block of 4 MiB
+** shrunk to 68 KiB usually leaves the highest free range, where the next
+** new chunk (a size class not used yet) then goes, a whole number of MiB
+** after the block's start; the block then grows to there. Where the
+** address space's layout puts the chunk elsewhere, another block and
+** another class are tried, up to ATTEMPTS times. */
+enum { ATTEMPTS = 8 };
+
 static void test_grow_to_a_neighbour(void) {
-  unsigned char *x = ALLOC(4 * MiB), *s, *q;
-  uintptr_t c;
-  CHECK(x != NULL);
-  if (!x) return;
-  CHECK(REALLOC(x, 65537) == x);
-  s = ALLOC(100);
-  CHECK(s != NULL);
-  if (!s) return;
-  c = (uintptr_t)s & ~(MiB - 1);
-  if (c <= (uintptr_t)x || c - (uintptr_t)x > 4 * MiB) {
-    printf("# not arranged: the first chunk is not just after the block "
-           "(%p, %p); growth next to a chunk not tested\n", (void *)x,
-           (void *)s);
-  } else {
-    q = REALLOC(x, c - (uintptr_t)x);
-    CHECK(q == x);
-    CHECK(DIDALLOC(s) == 1 && GETSIZE(s) == 100);
-    x = q ? q : x;
+  static const size_t classes[ATTEMPTS] = { 100, 300, 700, 1500, 3000,
+                                            6000, 12000, 24000 };
+  unsigned char *x[ATTEMPTS], *s[ATTEMPTS], *q;
+  int n, i, arranged = 0;
+  for (n = 0; n < ATTEMPTS && !arranged; n++) {
+    uintptr_t c;
+    x[n] = ALLOC(4 * MiB);
+    CHECK(x[n] != NULL);
+    if (!x[n]) return;
+    CHECK(REALLOC(x[n], 65537) == x[n]);
+    s[n] = ALLOC(classes[n]);
+    CHECK(s[n] != NULL);
+    if (!s[n]) return;
+    c = (uintptr_t)s[n] & ~(MiB - 1);
+    if (c <= (uintptr_t)x[n] || c - (uintptr_t)x[n] > 4 * MiB) continue;
+    arranged = 1;
+    q = REALLOC(x[n], c - (uintptr_t)x[n]);
+    CHECK(q == x[n]);
+    CHECK(DIDALLOC(s[n]) == 1 && GETSIZE(s[n]) == classes[n]);
+    x[n] = q ? q : x[n];
+    FREE(x[n]);  /* and freed, it clears its own entries only */
+    CHECK(DIDALLOC(s[n]) == 1 && GETSIZE(s[n]) == classes[n]);
   }
-  FREE(x);  /* and freed, it clears its own entries only */
-  CHECK(DIDALLOC(s) == 1 && GETSIZE(s) == 100);
-  FREE(s);
-  CHECK(DIDALLOC(s) == 0 && DIDALLOC(x) == 0);
+  if (!arranged)
+    printf("# not arranged: no new chunk came just after its block in %d "
+           "tries; growth next to a chunk not tested\n", ATTEMPTS);
+  for (i = 0; i < n; i++) {
+    if (!arranged || i < n - 1) FREE(x[i]);
+    FREE(s[i]);
+    CHECK(DIDALLOC(s[i]) == 0 && DIDALLOC(x[i]) == 0);
+  }
   m->lpVtbl->HeapMinimize(m);
 }
 
