@@ -25,7 +25,7 @@ static void spy_lock_init(void) {
 /* Locks and returns the spy, or unlocks and returns NULL if it is gone. */
 static IMallocSpy *spy_enter(void) {
   IMallocSpy *spy;
-  pthread_once(&g_spy_once, spy_lock_init);
+  pthread_once(&g_spy_once, spy_lock_init);  /* visible to this thread */
   pthread_mutex_lock(&g_spy_lock);
   spy = atomic_load_explicit(&ta_spy, RLX);
   if (!spy) pthread_mutex_unlock(&g_spy_lock);
@@ -150,7 +150,7 @@ HRESULT imalloc_CoRegisterMallocSpy(IMallocSpy *spy) {
 HRESULT imalloc_CoRevokeMallocSpy(void) {
   HRESULT hr = S_OK;
   IMallocSpy *spy;
-  pthread_once(&g_spy_once, spy_lock_init);
+  pthread_once(&g_spy_once, spy_lock_init);  /* visible to this thread */
   pthread_mutex_lock(&g_spy_lock);
   spy = atomic_load_explicit(&ta_spy, RLX);
   if (!spy) {

@@ -2,7 +2,9 @@
 ** taskalloc_cospy.c: what a C IMallocSpy is told by the built-in
 ** allocator, beyond taskalloc_spy.c: fSpyed is TRUE for a pointer inside a
 ** block allocated under the spy and FALSE just outside it (a large
-** block's last page, a chunk's header), whatever the spy's header.
+** block's last page, a chunk's header); and the spy's own callbacks may
+** call the spy's API: CoRegisterMallocSpy from QueryInterface,
+** CoRevokeMallocSpy from PostFree.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #define _POSIX_C_SOURCE 200809L
@@ -23,13 +25,24 @@ struct spy {
   long refs;
   BOOL spyed;    /* fSpyed of the last Pre call */
   long pre;      /* Pre calls that take a pointer */
+  /* calls into the spy's API that its callbacks make, once, and what
+  ** they answered */
+  IMallocSpy *register_in_qi;
+  HRESULT qi_hr;
+  int revoke_in_postfree;
+  HRESULT postfree_hr;
 };
 
 static struct spy *S(IMallocSpy *This) { return (struct spy *)This; }
 
 static HRESULT STDMETHODCALLTYPE s_QueryInterface(IMallocSpy *This,
                                                   REFIID riid, void **ppv) {
+  IMallocSpy *other = S(This)->register_in_qi;
   (void)riid;
+  if (other) {
+    S(This)->register_in_qi = NULL;
+    S(This)->qi_hr = imalloc_CoRegisterMallocSpy(other);
+  }
   *ppv = This;
   S(This)->refs++;
   return S_OK;
@@ -54,8 +67,11 @@ static void *STDMETHODCALLTYPE s_PreFree(IMallocSpy *This, void *p, BOOL f) {
   return p;
 }
 static void STDMETHODCALLTYPE s_PostFree(IMallocSpy *This, BOOL f) {
-  (void)This;
   (void)f;
+  if (S(This)->revoke_in_postfree) {
+    S(This)->revoke_in_postfree = 0;
+    S(This)->postfree_hr = imalloc_CoRevokeMallocSpy();
+  }
 }
 static SIZE_T STDMETHODCALLTYPE s_PreRealloc(IMallocSpy *This, void *p,
                                              SIZE_T cb, void **pnew, BOOL f) {
@@ -109,7 +125,8 @@ static const IMallocSpyVtbl spy_vtbl = {
   s_PostHeapMinimize
 };
 
-static struct spy spy = { { &spy_vtbl }, 1, 0, 0 };
+static struct spy spy = { { &spy_vtbl }, 1, 0, 0, NULL, 0, 0, 0 };
+static struct spy other = { { &spy_vtbl }, 1, 0, 0, NULL, 0, 0, 0 };
 
 /* fSpyed as the spy's PreDidAlloc was told it for p (-1: not called). */
 static int spyed_at(const void *p) {
@@ -157,15 +174,46 @@ CHECK(spyed_at(chunk) == 0);
   FREE(p);
 }
 
+/* The spy's lock is recursive from the first call on: a spy's
+** QueryInterface, called by the process's first CoRegisterMallocSpy, may
+** register a spy itself; the outer one is then the one registered. Must
+** run before any other call to the spy's API. */
+static void test_register_from_query_interface(void) {
+  spy.register_in_qi = &other.iface;
+  CHECK(imalloc_CoRegisterMallocSpy(&spy.iface) == S_OK);
+  CHECK(spy.register_in_qi == NULL && spy.qi_hr == S_OK);
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK && spy.refs == 1);
+  CHECK(imalloc_CoRevokeMallocSpy() == CO_E_OBJNOTREG);
+}
+
+/* A revoke pending until the last spied block is freed, and the spy's
+** PostFree for that block revoking it again: the revoke is done there,
+** S_OK, and the spy released once. */
+static void test_revoke_in_postfree(void) {
+  void *p;
+  long refs = spy.refs;
+  CHECK(imalloc_CoRegisterMallocSpy(&spy.iface) == S_OK);
+  p = ALLOC(10);
+  CHECK(p != NULL);
+  CHECK(imalloc_CoRevokeMallocSpy() == E_ACCESSDENIED);
+  spy.revoke_in_postfree = 1;
+  FREE(p);
+  CHECK(spy.revoke_in_postfree == 0 && spy.postfree_hr == S_OK);
+  CHECK(spy.refs == refs);
+  CHECK(imalloc_CoRevokeMallocSpy() == CO_E_OBJNOTREG);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (imalloc_CoGetMalloc(1, &m) != S_OK) {
     printf("FAIL: no allocator\n0 passed, 1 failed\n");
     return 1;
   }
+  test_register_from_query_interface();
   CHECK(imalloc_CoRegisterMallocSpy(&spy.iface) == S_OK);
   test_large_block_edges();
   test_chunk_header();
   CHECK(imalloc_CoRevokeMallocSpy() == S_OK && spy.refs == 1);
+  test_revoke_in_postfree();
   return check_report();
 }
