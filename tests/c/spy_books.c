@@ -22,7 +22,8 @@
 
 #include "lua.h"
 #include "lauxlib.h"
-#include "lualib.h"
+
+#include "lua_state.h"
 
 #include "backend.h"
 #include "check.h"
@@ -193,26 +194,24 @@ static int l_task_free(lua_State *L) {
 /* }====================================================== */
 
 
+/* A state whose imalloc.core is the one linked in, with the functions
+** above as globals. */
 static lua_State *new_state(const char *lpath) {
-  lua_State *L = luaL_newstate();
+  static const luaL_Reg globals[] = {
+    {"heap", l_heap}, {"refuse", l_refuse}, {"getmalloc", l_getmalloc},
+    {"revoke", l_revoke}, {"spy_alloc", l_spy_alloc},
+    {"spy_realloc", l_spy_realloc}, {"spy_free", l_spy_free},
+    {"task_alloc", l_task_alloc}, {"task_free", l_task_free}, {NULL, NULL}
+  };
+  lua_State *L = new_lua_state("", lpath);
   if (!L) return NULL;
-  luaL_openlibs(L);
-  lua_getglobal(L, "package");
-  lua_pushstring(L, lpath);
-  lua_setfield(L, -2, "path");
-  lua_getfield(L, -1, "preload");
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_imalloc_core);
   lua_setfield(L, -2, "imalloc.core");
-  lua_pop(L, 2);
-  lua_register(L, "heap", l_heap);
-  lua_register(L, "refuse", l_refuse);
-  lua_register(L, "getmalloc", l_getmalloc);
-  lua_register(L, "revoke", l_revoke);
-  lua_register(L, "spy_alloc", l_spy_alloc);
-  lua_register(L, "spy_realloc", l_spy_realloc);
-  lua_register(L, "spy_free", l_spy_free);
-  lua_register(L, "task_alloc", l_task_alloc);
-  lua_register(L, "task_free", l_task_free);
+  lua_pop(L, 1);
+  lua_pushglobaltable(L);
+  luaL_setfuncs(L, globals, 0);
+  lua_pop(L, 1);
   return L;
 }
 
