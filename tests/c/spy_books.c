@@ -332,6 +332,28 @@ static const char tag_taken[] = PRELUDE
   "task_free(q); m:free(p)\n"
   "assert(spy.stop())\n";
 
+/* The line of a call made through C functions (pcall): the nearest Lua
+** function within 7 of them; deeper, none. */
+static const char where_depth[] = PRELUDE
+  "assert(spy.start())\n"
+  "local function alloc_through(n)  -- m:alloc beneath n pcalls\n"
+  "  local args = {}\n"
+  "  for i = 1, n - 1 do args[i] = pcall end\n"
+  "  args[n], args[n + 1], args[n + 2] = m.alloc, m, 8\n"
+  "  local r = {pcall(table.unpack(args))}  -- line 14\n"
+  "  for i = 1, n do assert(r[i] == true) end\n"
+  "  return assert(r[n + 1])\n"
+  "end\n"
+  "local p7 = alloc_through(7)\n"
+  "local p6 = alloc_through(6)\n"
+  "local r = spy.report()\n"
+  "eq(r.blocks[1].address, p7, 'the block beneath 7 pcalls')\n"
+  "eq(r.blocks[1].where, nil, 'its where')\n"
+  "eq(r.blocks[2].address, p6, 'the block beneath 6 pcalls')\n"
+  "eq(r.blocks[2].where, '[string \"where_depth\"]:14', 'its where')\n"
+  "m:free(p7); m:free(p6)\n"
+  "assert(spy.stop())\n";
+
 /* The platform fails: no allocator for get, wrap's check of a block or
 ** spy.start; a revoke refused. */
 static const char platform_fails[] = PRELUDE
@@ -432,6 +454,7 @@ int main(int argc, char **argv) {
   CASE(L, "address_again", address_again);
   CASE(L, "other_calls", other_calls);
   CASE(L, "tag_taken", tag_taken);
+  CASE(L, "where_depth", where_depth);
   CASE(L, "platform_fails", platform_fails);
   CHECK(untagged_alloc(L));
   CHECK(run(L, "unknown", PRELUDE "assert(spy.start())"));
