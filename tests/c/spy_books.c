@@ -179,6 +179,19 @@ static int l_spy_free(lua_State *L) {
   return 1;
 }
 
+/* spy_addref(), spy_release(): a reference to the spy held elsewhere. */
+static int l_spy_addref(lua_State *L) {
+  IMallocSpy *s = spy_of(L);
+  lua_pushinteger(L, (lua_Integer)s->lpVtbl->AddRef(s));
+  return 1;
+}
+
+static int l_spy_release(lua_State *L) {
+  IMallocSpy *s = spy_of(L);
+  lua_pushinteger(L, (lua_Integer)s->lpVtbl->Release(s));
+  return 1;
+}
+
 /* task_alloc(n), task_free(p): the allocator called from C, as another
 ** module would: nothing of the binding tags these calls. */
 static int l_task_alloc(lua_State *L) {
@@ -201,6 +214,7 @@ static lua_State *new_state(const char *lpath) {
     {"heap", l_heap}, {"refuse", l_refuse}, {"getmalloc", l_getmalloc},
     {"revoke", l_revoke}, {"spy_alloc", l_spy_alloc},
     {"spy_realloc", l_spy_realloc}, {"spy_free", l_spy_free},
+    {"spy_addref", l_spy_addref}, {"spy_release", l_spy_release},
     {"task_alloc", l_task_alloc}, {"task_free", l_task_free}, {NULL, NULL}
   };
   lua_State *L = new_lua_state("", lpath);
@@ -354,6 +368,20 @@ static const char where_depth[] = PRELUDE
   "m:free(p7); m:free(p6)\n"
   "assert(spy.stop())\n";
 
+/* A stop while another holder has a reference to the spy: revoked, the
+** spy stays pending until that reference goes too. */
+static const char held_elsewhere[] = PRELUDE
+  "assert(spy.start())\n"
+  "eq(spy_addref(), 2, 'AddRef: the allocator\\'s reference and this one')\n"
+  "assert(spy.stop())\n"
+  "local r = spy.report()\n"
+  "eq(r.active, false, 'active after the stop'); eq(r.pending, true, 'pending after it')\n"
+  "eq(spy_release(), 0, 'Release: the last reference')\n"
+  "r = spy.report()\n"
+  "eq(r.active, false, 'active at the end'); eq(r.pending, false, 'pending at the end')\n"
+  "assert(spy.start())\n"
+  "assert(spy.stop())\n";
+
 /* The platform fails: no allocator for get, wrap's check of a block or
 ** spy.start; a revoke refused. */
 static const char platform_fails[] = PRELUDE
@@ -455,6 +483,7 @@ int main(int argc, char **argv) {
   CASE(L, "other_calls", other_calls);
   CASE(L, "tag_taken", tag_taken);
   CASE(L, "where_depth", where_depth);
+  CASE(L, "held_elsewhere", held_elsewhere);
   CASE(L, "platform_fails", platform_fails);
   CHECK(untagged_alloc(L));
   CHECK(run(L, "unknown", PRELUDE "assert(spy.start())"));
