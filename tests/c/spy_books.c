@@ -6,10 +6,11 @@
 **
 ** The binding is linked into this program over a backend of its own (below:
 ** the built-in allocator, with failures on demand and the registered spy
-** kept), and spy.c is compiled with its calloc, realloc and free renamed to
-** the counting ones here (tests/c/CMakeLists.txt). So a leak of the books is
-** a count that does not come back to 0, and their out-of-memory paths are a
-** switch: no sanitizer, no timing.
+** kept), and spy.c is compiled with its calloc, realloc, free and spin lock
+** renamed to the counting ones here (spy_books_hooks.h). So a leak of the
+** books is a count that does not come back to 0, their out-of-memory paths
+** are a switch, and a critical section that forgot its lock is a lock
+** released while free: no sanitizer, no timing.
 **
 ** Usage: spy_books LPATH (the tree's lua/?.lua)
 ** Prints "N passed, N failed"; exits non-zero on a failure. A failed case
@@ -27,6 +28,7 @@
 
 #include "backend.h"
 #include "check.h"
+#include "platform.h"
 #include "taskalloc.h"
 
 int luaopen_imalloc_core(lua_State *L);
@@ -40,6 +42,8 @@ int luaopen_imalloc_core(lua_State *L);
 void *spy_books_calloc(size_t n, size_t size);
 void *spy_books_realloc(void *p, size_t size);
 void spy_books_free(void *p);
+void spy_books_lock(imalloc_spinlock *l);
+void spy_books_unlock(imalloc_spinlock *l);
 
 static long heap_blocks;  /* blocks of the C heap that spy.c holds */
 static int refuse_at;     /* the nth next request is refused (0: none) */
@@ -63,6 +67,20 @@ void *spy_books_realloc(void *p, size_t size) {
 void spy_books_free(void *p) {
   if (p) heap_blocks--;
   free(p);
+}
+
+/* One thread runs here: a lock found free when it is released was never
+** taken. */
+static int unlocks_of_free_locks;
+
+void spy_books_lock(imalloc_spinlock *l) {
+  imalloc_spin_lock(l);
+}
+
+void spy_books_unlock(imalloc_spinlock *l) {
+  if (!atomic_flag_test_and_set_explicit(l, memory_order_relaxed))
+    unlocks_of_free_locks++;
+  imalloc_spin_unlock(l);
 }
 
 /* }====================================================== */
@@ -269,6 +287,7 @@ static const char books_given_back[] = PRELUDE
 ** report says how many went unrecorded. */
 static const char books_out_of_memory[] = PRELUDE
   "assert(spy.start())\n"
+  "assert(spy.fail { nth = 1000 }); assert(spy.fail(nil))\n"
   "refuse(1)  -- the records' array\n"
   "local a = assert(m:alloc(10))\n"
   "refuse(2)  -- the index, after the records' array\n"
@@ -490,6 +509,7 @@ int main(int argc, char **argv) {
   unknown();
   CHECK(run(L, "unknown", PRELUDE "assert(spy.stop())"));
   CHECK(heap_blocks == 0);
+  CHECK(unlocks_of_free_locks == 0);
   lua_close(L);
   return check_report();
 }
