@@ -5,6 +5,7 @@
 #  - exits 77, which ctest shows as "Skipped" in its summary, when apt's reason
 #    is the mirror's index being mid-sync: the machine is fine, the mirror is
 #    not, and a later run will install it;
+#  - exits 77 too when setup did not try for lack of disk space;
 #  - exits 1 (a failure) otherwise: no reason recorded, or any other apt error,
 #    since then installing was expected to work.
 set -euo pipefail
@@ -19,6 +20,10 @@ fi
 sed 's/^/  | /' "$reason"
 if grep -qE 'unexpected size|[Mm]irror sync in progress|Hash Sum mismatch' "$reason"; then
   echo "The mirror's package index was mid-sync when .ci/setup ran: reported as skipped."
+  exit 77
+fi
+if grep -q "MB free on the build's file system" "$reason"; then
+  echo "The machine's disk had too little room for it: reported as skipped."
   exit 77
 fi
 echo "apt failed for another reason: reported as a failure."
