@@ -1,0 +1,328 @@
+/*
+** taskalloc_locks.c: every lock the built-in allocator releases is one it
+** holds. This program defines pthread_mutex_lock, _trylock, _unlock and
+** _init itself (calling the C library's) and keeps a table of which thread
+** holds which mutex; it then drives each of the allocator's locks from one
+** thread at a time: the classes' and the pool's (small blocks, empty
+** chunks given back, HeapMinimize), the large-block cache's, the thread
+** registry's (a thread's first call and its exit, statistics), the spy's,
+** and all of them around fork.
+**
+** A lock the allocator forgot to take shows up as the release of a mutex
+** this thread does not hold: no second thread and no timing are needed to
+** see it, where a race on the data behind that lock would need both. A
+** release it forgot shows up as a mutex still held once a call returned
+** (or as the next lock's deadlock, which the test's timeout ends).
+**
+** Under ThreadSanitizer the table is left out: its runtime follows these
+** same functions and checks every lock itself. Prints "N passed, N
+** failed"; exits non-zero on a failure.
+*/
+#define _GNU_SOURCE  /* RTLD_NEXT */
+#include "check.h"
+#include "client.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define LOCK_TABLE 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LOCK_TABLE 0
+#endif
+#endif
+#ifndef LOCK_TABLE
+#define LOCK_TABLE 1
+#endif
+
+#define MiB ((size_t)1 << 20)
+
+static _Atomic int bad_unlocks;  /* releases of a mutex not held */
+
+#if LOCK_TABLE
+/* ---- who holds what ----------------------------------------------------- */
+
+enum { HOLDS = 256 };
+static struct { pthread_mutex_t *mx; pthread_t owner; } holds[HOLDS];
+static atomic_flag table_busy = ATOMIC_FLAG_INIT;
+
+static void table_lock(void) {
+  while (atomic_flag_test_and_set_explicit(&table_busy, memory_order_acquire)) {
+  }
+}
+
+static void table_unlock(void) {
+  atomic_flag_clear_explicit(&table_busy, memory_order_release);
+}
+
+static void note_held(pthread_mutex_t *mx) {
+  int i;
+  table_lock();
+  for (i = 0; i < HOLDS && holds[i].mx; i++) {
+  }
+  if (i < HOLDS) {
+    holds[i].mx = mx;
+    holds[i].owner = pthread_self();
+  }
+  table_unlock();
+}
+
+/* Forgets that this thread holds mx; 0 if it did not. */
+static int note_released(pthread_mutex_t *mx) {
+  int i, found = 0;
+  table_lock();
+  for (i = 0; i < HOLDS; i++) {
+    if (holds[i].mx == mx && pthread_equal(holds[i].owner, pthread_self())) {
+      holds[i].mx = NULL;
+      found = 1;
+      break;
+    }
+  }
+  table_unlock();
+  return found;
+}
+
+static void forget(pthread_mutex_t *mx) {
+  int i;
+  table_lock();
+  for (i = 0; i < HOLDS; i++)
+    if (holds[i].mx == mx) holds[i].mx = NULL;
+  table_unlock();
+}
+
+/* How many mutexes this thread holds. */
+static int held_here(void) {
+  int i, n = 0;
+  table_lock();
+  for (i = 0; i < HOLDS; i++)
+    if (holds[i].mx && pthread_equal(holds[i].owner, pthread_self())) n++;
+  table_unlock();
+  return n;
+}
+
+/* ---- the C library's functions, counted --------------------------------- */
+
+typedef int (*mutex_fn)(pthread_mutex_t *);
+
+static mutex_fn real(const char *name) {
+  mutex_fn f;
+  *(void **)&f = dlsym(RTLD_NEXT, name);
+  if (!f) abort();
+  return f;
+}
+
+int pthread_mutex_lock(pthread_mutex_t *mx) {
+  static mutex_fn f;
+  int r;
+  if (!f) f = real("pthread_mutex_lock");
+  r = f(mx);
+  if (r == 0) note_held(mx);
+  return r;
+}
+
+int pthread_mutex_trylock(pthread_mutex_t *mx) {
+  static mutex_fn f;
+  int r;
+  if (!f) f = real("pthread_mutex_trylock");
+  r = f(mx);
+  if (r == 0) note_held(mx);
+  return r;
+}
+
+int pthread_mutex_unlock(pthread_mutex_t *mx) {
+  static mutex_fn f;
+  if (!f) f = real("pthread_mutex_unlock");
+  if (!note_released(mx)) {
+    atomic_fetch_add(&bad_unlocks, 1);
+    return 0;  /* what a correct program never does: leave the mutex be */
+  }
+  return f(mx);
+}
+
+/* After fork the child makes its locks anew: none is held then. */
+int pthread_mutex_init(pthread_mutex_t *mx, const pthread_mutexattr_t *a) {
+  static int (*f)(pthread_mutex_t *, const pthread_mutexattr_t *);
+  if (!f) *(void **)&f = dlsym(RTLD_NEXT, "pthread_mutex_init");
+  forget(mx);
+  return f(mx, a);
+}
+#else
+static int held_here(void) { return 0; }
+#endif
+
+/* After each call: nothing released that was not held, nothing held. */
+static int locks_balanced(void) {
+  return atomic_load(&bad_unlocks) == 0 && held_here() == 0;
+}
+
+/* ---- the allocator's locks, one thread at a time ------------------------ */
+
+/* Small blocks of several classes: each class's lock (refills, flushes),
+** the pool's when a chunk is taken and when an empty one comes back (with
+** IMALLOC_RETAIN=0, given back to the system at once: the pool's lock is
+** let go and taken again around that). */
+static void small_blocks(void) {
+  static void *p[3000];
+  size_t sizes[] = {16, 48, 128, 1000, 4000, 60000};
+  size_t i, k;
+  for (k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    size_t n = sizes[k] >= 4000 ? 300 : 3000;
+    for (i = 0; i < n; i++) p[i] = ALLOC(sizes[k]);
+    for (i = 0; i < n; i++) CHECK(p[i] != NULL && GETSIZE(p[i]) == sizes[k]);
+    for (i = 0; i < n; i++) FREE(p[i]);
+    CHECK(locks_balanced());
+  }
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(locks_balanced());
+}
+
+/* The large-block cache's lock: a block cached on Free and taken again,
+** Realloc, HeapMinimize's drain, statistics. */
+static void large_blocks(void) {
+  void *a = ALLOC(3 * MiB), *b;
+  CHECK(a != NULL);
+  FREE(a);
+  b = ALLOC(2 * MiB);
+  CHECK(b != NULL);
+  b = REALLOC(b, 5 * MiB);
+  CHECK(b != NULL && GETSIZE(b) == 5 * MiB);
+  b = REALLOC(b, MiB + 1);
+  CHECK(b != NULL && DIDALLOC(b) == 1);
+  FREE(b);
+  CHECK(locks_balanced());
+  (void)stats();
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(locks_balanced());
+}
+
+/* The registry's lock: a thread's first call puts its cache in, its exit
+** takes it out; statistics read it. */
+static int worker_ok;
+
+static void *worker(void *arg) {
+  void *p[100];
+  int i;
+  (void)arg;
+  for (i = 0; i < 100; i++) p[i] = ALLOC(32 + (size_t)i);
+  for (i = 0; i < 100; i++) FREE(p[i]);
+  p[0] = ALLOC(2 * MiB);
+  FREE(p[0]);
+  worker_ok = locks_balanced();
+  return NULL;
+}
+
+static void registry(void) {
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, worker, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0 && worker_ok);
+  CHECK(locks_balanced());
+  CHECK(live_blocks() == 0);
+  CHECK(locks_balanced());
+}
+
+/* A spy that changes nothing: every call passes its arguments through. */
+static HRESULT STDMETHODCALLTYPE s_qi(IMallocSpy *This, REFIID riid, void **out) {
+  (void)riid;
+  *out = This;
+  return S_OK;
+}
+static ULONG STDMETHODCALLTYPE s_ref(IMallocSpy *This) { (void)This; return 1; }
+static SIZE_T STDMETHODCALLTYPE s_prealloc(IMallocSpy *This, SIZE_T n) {
+  (void)This;
+  return n;
+}
+static void *STDMETHODCALLTYPE s_post(IMallocSpy *This, void *p) {
+  (void)This;
+  return p;
+}
+static void *STDMETHODCALLTYPE s_pre(IMallocSpy *This, void *p, BOOL f) {
+  (void)This, (void)f;
+  return p;
+}
+static void STDMETHODCALLTYPE s_postfree(IMallocSpy *This, BOOL f) {
+  (void)This, (void)f;
+}
+static SIZE_T STDMETHODCALLTYPE s_prerealloc(IMallocSpy *This, void *p,
+                                             SIZE_T n, void **np, BOOL f) {
+  (void)This, (void)f;
+  *np = p;
+  return n;
+}
+static void *STDMETHODCALLTYPE s_postrealloc(IMallocSpy *This, void *p, BOOL f) {
+  (void)This, (void)f;
+  return p;
+}
+static SIZE_T STDMETHODCALLTYPE s_postgetsize(IMallocSpy *This, SIZE_T n, BOOL f) {
+  (void)This, (void)f;
+  return n;
+}
+static int STDMETHODCALLTYPE s_postdidalloc(IMallocSpy *This, void *p, BOOL f,
+                                            int actual) {
+  (void)This, (void)p, (void)f;
+  return actual;
+}
+static void STDMETHODCALLTYPE s_minimize(IMallocSpy *This) { (void)This; }
+
+static const IMallocSpyVtbl pass_vtbl = {
+  s_qi, s_ref, s_ref, s_prealloc, s_post, s_pre, s_postfree, s_prerealloc,
+  s_postrealloc, s_pre, s_postgetsize, s_pre, s_postdidalloc, s_minimize,
+  s_minimize};
+static IMallocSpy pass_spy = {&pass_vtbl};
+
+/* The spy's lock: register, every call under the spy, a revoke left
+** pending by a live block and completed by its Free, a revoke of none. */
+static void spy(void) {
+  void *p;
+  CHECK(imalloc_CoRevokeMallocSpy() == CO_E_OBJNOTREG);
+  CHECK(imalloc_CoRegisterMallocSpy(&pass_spy) == S_OK);
+  CHECK(locks_balanced());
+  p = ALLOC(40);
+  CHECK(p != NULL && GETSIZE(p) == 40 && DIDALLOC(p) == 1);
+  p = REALLOC(p, 4000);
+  CHECK(p != NULL);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(imalloc_CoRevokeMallocSpy() == E_ACCESSDENIED);
+  CHECK(locks_balanced());
+  FREE(p);
+  CHECK(imalloc_CoRevokeMallocSpy() == CO_E_OBJNOTREG);
+  CHECK(locks_balanced());
+}
+
+/* Fork takes every lock before and lets them go after, in both processes
+** (the child makes them anew); the child must then allocate. */
+static void around_fork(void) {
+  int status = -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    void *p = ALLOC(100), *q = ALLOC(2 * MiB);
+    int ok = p && q && locks_balanced();
+    FREE(p);
+    FREE(q);
+    _exit(ok && locks_balanced() ? 0 : 1);
+  }
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(locks_balanced());
+}
+
+int main(void) {
+  /* Before the allocator's first call, which reads it. */
+  setenv("IMALLOC_RETAIN", "0", 1);
+  CHECK(imalloc_CoGetMalloc(1, &m) == S_OK);
+  CHECK(locks_balanced());
+  small_blocks();
+  large_blocks();
+  registry();
+  spy();
+  around_fork();
+#if !LOCK_TABLE
+  printf("lock table: left out under ThreadSanitizer, which checks the locks\n");
+#endif
+  m->lpVtbl->Release(m);
+  return check_report();
+}
