@@ -5,6 +5,7 @@
 ** Lua cannot make a stack address, a CRT block or a foreign IMalloc by
 ** itself; this module does, so the specs can hand them to imalloc.
 */
+#define _DEFAULT_SOURCE  /* MAP_ANONYMOUS (POSIX) */
 #include "luacompat.h"
 
 #include <stdint.h>
@@ -461,8 +462,32 @@ static int t_userdata(lua_State *L) {
   return 1;
 }
 
+/* A fresh page no one can read (PAGE_NOACCESS, PROT_NONE), or with a true
+** argument on Windows a guard page (whose first touch raises): addresses
+** imalloc.wrap must refuse without reading them. Never given back. */
+#ifdef _WIN32
+static int t_unreadable_page(lua_State *L) {
+  DWORD protect = lua_toboolean(L, 1) ? PAGE_READWRITE | PAGE_GUARD
+                                      : PAGE_NOACCESS;
+  void *p = VirtualAlloc(NULL, 4096, MEM_RESERVE | MEM_COMMIT, protect);
+  if (p == NULL) return luaL_error(L, "VirtualAlloc failed");
+  lua_pushlightuserdata(L, p);
+  return 1;
+}
+#else
+#include <sys/mman.h>
+
+static int t_unreadable_page(lua_State *L) {
+  void *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return luaL_error(L, "mmap failed");
+  lua_pushlightuserdata(L, p);
+  return 1;
+}
+#endif
+
 static const luaL_Reg testkit[] = {
   {"address_of", t_address_of},
+  {"unreadable_page", t_unreadable_page},
   {"userdata", t_userdata},
   {"counting", t_counting},
   {"counts", t_counts},
