@@ -116,22 +116,23 @@ static mutex_fn real(const char *name) {
   return f;
 }
 
-int pthread_mutex_lock(pthread_mutex_t *mx) {
-  static mutex_fn f;
-  int r;
-  if (!f) f = real("pthread_mutex_lock");
-  r = f(mx);
+/* lock and trylock: the C library's, then noted when it took the mutex. */
+static int take(mutex_fn f, pthread_mutex_t *mx) {
+  int r = f(mx);
   if (r == 0) note_held(mx);
   return r;
 }
 
+int pthread_mutex_lock(pthread_mutex_t *mx) {
+  static mutex_fn f;
+  if (!f) f = real("pthread_mutex_lock");
+  return take(f, mx);
+}
+
 int pthread_mutex_trylock(pthread_mutex_t *mx) {
   static mutex_fn f;
-  int r;
   if (!f) f = real("pthread_mutex_trylock");
-  r = f(mx);
-  if (r == 0) note_held(mx);
-  return r;
+  return take(f, mx);
 }
 
 int pthread_mutex_unlock(pthread_mutex_t *mx) {
