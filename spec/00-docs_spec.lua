@@ -38,14 +38,14 @@ describe("README.md", function()
   end)
 
   it("documents every handle method", function()
-    for name in pairs(getmetatable(imalloc.get()).__index) do
+    for name in pairs(debug.getmetatable(imalloc.get()).__index) do
       assert.is_true(documented(text, "`m:" .. name .. "("), name)
     end
   end)
 
   it("documents every buffer method", function()
     local b = imalloc.get():buffer(1)
-    for name in pairs(getmetatable(b).__index) do
+    for name in pairs(debug.getmetatable(b).__index) do
       assert.is_true(documented(text, "b:" .. name .. "("), name)
     end
   end)

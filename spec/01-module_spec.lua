@@ -26,7 +26,7 @@ describe("require 'imalloc'", function()
   it("gives handles and buffers __gc everywhere, __close where Lua has <close>", function()
     local m = helpers.imalloc.get()
     local b = m:buffer(1)
-    for _, mt in ipairs { getmetatable(m), getmetatable(b) } do
+    for _, mt in ipairs { debug.getmetatable(m), debug.getmetatable(b) } do
       assert.is_function(mt.__gc)
       assert.equal(helpers.lua == "5.4", mt.__close ~= nil)
     end

@@ -122,7 +122,9 @@ local NOT_A_NUMBER = { "string", "table", "boolean", "function", "FILE*",
                        "light userdata", "handle", "buffer" }
 local NOT_A_POINTER = { "string", "table", "boolean", "false", "function", "thread",
                         "FILE*", "handle", "buffer", "released handle", "no value" }
-local NOT_A_STRING = { "nil", "no value", "table", "boolean", "function",
+-- A number is not a string here: turning it into one would allocate
+-- between a method's checks and its use (src/binding.h).
+local NOT_A_STRING = { "nil", "no value", "integer", "table", "boolean", "function",
                        "light userdata", "handle", "buffer" }
 local FRACTIONAL = { "1.5", "-0.5", "NaN", "inf", "-inf", "2^63", "2^64" }
 local NOT_OURS = { "freed block", "freed block's address", "interior pointer",
@@ -148,8 +150,9 @@ for _, k in ipairs { "2^62", "maxinteger" } do
 end
 
 local function pointer_class()
-  return with({ "1.5", "NaN", "inf", "2^63" }, "address must be an integer",
-    typed("pointer", NOT_A_POINTER))
+  return with({ "-1", "mininteger" }, "address out of range",
+    with({ "1.5", "NaN", "inf", "2^63" }, "address must be an integer",
+    typed("pointer", NOT_A_POINTER)))
 end
 class.pointer = pointer_class()
 class.block = with(NOT_OURS, NOT_LIVE, pointer_class())           -- getsize
@@ -198,7 +201,6 @@ for _, s in ipairs {
   V[kind] = function() return s end
   class.iid[#class.iid + 1] = { kind, IID_MSG }
 end
-class.iid[#class.iid + 1] = { "integer", IID_MSG }  -- a number is a string here
 
 class.context = with({ "-1", "mininteger", "maxinteger", "2^32" },
   "context out of range (0 to 0xFFFFFFFF)",
@@ -327,7 +329,7 @@ local function run_case(owner, name, self, values, expected, what)
   if owner == "module" then
     f = caller(owner, name)
   elseif owner:match("meta$") then
-    f, target = caller(owner, name), getmetatable(object)
+    f, target = caller(owner, name), debug.getmetatable(object)
     total = 1
     if self then args[1] = self(fx) else args[1] = object end
   elseif self then
@@ -378,6 +380,9 @@ for _, entry in ipairs(functions) do
           local expected = bad(1, name, c[2])
           -- == is false, never an error, whatever the other operand is
           if name == "__eq" then expected = { returns = { false } } end
+          -- a finalizer leaves alone what is not its kind: an error in it
+          -- would surface in whatever code the collector interrupted
+          if name == "__gc" or name == "__close" then expected = { returns = {} } end
           run_case(owner, name, V[c[1]], values, expected,
             ("%s with self %s"):format(title, c[1]))
         end
@@ -453,10 +458,10 @@ describe("the catalogue", function()
       end
     end
     check("module", require "imalloc.core")
-    check("handle", getmetatable(m).__index)
-    check("handle-meta", getmetatable(m))
-    check("buffer", getmetatable(b).__index)
-    check("buffer-meta", getmetatable(b))
+    check("handle", debug.getmetatable(m).__index)
+    check("handle-meta", debug.getmetatable(m))
+    check("buffer", debug.getmetatable(b).__index)
+    check("buffer-meta", debug.getmetatable(b))
     table.sort(missing)
     assert.same({}, missing)
   end)

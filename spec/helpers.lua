@@ -82,7 +82,7 @@ end
 --- How an argument error names a value's type: by its metatable's __name
 -- (Lua 5.3 gives io files one, "FILE*"; 5.1 and 5.2 do not).
 function helpers.typename(v)
-  local mt = getmetatable(v)
+  local mt = debug.getmetatable(v)
   return type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(v)
 end
 -- Kept out of LuaJIT's compiler: Debian 12's LuaJIT 2.1 crashes recording

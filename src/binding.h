@@ -9,6 +9,17 @@
 **      user value is a table block -> its buffer, both light userdata), so
 **      that m:free cannot free a block a buffer will free again;
 **   3. the metatable of the other kind.
+**
+** THE RULE of every function here: between checking a handle or a block
+** and using it, nothing may allocate on the Lua side. Any allocation (a new
+** userdata or string, a number turned into a string, a growing
+** luaL_Buffer, lua_pushfstring, a table that grows) may run a collection
+** step, and so any finalizer, and a finalizer may free the block or release
+** the handle just checked. So a function makes its userdata and converts
+** its arguments first, then checks, then uses; where it must allocate in
+** between (room for bytes read out of a block), it checks again after.
+** Raising is fine: nothing is used after. A Lua built with HARDMEMTESTS,
+** which collects wherever it may, checks this in CI (docs/hardgc.md).
 */
 #ifndef IMALLOC_BINDING_H
 #define IMALLOC_BINDING_H
@@ -33,6 +44,7 @@
 ** alive) costs no table lookup, and the table as user value 1. */
 typedef struct imalloc_Owned {
   lua_Integer count;
+  lua_Integer peak;  /* the most since the table was last made anew */
 } imalloc_Owned;
 
 /* This Lua state's imalloc_Owned. */
@@ -40,32 +52,68 @@ static inline imalloc_Owned *imalloc_owned(lua_State *L) {
   return (imalloc_Owned *)lua_touserdata(L, IMALLOC_OWNED);
 }
 
+/* Argument errors that name the function even where Lua cannot: a method
+** called through pcall(m.read, m, p) or a local variable is 'read', not
+** '?' (imalloc.c). Every argument error of the binding goes through these,
+** so that the name does not depend on how the function was called. */
+IMALLOC_HIDDEN int imalloc_argerror(lua_State *L, int arg, const char *msg);
+IMALLOC_HIDDEN int imalloc_typeerror(lua_State *L, int arg, const char *tname);
+#undef luaL_argerror
+#define luaL_argerror imalloc_argerror
+#undef luaL_typeerror
+#define luaL_typeerror imalloc_typeerror
+
+/* The handle at `idx`, live or released, or NULL: a full userdata of a
+** handle's size and tag (imalloc.h) whose metatable is the handle's. Must
+** be called from a function whose upvalue `mt` is the handle's metatable. */
+static inline imalloc_Handle *imalloc_testhandle(lua_State *L, int idx,
+                                                 int mt) {
+  imalloc_Handle *h;
+  int same;
+  if (imalloc_udatasize(L, idx) != sizeof(imalloc_Handle)) return NULL;
+  h = (imalloc_Handle *)lua_touserdata(L, idx);
+  if (h->tag != IMALLOC_HANDLE_TAG || !lua_getmetatable(L, idx)) return NULL;
+  same = lua_rawequal(L, -1, mt);
+  lua_pop(L, 1);
+  return same ? h : NULL;
+}
+
+/* The same for a buffer, whose metatable is the upvalue `mt`. */
+static inline imalloc_Buffer *imalloc_testbuffer(lua_State *L, int idx,
+                                                 int mt) {
+  imalloc_Buffer *b;
+  int same;
+  if (imalloc_udatasize(L, idx) != sizeof(imalloc_Buffer)) return NULL;
+  b = (imalloc_Buffer *)lua_touserdata(L, idx);
+  if (b->tag != IMALLOC_BUFFER_TAG || !lua_getmetatable(L, idx)) return NULL;
+  same = lua_rawequal(L, -1, mt);
+  lua_pop(L, 1);
+  return same ? b : NULL;
+}
+
 /* The handle at `arg`, live or released; raises for anything else. Must be
 ** called from a function whose upvalue 1 is the handle's metatable. */
 static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
-  imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
-  if (h == NULL || !lua_getmetatable(L, arg))
-    luaL_typeerror(L, arg, "IMalloc");
-  if (!lua_rawequal(L, -1, IMALLOC_SELFMT))
-    luaL_typeerror(L, arg, "IMalloc");
-  lua_pop(L, 1);
+  imalloc_Handle *h = imalloc_testhandle(L, arg, IMALLOC_SELFMT);
+  if (h == NULL) luaL_typeerror(L, arg, "IMalloc");
   return h;
 }
 
 /* The last live handle that passed imalloc_tohandle, in any Lua state of
 ** the process, or NULL: the common case, one handle called again and
-** again, then costs a comparison instead of a metatable check. Sound
-** because a handle leaves it before it is released (release, __gc), so
-** while an address is there it is a live handle's, and no other object,
-** in this state or another, can have it. */
+** again, then costs a comparison and a look at the userdata instead of a
+** metatable check. The look (size, tag, a reference still owned) is what
+** makes it sound, not the address: a handle can die without a release
+** (a script may replace its __gc through the debug library), and another
+** userdata may then have its address. */
 IMALLOC_HIDDEN extern imalloc_atomic_ptr imalloc_lastlive;
 
 /* The handle at `arg`, which must still own a reference. */
 static inline imalloc_Handle *imalloc_checklive(lua_State *L, int arg) {
   imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
-  if (h != NULL &&
-      h == imalloc_atomic_getptr(&imalloc_lastlive) &&
-      lua_type(L, arg) == LUA_TUSERDATA)
+  if (h != NULL && h == imalloc_atomic_getptr(&imalloc_lastlive) &&
+      imalloc_udatasize(L, arg) == sizeof *h &&
+      h->tag == IMALLOC_HANDLE_TAG && h->com != NULL)
     return h;
   h = imalloc_tohandle(L, arg);
   if (h->com == NULL) luaL_error(L, "attempt to use a released IMalloc");
@@ -88,6 +136,9 @@ static inline void *imalloc_checkpointer(lua_State *L, int arg) {
       int isint;
       lua_Integer a = lua_tointegerx(L, arg, &isint);
       if (!isint) luaL_argerror(L, arg, "address must be an integer");
+      /* No user-space address is at or above 2^63 (it would be negative
+      ** here), and refusing those gives every Lua one answer. */
+      if (a < 0) luaL_argerror(L, arg, "address out of range");
 #if UINTPTR_MAX < UINT64_MAX
       if ((uint64_t)a > UINTPTR_MAX) luaL_argerror(L, arg, "address out of range");
 #endif
@@ -109,6 +160,24 @@ static inline lua_Integer imalloc_checkinteger(lua_State *L, int arg) {
   n = lua_tointegerx(L, arg, &isint);
   if (!isint) luaL_argerror(L, arg, "number has no integer representation");
   return n;
+}
+
+/* A string argument, never converted from a number: converting would
+** allocate (THE RULE above), and a number's decimal text is seldom the
+** bytes a caller means. */
+static inline const char *imalloc_checkstring(lua_State *L, int arg,
+                                              size_t *len) {
+  if (lua_type(L, arg) != LUA_TSTRING) luaL_typeerror(L, arg, "string");
+  return lua_tolstring(L, arg, len);
+}
+
+/* luaL_checktype and luaL_checkany, through imalloc_argerror. */
+static inline void imalloc_checktype(lua_State *L, int arg, int t) {
+  if (lua_type(L, arg) != t) luaL_typeerror(L, arg, lua_typename(L, t));
+}
+
+static inline void imalloc_checkany(lua_State *L, int arg) {
+  if (lua_type(L, arg) == LUA_TNONE) luaL_argerror(L, arg, "value expected");
 }
 
 /* A byte count named `what` in errors ("size", "offset", "length"): an

@@ -51,6 +51,12 @@ static void checkrange(lua_State *L, int arg, size_t size, size_t offset,
         todecimal(dn, n), todecimal(doffset, offset), todecimal(dsize, size)));
 }
 
+/* Where a method finds its block: checks everything about it (the handle
+** or buffer at 1, the pointer) and returns its address and size, or
+** raises. A method calls it again after anything that may have run a
+** finalizer (THE RULE, binding.h). */
+typedef void *(*locate_fn)(lua_State *L, size_t *size);
+
 /* The size of the block at `p`, which must be a live block of `h`'s
 ** allocator (not checked after setchecks(false)). */
 static size_t blocksize(lua_State *L, imalloc_Handle *h, void *p, int arg) {
@@ -62,22 +68,46 @@ static size_t blocksize(lua_State *L, imalloc_Handle *h, void *p, int arg) {
   return (size_t)size;
 }
 
-/* read([n [, offset]]) of a block: args at `narg` and `narg + 1`. */
-static int readbytes(lua_State *L, const char *base, size_t size, int narg) {
-  size_t offset = optcount(L, narg + 1, 0, "offset");
-  size_t n;
+/* Room for `n` bytes on top of the stack (a userdata), made before the
+** block they are copied from is checked (again). */
+static char *newroom(lua_State *L, size_t n) {
+  return (char *)lua_newuserdatauv(L, n, 0);
+}
+
+/* read([n [, offset]]) of the block `locate` finds: args at `narg` and
+** `narg + 1`. Lua 5.4's lua_pushlstring copies the bytes before it may
+** collect; the others collect first, then copy, so there the bytes go
+** through room made before the block is checked again. */
+static int readbytes(lua_State *L, locate_fn locate, int narg) {
+  size_t size, offset, n;
+  const char *base = (const char *)locate(L, &size);
+  offset = optcount(L, narg + 1, 0, "offset");
   if (offset > size) checkrange(L, narg + 1, size, offset, 0);
   n = optcount(L, narg, size - offset, "length");
   checkrange(L, narg, size, offset, n);
+#if LUACOMPAT_PUSH_COPIES_FIRST
   lua_pushlstring(L, base + offset, n);
+#else
+  {
+    char *room;
+    lua_settop(L, narg + 1);  /* the room goes above the arguments */
+    room = newroom(L, n);
+    base = (const char *)locate(L, &size);
+    checkrange(L, narg, size, offset, n);
+    memcpy(room, base + offset, n);
+    lua_pushlstring(L, room, n);
+  }
+#endif
   return 1;
 }
 
-/* write(s [, offset]) into a block: args at `sarg` and `sarg + 1`. */
-static void writebytes(lua_State *L, char *base, size_t size, int sarg) {
-  size_t len;
-  const char *s = luaL_checklstring(L, sarg, &len);
-  size_t offset = optcount(L, sarg + 1, 0, "offset");
+/* write(s [, offset]) into the block `locate` finds: args at `sarg` and
+** `sarg + 1`. */
+static void writebytes(lua_State *L, locate_fn locate, int sarg) {
+  size_t len, offset, size;
+  char *base = (char *)locate(L, &size);
+  const char *s = imalloc_checkstring(L, sarg, &len);
+  offset = optcount(L, sarg + 1, 0, "offset");
   checkrange(L, sarg, size, offset, len);
   memcpy(base + offset, s, len);
 }
@@ -140,8 +170,9 @@ static uint32_t get16(const unsigned char *in) {
   return (uint32_t)in[0] | ((uint32_t)in[1] << 8);
 }
 
-/* Appends code point `cp` to `b` as UTF-8. */
-static void addutf8(luaL_Buffer *b, uint32_t cp) {
+/* Writes code point `cp` as UTF-8 at `out` (unless NULL); returns its
+** length. */
+static size_t pututf8(char *out, uint32_t cp) {
   char buf[4];
   size_t n;
   if (cp < 0x80) { buf[0] = (char)cp; n = 1; }
@@ -161,28 +192,30 @@ static void addutf8(luaL_Buffer *b, uint32_t cp) {
     buf[3] = (char)(0x80 | (cp & 0x3F));
     n = 4;
   }
-  luaL_addlstring(b, buf, n);
+  if (out != NULL) memcpy(out, buf, n);
+  return n;
 }
 
-/* Pushes `units` UTF-16LE units at `in` as UTF-8. A surrogate without its
+/* Writes `units` UTF-16LE units at `in` as UTF-8 at `out`, or only counts
+** the bytes when `out` is NULL; returns the count. A surrogate without its
 ** pair becomes U+FFFD, as Windows' WideCharToMultiByte does by default. */
-static void pushutf8(lua_State *L, const unsigned char *in, size_t units) {
-  luaL_Buffer b;
-  size_t i;
-  luaL_buffinit(L, &b);
+static size_t toutf8(char *out, const unsigned char *in, size_t units) {
+  size_t i, n = 0;
   for (i = 0; i < units; i++) {
     uint32_t u = get16(in + 2 * i);
     if (u >= 0xD800 && u <= 0xDBFF && i + 1 < units) {
       uint32_t lo = get16(in + 2 * (i + 1));
       if (lo >= 0xDC00 && lo <= 0xDFFF) {
-        addutf8(&b, 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
+        n += pututf8(out ? out + n : NULL,
+                     0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
         i++;
         continue;
       }
     }
-    addutf8(&b, (u >= 0xD800 && u <= 0xDFFF) ? 0xFFFD : u);
+    n += pututf8(out ? out + n : NULL,
+                 (u >= 0xD800 && u <= 0xDFFF) ? 0xFFFD : u);
   }
-  luaL_pushresult(&b);
+  return n;
 }
 
 /* }====================================================== */
@@ -194,42 +227,68 @@ static void pushutf8(lua_State *L, const unsigned char *in, size_t units) {
 ** =======================================================
 */
 
-/* m:read(p [, n [, offset]]): n bytes (default: to the end of the block). */
-static int m_read(lua_State *L) {
+/* The block of m:read(p), m:write(p, ...) and the like: the handle at 1,
+** live, and the pointer at 2, a live block of its allocator. */
+static void *handleblock(lua_State *L, size_t *size) {
   imalloc_Handle *h = imalloc_checklive(L, 1);
   void *p = imalloc_checkpointer(L, 2);
-  size_t size = blocksize(L, h, p, 2);
-  return readbytes(L, (const char *)p, size, 3);
+  *size = blocksize(L, h, p, 2);
+  return p;
+}
+
+/* m:read(p [, n [, offset]]): n bytes (default: to the end of the block). */
+static int m_read(lua_State *L) {
+  return readbytes(L, handleblock, 3);
 }
 
 /* m:write(p, s [, offset]) */
 static int m_write(lua_State *L) {
-  imalloc_Handle *h = imalloc_checklive(L, 1);
-  void *p = imalloc_checkpointer(L, 2);
-  size_t size = blocksize(L, h, p, 2);
-  writebytes(L, (char *)p, size, 3);
+  writebytes(L, handleblock, 3);
   return 0;
 }
 
-/* m:string(p): the bytes of a block up to its first NUL (or its end): a C
-** string that native code handed over. */
-static int pushcstring(lua_State *L, const void *p, size_t size) {
+/* The length of the C string at `p`: up to its first NUL, or `size`. */
+static size_t cstrlen(const void *p, size_t size) {
   const char *nul = (const char *)memchr(p, '\0', size);
-  lua_pushlstring(L, (const char *)p, nul ? (size_t)(nul - (const char *)p) : size);
+  return nul ? (size_t)(nul - (const char *)p) : size;
+}
+
+/* m:string(p), b:string(): the bytes of the block `locate` finds up to its
+** first NUL (or its end): a C string that native code handed over. Where
+** the bytes go through room (readbytes), a finalizer that ran while it was
+** made may have written the block: measured again, and made again if the
+** string grew. */
+static int pushcstring(lua_State *L, locate_fn locate) {
+  size_t size;
+  const char *p = (const char *)locate(L, &size);
+  size_t len = cstrlen(p, size);
+#if !LUACOMPAT_PUSH_COPIES_FIRST
+  char *room = NULL;
+  size_t roomsize = 0;
+  for (;;) {
+    if (room != NULL) lua_pop(L, 1);
+    room = newroom(L, len);
+    roomsize = len;
+    p = (const char *)locate(L, &size);
+    len = cstrlen(p, size);
+    if (len <= roomsize) break;
+  }
+  memcpy(room, p, len);
+  p = room;
+#endif
+  lua_pushlstring(L, p, len);
   return 1;
 }
 
 static int m_string(lua_State *L) {
-  imalloc_Handle *h = imalloc_checklive(L, 1);
-  void *p = imalloc_checkpointer(L, 2);
-  return pushcstring(L, p, blocksize(L, h, p, 2));
+  return pushcstring(L, handleblock);
 }
 
 /* m:strdup(s): a NUL-terminated copy of s in a new block. */
 static int m_strdup(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
   size_t len;
-  const char *s = luaL_checklstring(L, 2, &len);
+  const char *s = imalloc_checkstring(L, 2, &len);
   char *p;
   luaL_argcheck(L, len < (size_t)-1, 2, "string too long");
   p = (char *)m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len + 1));
@@ -245,7 +304,7 @@ static int m_strdup(lua_State *L) {
 static int m_wstrdup(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
   size_t len, units, i = 0;
-  const char *s = luaL_checklstring(L, 2, &len);
+  const char *s = imalloc_checkstring(L, 2, &len);
   unsigned char *p, *out;
   units = utf16_length(L, s, len, 2);
   luaL_argcheck(L, units < ((size_t)-1) / 2 - 1, 2, "string too long");
@@ -268,33 +327,54 @@ static int m_wstrdup(lua_State *L) {
   return 2;
 }
 
-/* m:wstring(p [, nchars]): a UTF-16LE string in a block as UTF-8. Without
-** nchars, up to the first NUL or the end of the block; with it, exactly
-** nchars units (NULs included), within the block. */
-/* The UTF-16LE string in a block of `size` bytes at `p`, as UTF-8: up to
-** the first NUL, or exactly the count of units at `narg` when given. */
-static int pushwstring(lua_State *L, const void *p, size_t size, int narg) {
+/* The UTF-16 units of a block of `size` bytes at `in` that wstring turns
+** into UTF-8: up to the first NUL, or exactly the count at `narg` when
+** given (NULs included), within the block. */
+static size_t wunits(lua_State *L, const unsigned char *in, size_t size,
+                     int narg) {
   size_t maxunits = size / 2, units;
-  const unsigned char *in = (const unsigned char *)p;
   if (lua_isnoneornil(L, narg)) {
     for (units = 0; units < maxunits && get16(in + 2 * units) != 0; units++) {}
-  } else {
-    units = optcount(L, narg, 0, "length");
-    if (units > maxunits) {
-      char dunits[DECIMAL], dsize[DECIMAL];
-      luaL_argerror(L, narg, lua_pushfstring(L,
-          "out of bounds: %s characters in a %s-byte block",
-          todecimal(dunits, units), todecimal(dsize, size)));
-    }
+    return units;
   }
-  pushutf8(L, in, units);
+  units = optcount(L, narg, 0, "length");
+  if (units > maxunits) {
+    char dunits[DECIMAL], dsize[DECIMAL];
+    luaL_argerror(L, narg, lua_pushfstring(L,
+        "out of bounds: %s characters in a %s-byte block",
+        todecimal(dunits, units), todecimal(dsize, size)));
+  }
+  return units;
+}
+
+/* m:wstring(p [, nchars]), b:wstring([nchars]): the UTF-16LE string in the
+** block `locate` finds, as UTF-8. The UTF-8 is written into room made
+** first, and the block is checked and measured again after: making the
+** room may have run a finalizer that freed or wrote the block. */
+static int pushwstring(lua_State *L, locate_fn locate, int narg) {
+  size_t size, units, need;
+  const unsigned char *in;
+  char *room = NULL;
+  size_t roomsize = 0;
+  in = (const unsigned char *)locate(L, &size);
+  units = wunits(L, in, size, narg);
+  need = toutf8(NULL, in, units);
+  lua_settop(L, narg);  /* the room goes above the arguments */
+  for (;;) {
+    if (room != NULL) lua_pop(L, 1);
+    room = newroom(L, need);
+    roomsize = need;
+    in = (const unsigned char *)locate(L, &size);
+    units = wunits(L, in, size, narg);
+    need = toutf8(NULL, in, units);
+    if (need <= roomsize) break;
+  }
+  lua_pushlstring(L, room, toutf8(room, in, units));
   return 1;
 }
 
 static int m_wstring(lua_State *L) {
-  imalloc_Handle *h = imalloc_checklive(L, 1);
-  void *p = imalloc_checkpointer(L, 2);
-  return pushwstring(L, p, blocksize(L, h, p, 2), 3);
+  return pushwstring(L, handleblock, 3);
 }
 
 /* A released buffer, made before its block exists so that an error cannot
@@ -302,6 +382,7 @@ static int m_wstring(lua_State *L) {
 static imalloc_Buffer *newbuffer(lua_State *L) {
   imalloc_Buffer *b =
       (imalloc_Buffer *)lua_newuserdatauv(L, sizeof(imalloc_Buffer), 0);
+  b->tag = IMALLOC_BUFFER_TAG;
   b->ptr = NULL;
   b->size = 0;
   b->com = NULL;
@@ -309,6 +390,23 @@ static imalloc_Buffer *newbuffer(lua_State *L) {
   lua_pushvalue(L, IMALLOC_OTHERMT);
   lua_setmetatable(L, -2);
   return b;
+}
+
+/* A Lua table does not shrink when its keys are removed, only when it
+** grows past its room: once most of the blocks it recorded are gone, the
+** live ones move to a new table and the old one is collected. */
+static void shrinkowned(lua_State *L, imalloc_Owned *o) {
+  lua_getiuservalue(L, IMALLOC_OWNED, 1);
+  lua_createtable(L, 0, (int)o->count);
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);  /* new[key] = value */
+  }
+  lua_setiuservalue(L, IMALLOC_OWNED, 1);
+  lua_pop(L, 1);
+  o->peak = o->count;
 }
 
 /* Records block `p` as owned by buffer `b` (owned = 1), or forgets it
@@ -334,6 +432,8 @@ static void setowned(lua_State *L, void *p, const imalloc_Buffer *b,
   }
   lua_pop(L, 1);
   o->count += owned ? 1 : -1;
+  if (o->count > o->peak) o->peak = o->count;
+  if (!owned && o->peak >= 64 && o->count < o->peak / 4) shrinkowned(L, o);
 }
 
 /* Makes `b` own block `p` and takes a reference on `m`; then records the
@@ -352,11 +452,17 @@ static void own(lua_State *L, imalloc_Buffer *b, imalloc_Handle *h, void *p,
 
 /* m:buffer(n): a buffer owning a new block of n bytes. */
 static int m_buffer(lua_State *L) {
-  imalloc_Handle *h = imalloc_checklive(L, 1);
-  IMalloc *m = h->com;
-  size_t n = imalloc_checksize(L, 2);
-  imalloc_Buffer *b = newbuffer(L);
-  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, n));
+  size_t n;
+  imalloc_Buffer *b;
+  imalloc_Handle *h;
+  IMalloc *m;
+  void *p;
+  imalloc_checklive(L, 1);  /* each argument's error in order */
+  n = imalloc_checksize(L, 2);
+  b = newbuffer(L);  /* may run a finalizer: check again */
+  h = imalloc_checklive(L, 1);
+  m = h->com;
+  p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, n));
   if (p == NULL) return imalloc_pushnomem(L);
   own(L, b, h, p, n);
   return 1;
@@ -365,12 +471,18 @@ static int m_buffer(lua_State *L) {
 /* m:bufferof(s): a buffer owning a new block that holds a copy of the
 ** bytes of s (no NUL added). */
 static int m_bufferof(lua_State *L) {
-  imalloc_Handle *h = imalloc_checklive(L, 1);
-  IMalloc *m = h->com;
   size_t len;
-  const char *s = luaL_checklstring(L, 2, &len);
-  imalloc_Buffer *b = newbuffer(L);
-  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len));
+  const char *s;
+  imalloc_Buffer *b;
+  imalloc_Handle *h;
+  IMalloc *m;
+  void *p;
+  imalloc_checklive(L, 1);  /* each argument's error in order */
+  s = imalloc_checkstring(L, 2, &len);
+  b = newbuffer(L);  /* may run a finalizer: check again */
+  h = imalloc_checklive(L, 1);
+  m = h->com;
+  p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len));
   if (p == NULL) return imalloc_pushnomem(L);
   memcpy(p, s, len);
   own(L, b, h, p, len);
@@ -381,17 +493,20 @@ static int m_bufferof(lua_State *L) {
 ** even after setchecks(false): a wrong pointer here would be freed later,
 ** far from the mistake. */
 static int m_adopt(lua_State *L) {
-  imalloc_Handle *h = imalloc_checklive(L, 1);
-  void *p = imalloc_checkpointer(L, 2);
-  SIZE_T size;
+  void *p;
   imalloc_Buffer *b;
+  imalloc_Handle *h;
+  SIZE_T size;
+  imalloc_checklive(L, 1);  /* each argument's error in order */
+  p = imalloc_checkpointer(L, 2);
+  b = newbuffer(L);  /* may run a finalizer: check again */
+  h = imalloc_checklive(L, 1);
   luaL_argcheck(L, p != NULL, 2, "NULL pointer");
   if (h->com->lpVtbl->DidAlloc(h->com, p) != 1)
     luaL_argerror(L, 2, "pointer is not a live block of this IMalloc");
   if (imalloc_isowned(L, imalloc_owned(L), p))
     luaL_argerror(L, 2, "pointer is owned by a buffer (free or detach the buffer)");
   size = h->com->lpVtbl->GetSize(h->com, p);
-  b = newbuffer(L);
   own(L, b, h, p, size);
   return 1;
 }
@@ -406,11 +521,8 @@ static int m_adopt(lua_State *L) {
 */
 
 static imalloc_Buffer *tobuffer(lua_State *L) {
-  imalloc_Buffer *b = (imalloc_Buffer *)lua_touserdata(L, 1);
-  if (b == NULL || !lua_getmetatable(L, 1) ||
-      !lua_rawequal(L, -1, IMALLOC_SELFMT))
-    luaL_typeerror(L, 1, "IMalloc buffer");
-  lua_pop(L, 1);
+  imalloc_Buffer *b = imalloc_testbuffer(L, 1, IMALLOC_SELFMT);
+  if (b == NULL) luaL_typeerror(L, 1, "IMalloc buffer");
   return b;
 }
 
@@ -462,8 +574,9 @@ static void freebuffer(lua_State *L, imalloc_Buffer *b) {
 /* __gc and __close: frees the block unless freed or detached already, or
 ** freed behind the buffer's back. */
 static int b_gc(lua_State *L) {
-  imalloc_Buffer *b = tobuffer(L);
-  if (b->ptr == NULL) return 0;
+  /* anything else given the buffer's metatable is left alone (m_gc) */
+  imalloc_Buffer *b = imalloc_testbuffer(L, 1, IMALLOC_SELFMT);
+  if (b == NULL || b->ptr == NULL) return 0;
   if (blockintact(b))
     freebuffer(L, b);
   else
@@ -493,24 +606,27 @@ static int b_ptr(lua_State *L) {
   return 1;
 }
 
-static int b_read(lua_State *L) {
+/* The block of b:read() and the like: the buffer's, still intact. */
+static void *bufferblock(lua_State *L, size_t *size) {
   imalloc_Buffer *b = checkbuffer(L);
-  return readbytes(L, (const char *)b->ptr, b->size, 2);
+  *size = b->size;
+  return b->ptr;
+}
+
+static int b_read(lua_State *L) {
+  return readbytes(L, bufferblock, 2);
 }
 
 static int b_string(lua_State *L) {
-  imalloc_Buffer *b = checkbuffer(L);
-  return pushcstring(L, b->ptr, b->size);
+  return pushcstring(L, bufferblock);
 }
 
 static int b_wstring(lua_State *L) {
-  imalloc_Buffer *b = checkbuffer(L);
-  return pushwstring(L, b->ptr, b->size, 2);
+  return pushwstring(L, bufferblock, 2);
 }
 
 static int b_write(lua_State *L) {
-  imalloc_Buffer *b = checkbuffer(L);
-  writebytes(L, (char *)b->ptr, b->size, 2);
+  writebytes(L, bufferblock, 2);
   lua_settop(L, 1);
   return 1;
 }

@@ -113,6 +113,7 @@ imalloc_atomic_ptr imalloc_lastlive;
 static imalloc_Handle *newhandle(lua_State *L) {
   imalloc_Handle *h =
       (imalloc_Handle *)lua_newuserdatauv(L, sizeof(imalloc_Handle), 0);
+  h->tag = IMALLOC_HANDLE_TAG;
   h->com = NULL;
   h->refs = 0;
   h->checks = 1;
@@ -132,10 +133,12 @@ static void releaseall(imalloc_Handle *h) {
   while (refs-- > 0) com->lpVtbl->Release(com);
 }
 
-/* __gc and __close */
+/* __gc and __close. Anything else a script gave the handle's metatable is
+** left alone: an error in a finalizer would surface in whatever code the
+** collector interrupted (Lua 5.1). */
 static int m_gc(lua_State *L) {
-  imalloc_Handle *h = imalloc_tohandle(L, 1);
-  releaseall(h);
+  imalloc_Handle *h = imalloc_testhandle(L, 1, IMALLOC_SELFMT);
+  if (h != NULL) releaseall(h);
   return 0;
 }
 
@@ -151,22 +154,12 @@ static int m_tostring(lua_State *L) {
   return 1;
 }
 
-/* The handle at `idx`, or NULL for any other value: __eq can be called
-** with a handle on either side (Lua calls the right operand's __eq when
-** the left one has none), and must answer false, not raise. */
-static imalloc_Handle *testhandle(lua_State *L, int idx) {
-  imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, idx);
-  int ishandle = h != NULL && lua_getmetatable(L, idx);
-  if (ishandle) {
-    ishandle = lua_rawequal(L, -1, IMALLOC_SELFMT);
-    lua_pop(L, 1);
-  }
-  return ishandle ? h : NULL;
-}
-
-/* Two handles are equal when they hold the same interface pointer. */
+/* Two handles are equal when they hold the same interface pointer. __eq
+** can be called with a handle on either side (Lua calls the right
+** operand's __eq when the left one has none): anything else is unequal. */
 static int m_eq(lua_State *L) {
-  imalloc_Handle *a = testhandle(L, 1), *b = testhandle(L, 2);
+  imalloc_Handle *a = imalloc_testhandle(L, 1, IMALLOC_SELFMT);
+  imalloc_Handle *b = imalloc_testhandle(L, 2, IMALLOC_SELFMT);
   lua_pushboolean(L, a != NULL && b != NULL && a->com != NULL &&
                          a->com == b->com);
   return 1;
@@ -195,6 +188,10 @@ static int m_realloc(lua_State *L) {
     lua_pushnil(L);
     return 1;
   }
+  /* Unchecked (setchecks(false)), a pointer the allocator does not know
+  ** fails here too: that is the caller's mistake, not a lack of memory. */
+  if (p != NULL && h->com->lpVtbl->DidAlloc(h->com, p) != 1)
+    luaL_argerror(L, 2, "pointer is not a live block of this IMalloc");
   return imalloc_pushnomem(L);
 }
 
@@ -275,16 +272,19 @@ static int parseiid(const char *s, size_t len, IID *iid) {
 }
 
 static int m_queryinterface(lua_State *L) {
-  IMalloc *m = imalloc_checklive(L, 1)->com;
   size_t len;
-  const char *s = luaL_checklstring(L, 2, &len);
-  IID iid;
+  const char *s;
   imalloc_Handle *h;
+  IMalloc *m;
+  IID iid;
   void *out = NULL;
   HRESULT hr;
+  imalloc_checklive(L, 1);  /* each argument's error in order */
+  s = imalloc_checkstring(L, 2, &len);
   if (!parseiid(s, len, &iid))
     luaL_argerror(L, 2, "IID expected as \"{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}\"");
-  h = newhandle(L);
+  h = newhandle(L);  /* may run a finalizer: check again */
+  m = imalloc_checklive(L, 1)->com;
   hr = m->lpVtbl->QueryInterface(m, &iid, &out);
   if (hr < 0) return imalloc_pushhresult(L, hr);
   if (out != (void *)m) {
@@ -332,7 +332,7 @@ static int m_pointer(lua_State *L) {
 ** for hot paths whose pointers are known good. Returns the handle. */
 static int m_setchecks(lua_State *L) {
   imalloc_Handle *h = imalloc_checklive(L, 1);
-  luaL_checktype(L, 2, LUA_TBOOLEAN);  /* setchecks(0) must not mean true */
+  imalloc_checktype(L, 2, LUA_TBOOLEAN);  /* setchecks(0) must not mean true */
   h->checks = lua_toboolean(L, 2);
   lua_settop(L, 1);
   return 1;
@@ -392,18 +392,15 @@ static int l_wrap(lua_State *L) {
 /* type(x): "IMalloc", "released IMalloc", "buffer", "released buffer" or
 ** fail, like io.type. */
 static int l_type(lua_State *L) {
-  luaL_checkany(L, 1);
-  if (!lua_getmetatable(L, 1)) {
-    luaL_pushfail(L);
-  } else if (lua_rawequal(L, -1, IMALLOC_SELFMT)) {
-    imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, 1);
+  imalloc_Handle *h;
+  imalloc_Buffer *b;
+  imalloc_checkany(L, 1);
+  if ((h = imalloc_testhandle(L, 1, IMALLOC_SELFMT)) != NULL)
     lua_pushstring(L, h->com ? "IMalloc" : "released IMalloc");
-  } else if (lua_rawequal(L, -1, IMALLOC_OTHERMT)) {
-    imalloc_Buffer *b = (imalloc_Buffer *)lua_touserdata(L, 1);
+  else if ((b = imalloc_testbuffer(L, 1, IMALLOC_OTHERMT)) != NULL)
     lua_pushstring(L, b->ptr ? "buffer" : "released buffer");
-  } else {
+  else
     luaL_pushfail(L);
-  }
   return 1;
 }
 
@@ -451,6 +448,64 @@ static const luaL_Reg module_functions[] = {
   {NULL, NULL}
 };
 
+/*
+** {======================================================
+** Argument errors
+** =======================================================
+*/
+
+/* The name of the C function running at level 0, from the binding's own
+** tables ("read", "imalloc.wrap", "imalloc.spy.start"), or NULL. */
+static const char *functionname(lua_State *L, lua_Debug *ar) {
+  static const struct {
+    const luaL_Reg *list;
+    const char *prefix;
+  } tables[] = {
+    {handle_methods, ""}, {handle_metamethods, ""},
+    {imalloc_memory_methods, ""}, {imalloc_buffer_methods, ""},
+    {imalloc_buffer_metamethods, ""}, {module_functions, "imalloc."},
+    {imalloc_spy_functions, "imalloc.spy."},
+  };
+  lua_CFunction f;
+  size_t i;
+  const luaL_Reg *r;
+  if (!lua_getinfo(L, "f", ar)) return NULL;
+  f = lua_tocfunction(L, -1);
+  lua_pop(L, 1);
+  for (i = 0; i < sizeof tables / sizeof tables[0]; i++)
+    for (r = tables[i].list; r->name != NULL; r++)
+      if (r->func == f)
+        return lua_pushfstring(L, "%s%s", tables[i].prefix, r->name);
+  return NULL;
+}
+
+#undef luaL_argerror
+int imalloc_argerror(lua_State *L, int arg, const char *msg) {
+  lua_Debug ar;
+  const char *name;
+  if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&
+      ar.name == NULL && (name = functionname(L, &ar)) != NULL)
+    return luaL_error(L, "bad argument #%d to '%s' (%s)", arg, name, msg);
+  /* Lua knows the name, and whether `self` is not to be counted */
+  return luaL_argerror(L, arg, msg);
+}
+
+/* "X expected, got Y", where Y is the value's __name if it has one. */
+int imalloc_typeerror(lua_State *L, int arg, const char *tname) {
+  const char *got;
+  if (luaL_getmetafield(L, arg, "__name") && lua_type(L, -1) == LUA_TSTRING)
+    got = lua_tostring(L, -1);
+  else if (lua_type(L, arg) == LUA_TLIGHTUSERDATA)
+    got = "light userdata";
+  else
+    got = luaL_typename(L, arg);
+  return imalloc_argerror(L, arg,
+                          lua_pushfstring(L, "%s expected, got %s", tname, got));
+}
+
+/* }====================================================== */
+
+
 /* Sets the functions `l` into the table on top of the stack, each with the
 ** binding's three upvalues (binding.h), given as stack indices. */
 static void setfuncs(lua_State *L, const luaL_Reg *l, int selfmt, int owned,
@@ -461,11 +516,16 @@ static void setfuncs(lua_State *L, const luaL_Reg *l, int selfmt, int owned,
   luaL_setfuncs(L, l, 3);
 }
 
-/* A metatable with its methods table as __index. */
+/* A metatable with its methods table as __index, which getmetatable and
+** setmetatable cannot reach (__metatable): without the debug library, a
+** script cannot change a handle's finalizer or lend the metatable to
+** another value. With it, the checks still hold (imalloc_testhandle). */
 static void newmetatable(lua_State *L, const char *key, const char *name) {
   luaL_newmetatable(L, key);
   lua_pushstring(L, name);
   lua_setfield(L, -2, "__name");  /* what type errors call it */
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__metatable");
   lua_newtable(L);
   lua_setfield(L, -2, "__index");
 }
@@ -480,6 +540,7 @@ static void pushowned(lua_State *L) {
   lua_pop(L, 1);
   o = (imalloc_Owned *)lua_newuserdatauv(L, sizeof(imalloc_Owned), 1);
   o->count = 0;
+  o->peak = 0;
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, -1);

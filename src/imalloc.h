@@ -21,10 +21,18 @@
 /* The registry key of the handle's metatable. */
 #define IMALLOC_HANDLE "imalloc.IMalloc"
 
+/* The first field of a handle and of a buffer: which of the two it is. A
+** check reads it only in a full userdata of exactly the struct's size, so
+** neither a metatable a script moved, stripped or lent (debug.setmetatable)
+** nor another module's userdata can pass for one. */
+#define IMALLOC_HANDLE_TAG 0x494D6148u  /* "IMaH" */
+#define IMALLOC_BUFFER_TAG 0x494D6142u  /* "IMaB" */
+
 typedef struct imalloc_Handle {
+  uint32_t tag;      /* IMALLOC_HANDLE_TAG */
+  int checks;        /* refuse pointers that DidAlloc disowns (default 1) */
   IMalloc *com;      /* the interface; NULL once the handle is released */
   lua_Integer refs;  /* references this handle owns, given back by __gc */
-  int checks;        /* refuse pointers that DidAlloc disowns (default 1) */
   void *owned;       /* the binding's: its Lua state's buffer-owned blocks */
 } imalloc_Handle;
 
@@ -33,23 +41,49 @@ typedef struct imalloc_Handle {
 #define IMALLOC_BUFFER "imalloc.Buffer"
 
 typedef struct imalloc_Buffer {
-  void *ptr;    /* the block; NULL once freed or detached */
-  size_t size;  /* its size in bytes */
-  IMalloc *com; /* the allocator, kept alive by the buffer's own AddRef */
-  int checks;   /* re-check the block before each use: the checks of the
-                   handle that made the buffer */
+  uint32_t tag;  /* IMALLOC_BUFFER_TAG */
+  int checks;    /* re-check the block before each use: the checks of the
+                    handle that made the buffer */
+  void *ptr;     /* the block; NULL once freed or detached */
+  size_t size;   /* its size in bytes */
+  IMalloc *com;  /* the allocator, kept alive by the buffer's own AddRef */
 } imalloc_Buffer;
 
-/* The handle at `idx`, live or released, or NULL for anything else. Written
+/* The size of the full userdata at `idx`, 0 for any other value. */
+static inline size_t imalloc_udatasize(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TUSERDATA) return 0;
+#if LUA_VERSION_NUM >= 502
+  return (size_t)lua_rawlen(L, idx);
+#else
+  return (size_t)lua_objlen(L, idx);
+#endif
+}
+
+/* The handle at `idx`, live or released, or NULL for anything else: a full
+** userdata of a handle's size and tag, with the handle's metatable. Written
 ** with calls every Lua from 5.1 to 5.4 has (no luaL_testudata in 5.1), so
 ** that this header needs nothing but lua.h and lauxlib.h. */
 static inline imalloc_Handle *imalloc_tohandle_any(lua_State *L, int idx) {
-  void *p = lua_touserdata(L, idx);
-  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  imalloc_Handle *h;
+  if (imalloc_udatasize(L, idx) != sizeof(imalloc_Handle)) return NULL;
+  h = (imalloc_Handle *)lua_touserdata(L, idx);
+  if (h->tag != IMALLOC_HANDLE_TAG || !lua_getmetatable(L, idx)) return NULL;
   luaL_getmetatable(L, IMALLOC_HANDLE);
-  if (!lua_rawequal(L, -1, -2)) p = NULL;
+  if (!lua_rawequal(L, -1, -2)) h = NULL;
   lua_pop(L, 2);
-  return (imalloc_Handle *)p;
+  return h;
+}
+
+/* The buffer at `idx`, live or released, or NULL for anything else. */
+static inline imalloc_Buffer *imalloc_tobuffer_any(lua_State *L, int idx) {
+  imalloc_Buffer *b;
+  if (imalloc_udatasize(L, idx) != sizeof(imalloc_Buffer)) return NULL;
+  b = (imalloc_Buffer *)lua_touserdata(L, idx);
+  if (b->tag != IMALLOC_BUFFER_TAG || !lua_getmetatable(L, idx)) return NULL;
+  luaL_getmetatable(L, IMALLOC_BUFFER);
+  if (!lua_rawequal(L, -1, -2)) b = NULL;
+  lua_pop(L, 2);
+  return b;
 }
 
 /* The IMalloc* of a live handle at `idx`, or NULL for anything else. The

@@ -35,6 +35,12 @@
 /* Lua 5.4 calls __close at the end of a to-be-closed variable's scope. */
 #define LUACOMPAT_HAS_CLOSE (LUA_VERSION_NUM >= 504)
 
+/* Whether lua_pushlstring copies the bytes before it may run a collection
+** step (and so a finalizer): Lua 5.4 copies, then steps; 5.1, 5.2, 5.3
+** and LuaJIT step first, so bytes read out of a block must not be handed
+** to it straight from the block (binding.h, THE RULE). */
+#define LUACOMPAT_PUSH_COPIES_FIRST (LUA_VERSION_NUM >= 504)
+
 
 /* {=====================================================================
 ** Every runtime before 5.4

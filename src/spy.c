@@ -506,6 +506,32 @@ static void checkkeys(lua_State *L, int idx, int arg,
   }
 }
 
+/* The number on top of the stack as a whole number of at least `min`
+** into *out; 0 if it is not one. An integral float beyond lua_Integer's
+** range (2^70) is a whole number too, taken as the largest there is: a
+** count or size no allocation reaches. */
+static int getwhole(lua_State *L, lua_Integer min, uint64_t *out) {
+  int isint;
+  lua_Integer n;
+  lua_Number f;
+  if (lua_type(L, -1) != LUA_TNUMBER) return 0;
+  n = lua_tointegerx(L, -1, &isint);
+  if (isint) {
+    if (n < min) return 0;
+    *out = (uint64_t)n;
+    return 1;
+  }
+  f = lua_tonumber(L, -1);
+  /* beyond the integers, finite, and without a fraction: every float from
+  ** 2^53 on is whole; below, one that converts back to itself */
+  if (f >= (lua_Number)LUA_MAXINTEGER && f - f == 0 &&
+      (f >= 9007199254740992.0 || f == (lua_Number)(uint64_t)f)) {
+    *out = UINT64_MAX;
+    return 1;
+  }
+  return 0;
+}
+
 /* Reads a fault rule from the table at `idx` (nil: no rule). Raises for a
 ** malformed one, naming argument `arg`. */
 static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
@@ -518,11 +544,8 @@ static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
     luaL_argerror(L, arg, "fault rule must be a table or nil");
   checkkeys(L, idx, arg, fields, "unknown field '%s' in fault rule");
   if (lua_getfield(L, idx, "nth") != LUA_TNIL) {
-    int isint;
-    lua_Integer n = lua_tointegerx(L, -1, &isint);
-    if (lua_type(L, -1) != LUA_TNUMBER || !isint || n < 1)
+    if (!getwhole(L, 1, &r->nth))
       luaL_argerror(L, arg, "nth must be an integer of at least 1");
-    r->nth = (uint64_t)n;
   }
   if (lua_getfield(L, idx, "every") != LUA_TNIL) {
     if (!lua_isboolean(L, -1)) luaL_argerror(L, arg, "every must be a boolean");
@@ -531,15 +554,11 @@ static void checkrule(lua_State *L, int idx, int arg, Rule *r) {
     r->every = lua_toboolean(L, -1);
   }
   if (lua_getfield(L, idx, "above") != LUA_TNIL) {
-    int isint;
-    lua_Integer n = lua_tointegerx(L, -1, &isint);
-    if (lua_type(L, -1) != LUA_TNUMBER || !isint || n < 0)
+    uint64_t n;
+    if (!getwhole(L, 0, &n))
       luaL_argerror(L, arg, "above must be a non-negative integer");
-#if LUA_MAXINTEGER > SIZE_MAX
-    if ((uintmax_t)n > SIZE_MAX) n = (lua_Integer)SIZE_MAX;
-#endif
     r->has_above = 1;
-    r->above = (size_t)n;
+    r->above = n > SIZE_MAX ? SIZE_MAX : (size_t)n;
   }
   if (lua_getfield(L, idx, "fraction") != LUA_TNIL) {
     lua_Number f = lua_tonumber(L, -1);
@@ -577,7 +596,7 @@ static int l_start(lua_State *L) {
   IMalloc *task = NULL;
   HRESULT hr;
   if (!lua_isnoneornil(L, 1)) {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    imalloc_checktype(L, 1, LUA_TTABLE);
     checkkeys(L, 1, 1, options, "unknown option '%s'");
     lua_getfield(L, 1, "fail");
     checkrule(L, lua_gettop(L), 1, &rule);
@@ -659,7 +678,7 @@ static int l_stop(lua_State *L) {
 static int l_fail(lua_State *L) {
   Rule rule;
   int state;
-  luaL_checkany(L, 1);
+  imalloc_checkany(L, 1);
   checkrule(L, 1, 1, &rule);
   lock_books();
   state = books.state;

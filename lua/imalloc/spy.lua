@@ -13,8 +13,22 @@ end
 
 --- spy.format([report]): a report (spy.report() by default) as text: a
 -- summary line, then one line per outstanding block, oldest first.
+local fields = { "count", "bytes", "allocs", "reallocs", "frees", "failures",
+                 "dropped", "blocks" }
+
 function spy.format(report)
-  report = report or spy.report()
+  if report == nil then
+    report = spy.report()
+  elseif type(report) ~= "table" then
+    error(("bad argument #1 to 'format' (report table expected, got %s)")
+      :format(type(report)), 2)
+  end
+  for _, k in ipairs(fields) do
+    if report[k] == nil then
+      error(("bad argument #1 to 'format' (not a report: no field '%s')")
+        :format(k), 2)
+    end
+  end
   local state = report.active and "active"
     or report.pending and "stop pending"
     or "stopped"
