@@ -72,10 +72,11 @@ static int p_malloc_of(lua_State *L) {
   return 1;
 }
 
-/* buffer_ptr(b): the block of a buffer through the public layout. */
+/* buffer_ptr(b): the block of a buffer through the public layout, or nil
+** for anything that is not a buffer. */
 static int p_buffer_ptr(lua_State *L) {
-  imalloc_Buffer *b = (imalloc_Buffer *)luaL_checkudata(L, 1, IMALLOC_BUFFER);
-  lua_pushlightuserdata(L, b->ptr);
+  imalloc_Buffer *b = imalloc_tobuffer_any(L, 1);
+  if (b) lua_pushlightuserdata(L, b->ptr); else lua_pushnil(L);
   return 1;
 }
 
