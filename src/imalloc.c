@@ -490,10 +490,12 @@ int imalloc_argerror(lua_State *L, int arg, const char *msg) {
   return luaL_argerror(L, arg, msg);
 }
 
-/* "X expected, got Y", where Y is the value's __name if it has one. */
+/* "X expected, got Y", where Y is the value's __name if it has one: not
+** when that is X itself, which only a value lent X's metatable has. */
 int imalloc_typeerror(lua_State *L, int arg, const char *tname) {
   const char *got;
-  if (luaL_getmetafield(L, arg, "__name") && lua_type(L, -1) == LUA_TSTRING)
+  if (luaL_getmetafield(L, arg, "__name") && lua_type(L, -1) == LUA_TSTRING &&
+      strcmp(lua_tostring(L, -1), tname) != 0)
     got = lua_tostring(L, -1);
   else if (lua_type(L, arg) == LUA_TLIGHTUSERDATA)
     got = "light userdata";
