@@ -108,17 +108,25 @@ static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
 ** userdata may then have its address. */
 IMALLOC_HIDDEN extern imalloc_atomic_ptr imalloc_lastlive;
 
-/* The handle at `arg`, which must still own a reference. */
+/* imalloc_checklive's full check (imalloc.c). */
+IMALLOC_HIDDEN imalloc_Handle *imalloc_checklive_full(lua_State *L, int arg);
+
+#if LUA_VERSION_NUM >= 502
+#define imalloc_rawlen lua_rawlen
+#else
+#define imalloc_rawlen lua_objlen
+#endif
+
+/* The handle at `arg`, which must still own a reference. The fast path is
+** inline and short; lua_touserdata and lua_rawlen tell a full userdata
+** (a light one has no length) without lua_type. */
 static inline imalloc_Handle *imalloc_checklive(lua_State *L, int arg) {
   imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
-  if (h != NULL && h == imalloc_atomic_getptr(&imalloc_lastlive) &&
-      imalloc_udatasize(L, arg) == sizeof *h &&
+  if (h == imalloc_atomic_getptr(&imalloc_lastlive) && h != NULL &&
+      imalloc_rawlen(L, arg) == sizeof *h &&
       h->tag == IMALLOC_HANDLE_TAG && h->com != NULL)
     return h;
-  h = imalloc_tohandle(L, arg);
-  if (h->com == NULL) luaL_error(L, "attempt to use a released IMalloc");
-  imalloc_atomic_setptr(&imalloc_lastlive, h);
-  return h;
+  return imalloc_checklive_full(L, arg);
 }
 
 /* Forgets `h` as the last live handle checked: it is being released. */

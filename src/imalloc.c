@@ -107,6 +107,13 @@ static int l_hresult(lua_State *L) {
 
 imalloc_atomic_ptr imalloc_lastlive;
 
+imalloc_Handle *imalloc_checklive_full(lua_State *L, int arg) {
+  imalloc_Handle *h = imalloc_tohandle(L, arg);
+  if (h->com == NULL) luaL_error(L, "attempt to use a released IMalloc");
+  imalloc_atomic_setptr(&imalloc_lastlive, h);
+  return h;
+}
+
 /* A released handle, created before any reference is taken, so that an
 ** out-of-memory error cannot leak one (liolib's newprefile). Called from
 ** handle methods and module functions, whose upvalue 1 is its metatable. */
