@@ -44,7 +44,8 @@
 ** alive) costs no table lookup, and the table as user value 1. */
 typedef struct imalloc_Owned {
   lua_Integer count;
-  lua_Integer peak;  /* the most since the table was last made anew */
+  lua_Integer peak;     /* the most since the table was last made anew */
+  lua_Integer changes;  /* records made or forgotten, ever */
 } imalloc_Owned;
 
 /* This Lua state's imalloc_Owned. */

@@ -10,6 +10,7 @@
 */
 #include "luacompat.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "binding.h"
@@ -396,17 +397,25 @@ static imalloc_Buffer *newbuffer(lua_State *L) {
 ** grows past its room: once most of the blocks it recorded are gone, the
 ** live ones move to a new table and the old one is collected. */
 static void shrinkowned(lua_State *L, imalloc_Owned *o) {
+  lua_Integer changes = o->changes;
+  if (o->count > INT_MAX / 2) return;
   lua_getiuservalue(L, IMALLOC_OWNED, 1);
+  /* Made with room for every live record, so that filling it allocates
+  ** nothing; making it may run finalizers that change the records, and
+  ** then this try is given up. */
   lua_createtable(L, 0, (int)o->count);
-  lua_pushnil(L);
-  while (lua_next(L, -3)) {
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, -4);  /* new[key] = value */
+  if (o->changes == changes) {
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);  /* new[key] = value */
+    }
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, IMALLOC_OWNED, 1);
+    o->peak = o->count;
   }
-  lua_setiuservalue(L, IMALLOC_OWNED, 1);
-  lua_pop(L, 1);
-  o->peak = o->count;
+  lua_pop(L, 2);
 }
 
 /* Records block `p` as owned by buffer `b` (owned = 1), or forgets it
@@ -432,6 +441,7 @@ static void setowned(lua_State *L, void *p, const imalloc_Buffer *b,
   }
   lua_pop(L, 1);
   o->count += owned ? 1 : -1;
+  o->changes++;
   if (o->count > o->peak) o->peak = o->count;
   if (!owned && o->peak >= 64 && o->count < o->peak / 4) shrinkowned(L, o);
 }
@@ -531,10 +541,12 @@ static imalloc_Buffer *tobuffer(lua_State *L) {
 static void *disown(lua_State *L, imalloc_Buffer *b, int stale) {
   void *p = b->ptr;
   IMalloc *m = b->com;
-  setowned(L, p, b, 0, stale);
+  /* released before the record is touched: that may allocate (and run a
+  ** finalizer that would free the block again through this buffer) */
   b->ptr = NULL;
   b->size = 0;
   b->com = NULL;
+  setowned(L, p, b, 0, stale);
   m->lpVtbl->Release(m);
   return p;
 }
@@ -649,8 +661,11 @@ static int b_resize(lua_State *L) {
   b->ptr = q;  /* the buffer owns the new block before anything can raise */
   b->size = n;
   if (q != old) {
-    setowned(L, old, b, 0, 0);
+    /* the new block first: recording it may run a finalizer that frees
+    ** this buffer (and forgets q), or that makes a buffer of a block at the
+    ** old address, whose record must stay (stale = 1) */
     setowned(L, q, b, 1, 0);
+    setowned(L, old, b, 0, 1);
   }
   lua_settop(L, 1);
   return 1;

@@ -550,6 +550,7 @@ static void pushowned(lua_State *L) {
   o = (imalloc_Owned *)lua_newuserdatauv(L, sizeof(imalloc_Owned), 1);
   o->count = 0;
   o->peak = 0;
+  o->changes = 0;
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, -1);
