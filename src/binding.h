@@ -40,6 +40,10 @@
 ** whatever number of times the module is loaded into it. */
 #define IMALLOC_OWNED_KEY "imalloc.owned"
 
+/* The registry key of the names of the binding's closures (closure ->
+** "read", "imalloc.wrap"), for argument errors Lua cannot name. */
+#define IMALLOC_NAMES_KEY "imalloc.names"
+
 /* Blocks owned by buffers: a count, so that the common case (no buffer
 ** alive) costs no table lookup, and the table as user value 1. */
 typedef struct imalloc_Owned {
@@ -55,7 +59,7 @@ static inline imalloc_Owned *imalloc_owned(lua_State *L) {
 
 /* Argument errors that name the function even where Lua cannot: a method
 ** called through pcall(m.read, m, p) or a local variable is 'read', not
-** '?' (imalloc.c). Every argument error of the binding goes through these,
+** '?' (binding.c). Every argument error of the binding goes through these,
 ** so that the name does not depend on how the function was called. */
 IMALLOC_HIDDEN int imalloc_argerror(lua_State *L, int arg, const char *msg);
 IMALLOC_HIDDEN int imalloc_typeerror(lua_State *L, int arg, const char *tname);
@@ -109,7 +113,7 @@ static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
 ** userdata may then have its address. */
 IMALLOC_HIDDEN extern imalloc_atomic_ptr imalloc_lastlive;
 
-/* imalloc_checklive's full check (imalloc.c). */
+/* imalloc_checklive's full check (binding.c). */
 IMALLOC_HIDDEN imalloc_Handle *imalloc_checklive_full(lua_State *L, int arg);
 
 #if LUA_VERSION_NUM >= 502
@@ -247,6 +251,10 @@ static inline void imalloc_checkfreeable(lua_State *L, imalloc_Handle *h,
 IMALLOC_HIDDEN const char *imalloc_tohex(char *out, uintptr_t v, int width,
                                          const char *digits);
 
+/* Pushes the message of an HRESULT ("E_INVALIDARG: ...", or "HRESULT
+** 0x8000FFFF" for one it does not know). */
+IMALLOC_HIDDEN void imalloc_pushhresultmessage(lua_State *L, HRESULT hr);
+
 /* Pushes `nil, message, code` for a failed HRESULT; returns 3. */
 IMALLOC_HIDDEN int imalloc_pushhresult(lua_State *L, HRESULT hr);
 
@@ -269,9 +277,21 @@ static inline size_t imalloc_spy_tag(lua_State *L, IMalloc *m, size_t cb) {
 /* imalloc.spy: start, stop, report, fail (spy.c). */
 IMALLOC_HIDDEN extern const luaL_Reg imalloc_spy_functions[];
 
-/* The handle's methods that deal in bytes and buffers, the buffer's
-** methods and metamethods (buffer.c). */
-IMALLOC_HIDDEN extern const luaL_Reg imalloc_memory_methods[];
+/* The handle (handle.c): a new released one on top of the stack, made
+** before any reference is taken, so that an error cannot leak one; its
+** methods and metamethods. Called from functions whose upvalue 1 is the
+** handle's metatable. */
+IMALLOC_HIDDEN imalloc_Handle *imalloc_newhandle(lua_State *L);
+IMALLOC_HIDDEN extern const luaL_Reg imalloc_handle_methods[];
+IMALLOC_HIDDEN extern const luaL_Reg imalloc_handle_metamethods[];
+
+/* Buffers (buffer.c): a new released one on top of the stack, made before
+** its block exists, from a handle method (upvalue 3: the buffer's
+** metatable); imalloc_own makes it own block `p` of `h`'s allocator. The
+** buffer's methods and metamethods. */
+IMALLOC_HIDDEN imalloc_Buffer *imalloc_newbuffer(lua_State *L);
+IMALLOC_HIDDEN void imalloc_own(lua_State *L, imalloc_Buffer *b,
+                                imalloc_Handle *h, void *p, size_t size);
 IMALLOC_HIDDEN extern const luaL_Reg imalloc_buffer_methods[];
 IMALLOC_HIDDEN extern const luaL_Reg imalloc_buffer_metamethods[];
 
