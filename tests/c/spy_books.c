@@ -1,12 +1,12 @@
 /*
-** spy_books.c: the spy (src/spy.c) seen from outside, where the specs
+** spy_books.c: the spy (src/spy_books.c, driven through imalloc.spy) seen from outside, where the specs
 ** cannot look: the C runtime heap its books take, what happens when that
 ** heap refuses, what the spy does for calls the built-in allocator never
 ** makes, and a platform that fails.
 **
 ** The binding is linked into this program over a backend of its own (below:
 ** the built-in allocator, with failures on demand and the registered spy
-** kept), and spy.c is compiled with its calloc, realloc, free and spin lock
+** kept), and spy_books.c is compiled with its calloc, realloc, free and spin lock
 ** renamed to the counting ones here (spy_books_hooks.h). So a leak of the
 ** books is a count that does not come back to 0, their out-of-memory paths
 ** are a switch, and a critical section that forgot its lock is a lock
@@ -35,7 +35,7 @@ int luaopen_imalloc_core(lua_State *L);
 
 /*
 ** {======================================================
-** spy.c's C heap: counted, refused on demand
+** spy_books.c's C heap: counted, refused on demand
 ** =======================================================
 */
 
@@ -45,7 +45,7 @@ void spy_books_free(void *p);
 void spy_books_lock(imalloc_spinlock *l);
 void spy_books_unlock(imalloc_spinlock *l);
 
-static long heap_blocks;  /* blocks of the C heap that spy.c holds */
+static long heap_blocks;  /* blocks of the C heap that spy_books.c holds */
 static int refuse_at;     /* the nth next request is refused (0: none) */
 
 static int refused(void) {
@@ -138,7 +138,7 @@ static int l_heap(lua_State *L) {
   return 1;
 }
 
-/* refuse(n): the nth next request of spy.c to the C heap fails. */
+/* refuse(n): the nth next request of spy_books.c to the C heap fails. */
 static int l_refuse(lua_State *L) {
   refuse_at = (int)luaL_checkinteger(L, 1);
   return 0;

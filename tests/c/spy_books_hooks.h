@@ -1,6 +1,6 @@
 /*
-** spy_books_hooks.h: read before the first line of src/spy.c when it is
-** compiled for c-spy-books (tests/c/CMakeLists.txt). spy.c's calls to the
+** spy_books_hooks.h: read before the first line of src/spy_books.c when it is
+** compiled for c-spy-books (tests/c/CMakeLists.txt). Its calls to the
 ** C heap and to its spin lock then go to spy_books.c, which counts the
 ** heap's blocks, refuses them on demand, and counts a lock released while
 ** it was not held (a lock that a critical section forgot to take).

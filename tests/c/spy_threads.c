@@ -1,5 +1,5 @@
 /*
-** spy_threads.c: the spy (src/spy.c) under callbacks from several threads,
+** spy_threads.c: the spy (src/spy.c, src/spy_books.c) under callbacks from several threads,
 ** and beside another module's spy.
 **
 ** First, a spy registered from C by another module: spy.start answers
