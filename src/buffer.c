@@ -232,7 +232,8 @@ static int m_strdup(lua_State *L) {
   const char *s = luaL_checklstring(L, 2, &len);
   char *p;
   luaL_argcheck(L, len < (size_t)-1, 2, "string too long");
-  p = (char *)m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len + 1));
+  p = (char *)imalloc_freed_forget(
+      m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len + 1)));
   if (p == NULL) return imalloc_pushnomem(L);
   memcpy(p, s, len);
   p[len] = '\0';
@@ -249,7 +250,8 @@ static int m_wstrdup(lua_State *L) {
   unsigned char *p, *out;
   units = utf16_length(L, s, len, 2);
   luaL_argcheck(L, units < ((size_t)-1) / 2 - 1, 2, "string too long");
-  p = (unsigned char *)m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, (units + 1) * 2));
+  p = (unsigned char *)imalloc_freed_forget(
+      m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, (units + 1) * 2)));
   if (p == NULL) return imalloc_pushnomem(L);
   out = p;
   while (i < len) {
@@ -356,7 +358,7 @@ static int m_buffer(lua_State *L) {
   IMalloc *m = h->com;
   size_t n = imalloc_checksize(L, 2);
   imalloc_Buffer *b = newbuffer(L);
-  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, n));
+  void *p = imalloc_freed_forget(m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, n)));
   if (p == NULL) return imalloc_pushnomem(L);
   own(L, b, h, p, n);
   return 1;
@@ -370,7 +372,7 @@ static int m_bufferof(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 2, &len);
   imalloc_Buffer *b = newbuffer(L);
-  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len));
+  void *p = imalloc_freed_forget(m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len)));
   if (p == NULL) return imalloc_pushnomem(L);
   memcpy(p, s, len);
   own(L, b, h, p, len);
@@ -386,6 +388,7 @@ static int m_adopt(lua_State *L) {
   SIZE_T size;
   imalloc_Buffer *b;
   luaL_argcheck(L, p != NULL, 2, "NULL pointer");
+  imalloc_checknotfreed(L, p, 2);
   if (h->com->lpVtbl->DidAlloc(h->com, p) != 1)
     luaL_argerror(L, 2, "pointer is not a live block of this IMalloc");
   if (imalloc_isowned(L, imalloc_owned(L), p))
@@ -434,7 +437,8 @@ static void *disown(lua_State *L, imalloc_Buffer *b, int stale) {
 ** same address cannot be told apart. */
 static int blockintact(const imalloc_Buffer *b) {
   IMalloc *m = b->com;
-  return !b->checks || (m->lpVtbl->DidAlloc(m, b->ptr) == 1 &&
+  return !b->checks || (!imalloc_freed_has(b->ptr) &&
+                        m->lpVtbl->DidAlloc(m, b->ptr) == 1 &&
                         m->lpVtbl->GetSize(m, b->ptr) == (SIZE_T)b->size);
 }
 
@@ -455,6 +459,7 @@ static void freebuffer(lua_State *L, imalloc_Buffer *b) {
   void *p;
   m->lpVtbl->AddRef(m);  /* disown gives back the buffer's reference */
   p = disown(L, b, 0);
+  imalloc_freed_note(p);
   m->lpVtbl->Free(m, p);
   m->lpVtbl->Release(m);
 }
@@ -524,10 +529,15 @@ static int b_resize(lua_State *L) {
   IMalloc *m = b->com;
   void *old = b->ptr, *q;
   if (n == 0) {
-    q = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, 0));
-    if (q != NULL) m->lpVtbl->Free(m, old);
+    q = imalloc_freed_forget(m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, 0)));
+    if (q != NULL) {
+      imalloc_freed_note(old);
+      m->lpVtbl->Free(m, old);
+    }
   } else {
     q = m->lpVtbl->Realloc(m, old, imalloc_spy_tag(L, m, n));
+    if (q != NULL && q != old) imalloc_freed_note(old);  /* moved */
+    imalloc_freed_forget(q);
   }
   if (q == NULL) return imalloc_pushnomem(L);
   b->ptr = q;  /* the buffer owns the new block before anything can raise */

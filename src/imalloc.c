@@ -174,7 +174,8 @@ static int m_eq(lua_State *L) {
 
 static int m_alloc(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
-  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, imalloc_checksize(L, 2)));
+  void *p = imalloc_freed_forget(
+      m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, imalloc_checksize(L, 2))));
   if (p == NULL) return imalloc_pushnomem(L);
   lua_pushlightuserdata(L, p);
   return 1;
@@ -187,7 +188,9 @@ static int m_realloc(lua_State *L) {
   void *q;
   if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
   q = h->com->lpVtbl->Realloc(h->com, p, imalloc_spy_tag(L, h->com, cb));
+  if (q != p && (q != NULL || cb == 0)) imalloc_freed_note(p);  /* moved, freed */
   if (q != NULL) {
+    imalloc_freed_forget(q);
     lua_pushlightuserdata(L, q);
     return 1;
   }
@@ -202,6 +205,7 @@ static int m_free(lua_State *L) {
   imalloc_Handle *h = imalloc_checklive(L, 1);
   void *p = imalloc_checkpointer(L, 2);
   if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
+  imalloc_freed_note(p);
   h->com->lpVtbl->Free(h->com, p);
   return 0;
 }
@@ -220,7 +224,8 @@ static int m_getsize(lua_State *L) {
 static int m_didalloc(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
   void *p = imalloc_checkpointer(L, 2);
-  lua_pushinteger(L, m->lpVtbl->DidAlloc(m, p));
+  /* 0 for a block this module freed, even while the heap delays its free */
+  lua_pushinteger(L, imalloc_freed_has(p) ? 0 : m->lpVtbl->DidAlloc(m, p));
   return 1;
 }
 

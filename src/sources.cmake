@@ -2,7 +2,7 @@
 # project that compiles them (the top level, tests/fuzz). Paths relative to
 # src/. rockspec/imalloc-scm-1.rockspec lists the same files; spec 00 checks
 # that it does.
-set(IMALLOC_BINDING_SOURCES imalloc.c buffer.c spy.c)
+set(IMALLOC_BINDING_SOURCES imalloc.c buffer.c spy.c freed.c)
 # The built-in task allocator, one file per subsystem (taskalloc/internal.h).
 set(IMALLOC_TASKALLOC_SOURCES taskalloc/os.c taskalloc/radix.c
     taskalloc/chunk.c taskalloc/tcache.c taskalloc/large.c taskalloc/alloc.c

@@ -56,7 +56,7 @@ if [ "$(cat "$home/ARCH" 2>/dev/null)" = i686 ]; then
   [ -x /usr/lib/wine/wine ] ||
     die "$LUA_EXE is 32-bit and 32-bit Wine is not installed (wine32:i386, see .ci/setup)"
 fi
-export WINEDEBUG=-all
+export WINEDEBUG=${IMALLOC_WIN_WINEDEBUG:--all}
 # No Mono/Gecko install prompt (they would be downloaded), no menu entries, and no
 # winedbg: a crash then ends lua.exe with the exception code's low byte as status
 # (0xC0000005 -> 5) and a one-line report on stderr, where winedbg would print its
