@@ -130,20 +130,12 @@ static inline size_t imalloc_checksize(lua_State *L, int arg) {
   return imalloc_checkcount(L, arg, "size");
 }
 
-/* Raises if `p` is a block this module freed and has not handed out again,
-** which a heap that delays frees still calls its own (freed.h). */
-static inline void imalloc_checknotfreed(lua_State *L, const void *p,
-                                         int arg) {
-  if (imalloc_freed_has(p)) luaL_argerror(L, arg, "pointer was freed already");
-}
-
 /* Raises unless `p` is a live block of `h`'s allocator (when the handle
 ** checks pointers): the check that keeps double frees and foreign pointers
 ** from reaching the heap. */
 static inline void imalloc_checkowned(lua_State *L, imalloc_Handle *h,
                                       void *p, int arg) {
-  if (h->checks) imalloc_checknotfreed(L, p, arg);
-  if (h->checks && h->com->lpVtbl->DidAlloc(h->com, p) != 1)
+  if (h->checks && imalloc_freed_didalloc(h->com, p) != 1)
     luaL_argerror(L, arg, "pointer is not a live block of this IMalloc");
 }
 

@@ -388,8 +388,7 @@ static int m_adopt(lua_State *L) {
   SIZE_T size;
   imalloc_Buffer *b;
   luaL_argcheck(L, p != NULL, 2, "NULL pointer");
-  imalloc_checknotfreed(L, p, 2);
-  if (h->com->lpVtbl->DidAlloc(h->com, p) != 1)
+  if (imalloc_freed_didalloc(h->com, p) != 1)
     luaL_argerror(L, 2, "pointer is not a live block of this IMalloc");
   if (imalloc_isowned(L, imalloc_owned(L), p))
     luaL_argerror(L, 2, "pointer is owned by a buffer (free or detach the buffer)");
@@ -437,8 +436,7 @@ static void *disown(lua_State *L, imalloc_Buffer *b, int stale) {
 ** same address cannot be told apart. */
 static int blockintact(const imalloc_Buffer *b) {
   IMalloc *m = b->com;
-  return !b->checks || (!imalloc_freed_has(b->ptr) &&
-                        m->lpVtbl->DidAlloc(m, b->ptr) == 1 &&
+  return !b->checks || (imalloc_freed_didalloc(m, b->ptr) == 1 &&
                         m->lpVtbl->GetSize(m, b->ptr) == (SIZE_T)b->size);
 }
 

@@ -39,6 +39,9 @@ static imalloc_spinlock lock = IMALLOC_SPINLOCK_INIT;
 static void **ring;     /* the last `depth` addresses noted (NULL: none) */
 static size_t depth;
 static size_t next;     /* where the next one goes */
+/* The task allocator as the probe found it, when its GetSize answers -1
+** for a block its heap delays; else NULL. */
+static IMalloc *sizetells;
 
 void imalloc_freed_probe(IMalloc *m) {
   void *first, *q;
@@ -48,6 +51,7 @@ void imalloc_freed_probe(IMalloc *m) {
   if (first == NULL) return;
   m->lpVtbl->Free(m, first);
   if (m->lpVtbl->DidAlloc(m, first) != 1) return;  /* freed at once */
+  if (m->lpVtbl->GetSize(m, first) == (SIZE_T)-1) sizetells = m;
   /* Delayed: count the frees it takes for the heap to let the block go. */
   while (n < FREED_MAXDEPTH && m->lpVtbl->DidAlloc(m, first) == 1) {
     q = m->lpVtbl->Alloc(m, 16);
@@ -60,10 +64,6 @@ void imalloc_freed_probe(IMalloc *m) {
   if (ring == NULL) return;  /* no record: the DidAlloc check alone */
   depth = n;
   imalloc_atomic_set(&imalloc_freed_on, 1);
-}
-
-size_t imalloc_freed_depth(void) {
-  return imalloc_atomic_get(&imalloc_freed_on) ? depth : 0;
 }
 
 void imalloc_freed_note_(void *p) {
@@ -81,11 +81,31 @@ void imalloc_freed_forget_(void *p) {
   imalloc_spin_unlock(&lock);
 }
 
-int imalloc_freed_has_(const void *p) {
+/* Whether `p` is in the record. */
+static int has(const void *p) {
   size_t i;
   int found = 0;
   imalloc_spin_lock(&lock);
   for (i = 0; i < depth && !found; i++) found = ring[i] == p;
   imalloc_spin_unlock(&lock);
   return found;
+}
+
+/* DidAlloc, then, for a block the heap answers 1 for, whether it is one
+** the heap delays (GetSize only after DidAlloc 1: a block already given
+** back may be unmapped). */
+static int heapdidalloc(IMalloc *m, void *p) {
+  int r = m->lpVtbl->DidAlloc(m, p);
+  if (r == 1 && m == sizetells && m->lpVtbl->GetSize(m, p) == (SIZE_T)-1)
+    r = 0;
+  return r;
+}
+
+int imalloc_freed_didalloc_(IMalloc *m, void *p) {
+  if (p != NULL && has(p)) return 0;
+  return heapdidalloc(m, p);
+}
+
+void imalloc_freed_noteifgone_(IMalloc *m, void *p) {
+  if (heapdidalloc(m, p) != 1) imalloc_freed_note_(p);
 }

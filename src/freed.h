@@ -3,11 +3,12 @@
 ** (freed.c). No Lua here: the backend calls imalloc_freed_probe.
 **
 ** The binding calls imalloc_freed_note(p) for every block it frees (free,
-** realloc to 0 or to a new address, a buffer's free), whatever its
-** handle's checks, and imalloc_freed_forget(q) for every block its own
-** Alloc or Realloc hands out; its checks refuse an address for which
-** imalloc_freed_has answers 1. Each is one relaxed load while the heap
-** frees at once, and none allocates.
+** realloc to a new address, a buffer's free or resize), whatever its
+** handle's checks, imalloc_freed_noteifgone after Realloc(p, 0), and
+** imalloc_freed_forget(q) for every block its own Alloc or Realloc hands
+** out; every DidAlloc of its checks goes through imalloc_freed_didalloc.
+** Each is one relaxed load while the heap frees at once, and none
+** allocates, on the Lua side or elsewhere.
 */
 #ifndef IMALLOC_FREED_H
 #define IMALLOC_FREED_H
@@ -25,12 +26,10 @@ IMALLOC_HIDDEN extern imalloc_atomic_int imalloc_freed_on;
 ** further frees; if so, turns the record on. Called once per process. */
 IMALLOC_HIDDEN void imalloc_freed_probe(IMalloc *m);
 
-/* How many addresses the record keeps; 0 when it is off. */
-IMALLOC_HIDDEN size_t imalloc_freed_depth(void);
-
 IMALLOC_HIDDEN void imalloc_freed_note_(void *p);
 IMALLOC_HIDDEN void imalloc_freed_forget_(void *p);
-IMALLOC_HIDDEN int imalloc_freed_has_(const void *p);
+IMALLOC_HIDDEN int imalloc_freed_didalloc_(IMalloc *m, void *p);
+IMALLOC_HIDDEN void imalloc_freed_noteifgone_(IMalloc *m, void *p);
 
 /* Block `p` is being freed by the binding. */
 static inline void imalloc_freed_note(void *p) {
@@ -44,10 +43,23 @@ static inline void *imalloc_freed_forget(void *q) {
   return q;
 }
 
-/* Whether `p` is a block the binding freed and has not handed out since. */
-static inline int imalloc_freed_has(const void *p) {
-  return imalloc_atomic_get(&imalloc_freed_on) && p != NULL &&
-         imalloc_freed_has_(p);
+/* DidAlloc as the binding's checks, m:didalloc and wrap see it: on a heap
+** that delays frees, 0 for a block the binding freed (without asking the
+** heap), and for a block anyone freed that the heap still delays, when the
+** heap tells them apart (the probe found GetSize answering -1 for a
+** delayed block, as Wine's HeapSize does). Costs one relaxed load beside
+** the call while the heap frees at once. */
+static inline int imalloc_freed_didalloc(IMalloc *m, void *p) {
+  if (imalloc_atomic_get(&imalloc_freed_on)) return imalloc_freed_didalloc_(m, p);
+  return m->lpVtbl->DidAlloc(m, p);
+}
+
+/* Realloc(p, 0) returned NULL: p is freed by COM's rule, but Wine's
+** Realloc under a spy keeps it. Notes p unless the allocator still has it
+** as a live block. */
+static inline void imalloc_freed_noteifgone(IMalloc *m, void *p) {
+  if (imalloc_atomic_get(&imalloc_freed_on) && p != NULL)
+    imalloc_freed_noteifgone_(m, p);
 }
 
 #endif

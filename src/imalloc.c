@@ -188,7 +188,8 @@ static int m_realloc(lua_State *L) {
   void *q;
   if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
   q = h->com->lpVtbl->Realloc(h->com, p, imalloc_spy_tag(L, h->com, cb));
-  if (q != p && (q != NULL || cb == 0)) imalloc_freed_note(p);  /* moved, freed */
+  if (q != NULL && q != p) imalloc_freed_note(p);  /* moved */
+  if (q == NULL && cb == 0) imalloc_freed_noteifgone(h->com, p);
   if (q != NULL) {
     imalloc_freed_forget(q);
     lua_pushlightuserdata(L, q);
@@ -224,8 +225,8 @@ static int m_getsize(lua_State *L) {
 static int m_didalloc(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
   void *p = imalloc_checkpointer(L, 2);
-  /* 0 for a block this module freed, even while the heap delays its free */
-  lua_pushinteger(L, imalloc_freed_has(p) ? 0 : m->lpVtbl->DidAlloc(m, p));
+  /* 0 for a freed block, even while the heap delays its free (freed.h) */
+  lua_pushinteger(L, imalloc_freed_didalloc(m, p));
   return 1;
 }
 
@@ -381,7 +382,7 @@ static int l_wrap(lua_State *L) {
   /* A block of the task allocator, live or freed, is the kind of bad
   ** pointer a script can easily hold: refuse it before calling through it. */
   if (imalloc_backend_getmalloc(MEMCTX_TASK, &task) >= 0 && task != NULL) {
-    int owned = task != m && task->lpVtbl->DidAlloc(task, m) == 1;
+    int owned = task != m && imalloc_freed_didalloc(task, m) == 1;
     task->lpVtbl->Release(task);
     luaL_argcheck(L, !owned, 1, "pointer is a memory block, not an interface");
   }
