@@ -122,15 +122,22 @@ describe("a block this module freed", function()
     -- frees once 1024 other frees have pushed it out. Live blocks on both
     -- sides keep it from merging with a neighbour; frees of another size
     -- push it out; then blocks of its size are taken until one is it.
-    local before, p, after = assert(m:alloc(48)), assert(m:alloc(48)), assert(m:alloc(48))
+    -- The loop allocates no Lua memory (Lua shares the heap through the C
+    -- runtime's malloc), and the file runs in a process of its own under
+    -- heap checking: a fresh heap, whose free blocks are where it put them.
+    local SIZE, TRIES = 48, 20000
+    local taken, n = {}, 0
+    for i = 1, TRIES do taken[i] = false end
+    local before, p, after = assert(m:alloc(SIZE)), assert(m:alloc(SIZE)), assert(m:alloc(SIZE))
     m:free(p)
     for _ = 1, 2000 do m:free(assert(m:alloc(200))) end
-    local taken, q = {}, nil
+    local q
     repeat
-      q = assert(m:alloc(48))
-      taken[#taken + 1] = q
-    until q == p or #taken == 20000
-    for i = 1, #taken - 1 do m:free(taken[i]) end
+      q = assert(m:alloc(SIZE))
+      n = n + 1
+      taken[n] = q
+    until q == p or n == TRIES
+    for i = 1, n - 1 do m:free(taken[i]) end
     m:free(before)
     m:free(after)
     assert.equal(p, q)
@@ -153,12 +160,24 @@ describe("wrap of a block this module freed", function()
 end)
 
 describe("a block freed by native code", function()
-  it("is refused by a second free through the module", function()
+  -- Where the heap tells a delayed block from a live one (Wine: GetSize
+  -- fails on it), the check refuses it like any freed block. With the
+  -- record alone (IMALLOC_FREED_RECORD=1: the test wine-heapcheck-21-record)
+  -- only the blocks this module freed are known: this one is not, and its
+  -- second free reaches the heap, which Wine's refuses in turn.
+  local recordonly = os.getenv("IMALLOC_FREED_RECORD") == "1"
+
+  it("is refused by a second free through the module" ..
+     (recordonly and " (not with the record alone)" or ""), function()
     local m = assert(imalloc.get())
     testkit.cotaskmem_open(package.searchpath("imalloc.core", package.cpath))
     local p = assert(m:alloc(40))
     testkit.cotaskmem_free(p)
-    refused(function() m:free(p) end)
-    assert.equal(0, m:didalloc(p))
+    if recordonly then
+      assert.has_no.errors(function() m:free(p) end)
+    else
+      refused(function() m:free(p) end)
+      assert.equal(0, m:didalloc(p))
+    end
   end)
 end)

@@ -7,8 +7,8 @@
 ** handle's checks, imalloc_freed_noteifgone after Realloc(p, 0), and
 ** imalloc_freed_forget(q) for every block its own Alloc or Realloc hands
 ** out; every DidAlloc of its checks goes through imalloc_freed_didalloc.
-** Each is one relaxed load while the heap frees at once, and none
-** allocates, on the Lua side or elsewhere.
+** Each is one relaxed load while the heap frees at once (none on POSIX),
+** and none allocates, on the Lua side or elsewhere.
 */
 #ifndef IMALLOC_FREED_H
 #define IMALLOC_FREED_H
@@ -20,6 +20,15 @@
 
 /* 1 once the probe found that the heap delays frees (then for good). */
 IMALLOC_HIDDEN extern imalloc_atomic_int imalloc_freed_on;
+
+/* Whether the probe turned this on. Only the Windows backend probes: the
+** built-in allocator frees at once (its DidAlloc is exact), so there the
+** binding's checks compile to what they would be without this file. */
+#ifdef _WIN32
+#define IMALLOC_FREED_ON() imalloc_atomic_get(&imalloc_freed_on)
+#else
+#define IMALLOC_FREED_ON() 0
+#endif
 
 /* Asks `m` (the task allocator, before any spy of this module is
 ** registered) whether a freed block stays DidAlloc 1, and for how many
@@ -33,13 +42,13 @@ IMALLOC_HIDDEN void imalloc_freed_noteifgone_(IMalloc *m, void *p);
 
 /* Block `p` is being freed by the binding. */
 static inline void imalloc_freed_note(void *p) {
-  if (imalloc_atomic_get(&imalloc_freed_on) && p != NULL) imalloc_freed_note_(p);
+  if (IMALLOC_FREED_ON() && p != NULL) imalloc_freed_note_(p);
 }
 
 /* Block `q` was just handed out by the binding's Alloc or Realloc; returns
 ** it. */
 static inline void *imalloc_freed_forget(void *q) {
-  if (imalloc_atomic_get(&imalloc_freed_on) && q != NULL) imalloc_freed_forget_(q);
+  if (IMALLOC_FREED_ON() && q != NULL) imalloc_freed_forget_(q);
   return q;
 }
 
@@ -48,18 +57,17 @@ static inline void *imalloc_freed_forget(void *q) {
 ** heap), and for a block anyone freed that the heap still delays, when the
 ** heap tells them apart (the probe found GetSize answering -1 for a
 ** delayed block, as Wine's HeapSize does). Costs one relaxed load beside
-** the call while the heap frees at once. */
+** the call while the heap frees at once (nothing on POSIX). */
 static inline int imalloc_freed_didalloc(IMalloc *m, void *p) {
-  if (imalloc_atomic_get(&imalloc_freed_on)) return imalloc_freed_didalloc_(m, p);
+  if (IMALLOC_FREED_ON()) return imalloc_freed_didalloc_(m, p);
   return m->lpVtbl->DidAlloc(m, p);
 }
 
 /* Realloc(p, 0) returned NULL: p is freed by COM's rule, but Wine's
-** Realloc under a spy keeps it. Notes p unless the allocator still has it
-** as a live block. */
+** Realloc under a spy keeps it. Notes p, unless the heap tells a delayed
+** block from a live one and has p as a live block. */
 static inline void imalloc_freed_noteifgone(IMalloc *m, void *p) {
-  if (imalloc_atomic_get(&imalloc_freed_on) && p != NULL)
-    imalloc_freed_noteifgone_(m, p);
+  if (IMALLOC_FREED_ON() && p != NULL) imalloc_freed_noteifgone_(m, p);
 }
 
 #endif
