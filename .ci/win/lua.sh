@@ -8,6 +8,8 @@
 #   IMALLOC_WIN_LUA_PATH, IMALLOC_WIN_LUA_CPATH  ';'-separated templates put in front
 #       of package.path / package.cpath, e.g. "$PWD/build-win/?.dll". Entries that
 #       start with '/' are turned into Wine's Z: drive paths; others are kept as they are.
+#   IMALLOC_WIN_WINEDEBUG  Wine's WINEDEBUG for the run (default -all), e.g.
+#       warn+heap: heap checking, whose heap delays frees (the wine-heapcheck tests).
 #   WINEPREFIX  the Wine prefix to use (default PREFIX/wineprefix, made on first use;
 #       for LuaJIT's PREFIX/luajit, PREFIX's).
 # No X display is needed; DISPLAY is unset for Wine. A status 0 with no sign
