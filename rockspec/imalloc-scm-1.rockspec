@@ -40,7 +40,7 @@ build = {
     windows = {
       modules = {
         ["imalloc.core"] = {
-          sources = { "src/module.c", "src/binding.c", "src/handle.c", "src/bytes.c", "src/buffer.c", "src/spy.c", "src/spy_books.c", "src/backend_win32.c" },
+          sources = { "src/module.c", "src/binding.c", "src/handle.c", "src/bytes.c", "src/buffer.c", "src/freed.c", "src/spy.c", "src/spy_books.c", "src/backend_win32.c" },
           incdirs = { "src" },
         },
       },
@@ -48,7 +48,7 @@ build = {
     unix = {
       modules = {
         ["imalloc.core"] = {
-          sources = { "src/module.c", "src/binding.c", "src/handle.c", "src/bytes.c", "src/buffer.c", "src/spy.c", "src/spy_books.c", "src/backend_posix.c",
+          sources = { "src/module.c", "src/binding.c", "src/handle.c", "src/bytes.c", "src/buffer.c", "src/freed.c", "src/spy.c", "src/spy_books.c", "src/backend_posix.c",
             "src/taskalloc/os.c", "src/taskalloc/radix.c", "src/taskalloc/chunk.c",
             "src/taskalloc/tcache.c", "src/taskalloc/large.c",
             "src/taskalloc/alloc.c", "src/taskalloc/cospy.c" },

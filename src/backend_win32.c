@@ -7,6 +7,7 @@
 ** `require` would change the calling thread for everyone else.
 */
 #include "backend.h"
+#include "freed.h"
 
 const char imalloc_backend_name[] = "ole32";
 
@@ -35,7 +36,17 @@ static BOOL CALLBACK load_ole32(PINIT_ONCE once, PVOID param, PVOID *ctx) {
       GetProcAddress(ole32, "CoRegisterMallocSpy");
   revoke_spy = (imalloc_CoRevokeMallocSpy_fn)(any_fn)
       GetProcAddress(ole32, "CoRevokeMallocSpy");
-  if (get_malloc == NULL) ole32_error = GetLastError();
+  if (get_malloc == NULL) {
+    ole32_error = GetLastError();
+  } else {
+    /* Whether the heap delays frees (freed.c): asked once, before any
+    ** spy of this module can be registered. */
+    IMalloc *m = NULL;
+    if (get_malloc(MEMCTX_TASK, &m) >= 0 && m != NULL) {
+      imalloc_freed_probe(m);
+      m->lpVtbl->Release(m);
+    }
+  }
   return TRUE;
 }
 

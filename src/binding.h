@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "com_abi.h"
+#include "freed.h"
 #include "imalloc.h"
 #include "platform.h"
 
@@ -216,7 +217,7 @@ static inline size_t imalloc_checksize(lua_State *L, int arg) {
 ** from reaching the heap. */
 static inline void imalloc_checkowned(lua_State *L, imalloc_Handle *h,
                                       void *p, int arg) {
-  if (h->checks && h->com->lpVtbl->DidAlloc(h->com, p) != 1)
+  if (h->checks && imalloc_freed_didalloc(h->com, p) != 1)
     luaL_argerror(L, arg, "pointer is not a live block of this IMalloc");
 }
 

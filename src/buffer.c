@@ -142,7 +142,7 @@ static void *disown(lua_State *L, imalloc_Buffer *b, int stale) {
 ** same address cannot be told apart. */
 static int blockintact(const imalloc_Buffer *b) {
   IMalloc *m = b->com;
-  return !b->checks || (m->lpVtbl->DidAlloc(m, b->ptr) == 1 &&
+  return !b->checks || (imalloc_freed_didalloc(m, b->ptr) == 1 &&
                         m->lpVtbl->GetSize(m, b->ptr) == (SIZE_T)b->size);
 }
 
@@ -163,6 +163,7 @@ static void freebuffer(lua_State *L, imalloc_Buffer *b) {
   void *p;
   m->lpVtbl->AddRef(m);  /* disown gives back the buffer's reference */
   p = disown(L, b, 0);
+  imalloc_freed_note(p);
   m->lpVtbl->Free(m, p);
   m->lpVtbl->Release(m);
 }
@@ -236,10 +237,15 @@ static int b_resize(lua_State *L) {
   IMalloc *m = b->com;
   void *old = b->ptr, *q;
   if (n == 0) {
-    q = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, 0));
-    if (q != NULL) m->lpVtbl->Free(m, old);
+    q = imalloc_freed_forget(m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, 0)));
+    if (q != NULL) {
+      imalloc_freed_note(old);
+      m->lpVtbl->Free(m, old);
+    }
   } else {
     q = m->lpVtbl->Realloc(m, old, imalloc_spy_tag(L, m, n));
+    if (q != NULL && q != old) imalloc_freed_note(old);  /* moved */
+    imalloc_freed_forget(q);
   }
   if (q == NULL) return imalloc_pushnomem(L);
   b->ptr = q;  /* the buffer owns the new block before anything can raise */

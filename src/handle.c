@@ -91,7 +91,8 @@ static int m_eq(lua_State *L) {
 
 static int m_alloc(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
-  void *p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, imalloc_checksize(L, 2)));
+  void *p = imalloc_freed_forget(
+      m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, imalloc_checksize(L, 2))));
   if (p == NULL) return imalloc_pushnomem(L);
   lua_pushlightuserdata(L, p);
   return 1;
@@ -104,7 +105,10 @@ static int m_realloc(lua_State *L) {
   void *q;
   if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
   q = h->com->lpVtbl->Realloc(h->com, p, imalloc_spy_tag(L, h->com, cb));
+  if (q != NULL && q != p) imalloc_freed_note(p);  /* moved */
+  if (q == NULL && cb == 0) imalloc_freed_noteifgone(h->com, p);
   if (q != NULL) {
+    imalloc_freed_forget(q);
     lua_pushlightuserdata(L, q);
     return 1;
   }
@@ -114,7 +118,7 @@ static int m_realloc(lua_State *L) {
   }
   /* Unchecked (setchecks(false)), a pointer the allocator does not know
   ** fails here too: that is the caller's mistake, not a lack of memory. */
-  if (p != NULL && h->com->lpVtbl->DidAlloc(h->com, p) != 1)
+  if (p != NULL && imalloc_freed_didalloc(h->com, p) != 1)
     luaL_argerror(L, 2, "pointer is not a live block of this IMalloc");
   return imalloc_pushnomem(L);
 }
@@ -123,6 +127,7 @@ static int m_free(lua_State *L) {
   imalloc_Handle *h = imalloc_checklive(L, 1);
   void *p = imalloc_checkpointer(L, 2);
   if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
+  imalloc_freed_note(p);
   h->com->lpVtbl->Free(h->com, p);
   return 0;
 }
@@ -141,7 +146,8 @@ static int m_getsize(lua_State *L) {
 static int m_didalloc(lua_State *L) {
   IMalloc *m = imalloc_checklive(L, 1)->com;
   void *p = imalloc_checkpointer(L, 2);
-  lua_pushinteger(L, m->lpVtbl->DidAlloc(m, p));
+  /* 0 for a freed block, even while the heap delays its free (freed.h) */
+  lua_pushinteger(L, imalloc_freed_didalloc(m, p));
   return 1;
 }
 
@@ -313,7 +319,8 @@ static int m_strdup(lua_State *L) {
   const char *s = imalloc_checkstring(L, 2, &len);
   char *p;
   luaL_argcheck(L, len < (size_t)-1, 2, "string too long");
-  p = (char *)m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len + 1));
+  p = (char *)imalloc_freed_forget(
+      m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len + 1)));
   if (p == NULL) return imalloc_pushnomem(L);
   memcpy(p, s, len);
   p[len] = '\0';
@@ -330,7 +337,8 @@ static int m_wstrdup(lua_State *L) {
   unsigned char *p;
   units = imalloc_utf16_length(L, s, len, 2);
   luaL_argcheck(L, units < ((size_t)-1) / 2 - 1, 2, "string too long");
-  p = (unsigned char *)m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, (units + 1) * 2));
+  p = (unsigned char *)imalloc_freed_forget(
+      m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, (units + 1) * 2)));
   if (p == NULL) return imalloc_pushnomem(L);
   imalloc_toutf16(p, s, len);
   lua_pushlightuserdata(L, p);
@@ -354,7 +362,7 @@ static int m_buffer(lua_State *L) {
   b = imalloc_newbuffer(L);  /* may run a finalizer: check again */
   h = imalloc_checklive(L, 1);
   m = h->com;
-  p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, n));
+  p = imalloc_freed_forget(m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, n)));
   if (p == NULL) return imalloc_pushnomem(L);
   imalloc_own(L, b, h, p, n);
   return 1;
@@ -374,7 +382,7 @@ static int m_bufferof(lua_State *L) {
   b = imalloc_newbuffer(L);  /* may run a finalizer: check again */
   h = imalloc_checklive(L, 1);
   m = h->com;
-  p = m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len));
+  p = imalloc_freed_forget(m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len)));
   if (p == NULL) return imalloc_pushnomem(L);
   memcpy(p, s, len);
   imalloc_own(L, b, h, p, len);
@@ -394,7 +402,7 @@ static int m_adopt(lua_State *L) {
   b = imalloc_newbuffer(L);  /* may run a finalizer: check again */
   h = imalloc_checklive(L, 1);
   luaL_argcheck(L, p != NULL, 2, "NULL pointer");
-  if (h->com->lpVtbl->DidAlloc(h->com, p) != 1)
+  if (imalloc_freed_didalloc(h->com, p) != 1)
     luaL_argerror(L, 2, "pointer is not a live block of this IMalloc");
   if (imalloc_isowned(L, imalloc_owned(L), p))
     luaL_argerror(L, 2, "pointer is owned by a buffer (free or detach the buffer)");

@@ -60,7 +60,7 @@ static int l_wrap(lua_State *L) {
   /* A block of the task allocator, live or freed, is the kind of bad
   ** pointer a script can easily hold: refuse it before calling through it. */
   if (imalloc_backend_getmalloc(MEMCTX_TASK, &task) >= 0 && task != NULL) {
-    int owned = task != m && task->lpVtbl->DidAlloc(task, m) == 1;
+    int owned = task != m && imalloc_freed_didalloc(task, m) == 1;
     task->lpVtbl->Release(task);
     luaL_argcheck(L, !owned, 1, "pointer is a memory block, not an interface");
   }

@@ -15,6 +15,12 @@
 
 #ifdef _WIN32
 
+/* Whether the task allocator's heap may keep a freed block answering
+** DidAlloc 1 for a while (Wine's heap checking, Windows' page heap):
+** freed.h keeps its record only where it may. The built-in allocator
+** frees at once. */
+#define IMALLOC_HEAP_MAY_DELAY_FREES 1
+
 /* An int shared between threads. LONG is 32-bit on every Windows. */
 typedef volatile LONG imalloc_atomic_int;
 
@@ -72,6 +78,8 @@ static inline void imalloc_spin_unlock(imalloc_spinlock *l) {
 #else /* C11 */
 
 #include <stdatomic.h>
+
+#define IMALLOC_HEAP_MAY_DELAY_FREES 0
 
 typedef atomic_int imalloc_atomic_int;
 

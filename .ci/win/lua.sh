@@ -8,6 +8,8 @@
 #   IMALLOC_WIN_LUA_PATH, IMALLOC_WIN_LUA_CPATH  ';'-separated templates put in front
 #       of package.path / package.cpath, e.g. "$PWD/build-win/?.dll". Entries that
 #       start with '/' are turned into Wine's Z: drive paths; others are kept as they are.
+#   IMALLOC_WIN_WINEDEBUG  Wine's WINEDEBUG for the run (default -all), e.g.
+#       warn+heap: heap checking, whose heap delays frees (the wine-heapcheck tests).
 #   WINEPREFIX  the Wine prefix to use (default PREFIX/wineprefix, made on first use;
 #       for LuaJIT's PREFIX/luajit, PREFIX's).
 # No X display is needed; DISPLAY is unset for Wine. A status 0 with no sign
@@ -56,7 +58,7 @@ if [ "$(cat "$home/ARCH" 2>/dev/null)" = i686 ]; then
   [ -x /usr/lib/wine/wine ] ||
     die "$LUA_EXE is 32-bit and 32-bit Wine is not installed (wine32:i386, see .ci/setup)"
 fi
-export WINEDEBUG=-all
+export WINEDEBUG=${IMALLOC_WIN_WINEDEBUG:--all}
 # No Mono/Gecko install prompt (they would be downloaded), no menu entries, and no
 # winedbg: a crash then ends lua.exe with the exception code's low byte as status
 # (0xC0000005 -> 5) and a one-line report on stderr, where winedbg would print its
