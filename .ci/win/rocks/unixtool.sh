@@ -7,7 +7,8 @@
 #
 # Paths: every '\' becomes '/', then 'Z:/' (Wine's drive for '/') becomes '/'
 # and 'C:/' the prefix's drive_c, wherever they appear in an argument
-# (-IZ:\x, -FoZ:\x.obj, -out:C:\...). TOOL's standard output goes to
+# (-IZ:\x, -FoZ:\x.obj, -out:C:\...); an argument that is a path alone
+# becomes relative to the current directory. TOOL's standard output goes to
 # STATUS_FILE.out, which unixtool.exe copies to its own. The INCLUDE and LIB variables, which
 # cl and link read (the Developer Command Prompt sets them), are translated
 # the same way, entry by entry.
@@ -41,8 +42,15 @@ list() {
 [ -z "${INCLUDE:-}" ] || export INCLUDE="$(list "$INCLUDE")"
 [ -z "${LIB:-}" ] || export LIB="$(list "$LIB")"
 
+# An argument that is a whole absolute Windows path becomes a relative one:
+# clang-cl and lld-link would read /work/x as an option.
 args=()
-for a in "$@"; do args+=("$(unix "$a")"); done
+for a in "$@"; do
+  case $a in
+    [A-Za-z]:[\\/]*) args+=("$(realpath -m --relative-to=. "$(unix "$a")")") ;;
+    *) args+=("$(unix "$a")") ;;
+  esac
+done
 status_file=$(unix "$status_file")
 # Standard output to a file that unixtool.exe copies to its own (no Windows
 # pipe reaches a Linux process).
