@@ -33,7 +33,7 @@ case $ARCH in
   i686) TARGET=i686-pc-windows-msvc MACHINE=i386 MINGW=i686-w64-mingw32 ;;
   *) die "unknown ARCH $ARCH" ;;
 esac
-for tool in clang-cl-14 lld-link-14 llvm-dlltool-14 llvm-lib-14 llvm-nm-14; do
+for tool in clang-cl-14 lld-link-14 llvm-dlltool-14 llvm-lib-14 llvm-nm-14 llvm-mc-14; do
   command -v $tool >/dev/null || die "$tool is missing (.ci/setup --windows installs clang-tools-14, lld-14, llvm-14)"
 done
 [ -d /usr/include/wine/wine/msvcrt ] || die "Wine's headers are missing (apt-get install libwine-dev)"
@@ -99,13 +99,32 @@ u=
   >"$OUT/sdk/lib/ucrtbase.def"
 run llvm-dlltool-14 -m $MACHINE -k -d "$OUT/sdk/lib/ucrtbase.def" -l "$OUT/sdk/lib/ucrtbase.lib" \
   -D ucrtbase.dll
+# On x86, the helpers cl's code calls for 64-bit division, remainder,
+# multiplication and shifts (_alldiv and the others): static code in MSVC's
+# msvcrt.lib; exported by Windows' ntdll.dll too, which is where they come
+# from here.
+helpers=()
+if [ "$ARCH" = i686 ]; then
+  printf 'EXPORTS\n%s\n' _alldiv _alldvrm _allmul _allrem _allshl _allshr _aulldiv _aulldvrm \
+    _aullrem _aullshr >"$OUT/sdk/lib/ntdll-helpers.def"
+  run llvm-dlltool-14 -m $MACHINE -d "$OUT/sdk/lib/ntdll-helpers.def" \
+    -l "$OUT/sdk/lib/ntdll-helpers.lib" -D ntdll.dll
+  helpers=("$OUT/sdk/lib/ntdll-helpers.lib")
+  # __declspec(thread) on x86 reads the thread's TLS array at fs:[__tls_array],
+  # an absolute symbol (0x2C, its offset in the TEB) of MSVC's tlssup.
+  # @feat.00 = 1: the object is safe for /SAFESEH (it has no code).
+  printf '\t.def\t@feat.00;\n\t.scl\t3;\n\t.type\t0;\n\t.endef\n\t.globl\t@feat.00\n\t.set\t@feat.00, 1\n\t.globl\t__tls_array\n\t.set\t__tls_array, 44\n' \
+    >"$OUT/obj/tls_array.s"
+  run llvm-mc-14 -filetype=obj -triple=$TARGET -o "$OUT/obj/tls_array.obj" "$OUT/obj/tls_array.s"
+  helpers+=("$OUT/obj/tls_array.obj")
+fi
 # msvcrt.lib, as cl /MD names it: the C runtime DLL's imports and the
 # static start-up parts (crt_start.c, which pulls oldnames.obj in).
 (cd "$OUT/obj" && cl -c -Focrt_start.obj -- "$HERE/crt_start.c" &&
   cl /DCRT_START_EXE -c -Focrt_start_exe.obj -- "$HERE/crt_start.c" &&
   cl -c -Fooldnames.obj oldnames.c)
 rm -f "$OUT/sdk/lib/msvcrt.lib" "$OUT/sdk/lib/oldnames.lib"
-run llvm-lib-14 /out:"$OUT/sdk/lib/msvcrt.lib" "$OUT/sdk/lib/ucrtbase.lib" \
+run llvm-lib-14 /out:"$OUT/sdk/lib/msvcrt.lib" "$OUT/sdk/lib/ucrtbase.lib" "${helpers[@]}" \
   "$OUT/obj/crt_start.obj" "$OUT/obj/crt_start_exe.obj" "$OUT/obj/oldnames.obj"
 # cl /MD also names oldnames.lib: the same object.
 run llvm-lib-14 /out:"$OUT/sdk/lib/oldnames.lib" "$OUT/obj/oldnames.obj"
