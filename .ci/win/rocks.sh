@@ -11,7 +11,8 @@
 #                  needs no compiler's runtime DLL (mingw's build needs gcc's)
 #   binary         `luarocks install` of the binary rock that `msvc` packed, with
 #                  no compiler on PATH, for the Lua of DEPS (built by mingw-w64)
-#   luajit-mingw   `luarocks make` with mingw-w64 for LuaJIT (x86_64)
+#   luajit-mingw, luajit-msvc, luajit-binary   the same for LuaJIT (x86_64):
+#                  its binary rock is OUT/rocks/5.1/imalloc-scm-1.win32-x86_64.rock
 # each followed by the demo (examples/flow.lua) and spec files run by that Lua
 # with the module from the tree LuaRocks installed into (rocks/where.lua
 # checks it comes from there). ARCH: x86_64 or i686. DEPS: the Windows Lua of
@@ -25,7 +26,7 @@
 set -euo pipefail
 me=rocks.sh
 die() { printf '%s: error: %s\n' "$me" "$*" >&2; exit 1; }
-[ $# -eq 5 ] || die "usage: $me mingw|msvc|binary|luajit-mingw x86_64|i686 DEPS TESTKIT OUT"
+[ $# -eq 5 ] || die "usage: $me [luajit-]mingw|msvc|binary x86_64|i686 DEPS TESTKIT OUT"
 STEP=$1 ARCH=$2
 DEPS=$(cd "$3" && pwd)
 TESTKIT=$(cd "$4" && pwd)
@@ -71,21 +72,26 @@ unixtool "$OUT/tools" 7z 7z
 unixtool "$OUT/tools" md5sum md5sum
 
 # --- the Lua of the step ------------------------------------------------------------
+LIBDIR=
 case $STEP in
-  mingw | binary) LUAV=5.4 PREFIX=$DEPS LUAEXE=lua.exe LUALIB=liblua54.dll.a ;;
-  msvc) LUAV=5.4 PREFIX=$OUT/msvc/lua LUAEXE=lua.exe LUALIB= ;;
-  luajit-mingw)
+  mingw | binary) LUAV=5.4 PREFIX=$DEPS LUAEXE=lua.exe LUALIB=liblua54.dll.a LUADLL=lua54.dll ;;
+  msvc) LUAV=5.4 PREFIX=$OUT/msvc/lua LUAEXE=lua.exe LUALIB= LUADLL=lua54.dll ;;
+  luajit-*)
     [ "$ARCH" = x86_64 ] || die "LuaJIT for Windows is built for x86_64 only (.ci/win/build-deps.sh)"
-    LUAV=5.1 PREFIX=$DEPS/luajit LUAEXE=luajit.exe LUALIB=liblua51.dll.a ;;
+    LUAV=5.1 PREFIX=$DEPS/luajit LUAEXE=luajit.exe LUALIB=liblua51.dll.a LUADLL=lua51.dll
+    [ "$STEP" != luajit-msvc ] || LIBDIR=$OUT/msvc/luajit/lib LUALIB=lua51.lib
+    ;;
   *) die "unknown STEP $STEP" ;;
 esac
-if [ "$STEP" = msvc ]; then
+TOOLS=${STEP#luajit-}
+case $TOOLS in mingw | msvc | binary) ;; *) die "unknown STEP $STEP" ;; esac
+if [ "$TOOLS" = msvc ]; then
   bash "$R/msvc.sh" "$ARCH" "$DEPS" "$OUT/msvc"
-  TESTKIT=$PREFIX/lib/lua/5.4
+  [ "$STEP" != msvc ] || TESTKIT=$PREFIX/lib/lua/5.4
   unixtool "$OUT/msvc/bin" cl clang-cl-14 --target="${ARCH/i686/i686}-pc-windows-msvc"
   unixtool "$OUT/msvc/bin" link lld-link-14
 fi
-if [ "${STEP#luajit-}" = mingw ]; then
+if [ "$TOOLS" = mingw ]; then
   unixtool "$OUT/mingw/bin" mingw32-gcc "$TRIPLET-gcc"
   # gcc's runtime DLLs (libgcc_s_seh-1.dll, libgcc_s_dw2-1.dll): MSYS2 has them
   # beside gcc.exe, on PATH. The module needs libgcc's for the spy's
@@ -96,7 +102,7 @@ ROCKS=$OUT/rocks/$LUAV
 ROCK=$ROCKS/imalloc-scm-1.$ROCKARCH.rock
 
 W=$OUT/run-$STEP
-[ "$STEP" != msvc ] || rm -f "$ROCK"  # packed anew, or the check below fails
+[ "$TOOLS" != msvc ] || rm -f "$ROCK"  # packed anew, or the check below fails
 rm -rf "$W"
 mkdir -p "$W/src" "$ROCKS"
 cp -r "$ROOT/rockspec" "$ROOT/src" "$ROOT/lua" "$W/src/"
@@ -111,7 +117,7 @@ LUA="$(win "$PREFIX/bin/$LUAEXE")"
   echo "  LUA_DIR = [[$(win "$PREFIX")]],"
   echo "  LUA_BINDIR = [[$(win "$PREFIX/bin")]],"
   echo "  LUA_INCDIR = [[$(win "$PREFIX/include")]],"
-  echo "  LUA_LIBDIR = [[$(win "$PREFIX/lib")]],"
+  echo "  LUA_LIBDIR = [[$(win "${LIBDIR:-$PREFIX/lib}")]],"
   [ -z "$LUALIB" ] || echo "  LUALIB = \"$LUALIB\","
   echo "}"
 } >"$W/config.lua"
@@ -128,8 +134,8 @@ must() { line "$*"; line 'if errorlevel 1 exit /b 1'; }
 : >"$bat"
 line '@echo off'
 line "set \"LUAROCKS_CONFIG=$(win "$W/config.lua")\""
-case $STEP in
-  mingw | luajit-mingw)
+case $TOOLS in
+  mingw)
     line "set \"PATH=$(win "$OUT/mingw/bin");$(win "$GCCRT");$(win "$W");$(win "$OUT/tools");%PATH%\""
     line "cd /d $(win "$W/src")"
     line "echo == luarocks make, mingw-w64 ($ARCH, $LUAEXE)"
@@ -149,7 +155,7 @@ case $STEP in
     must "call luarocks --tree $TREE pack imalloc scm-1"
     ;;
   binary)
-    [ -f "$ROCK" ] || die "$ROCK is missing: the step msvc packs it"
+    [ -f "$ROCK" ] || die "$ROCK is missing: the step ${STEP%binary}msvc packs it"
     # A machine with Lua and LuaRocks (and its 7z) but no compiler.
     line "set \"PATH=$(win "$W");$(win "$OUT/tools");C:\\windows\\system32;C:\\windows\""
     line "cd /d $(win "$ROCKS")"
@@ -167,7 +173,7 @@ line "set \"LUA_PATH$suffix=$lua_path\""
 line "set \"LUA_CPATH$suffix=$lua_cpath\""
 line "cd /d $(win "$ROOT")"
 check=
-[ "${STEP%binary}" = "$STEP" ] || check=no-compiler
+[ "$TOOLS" != binary ] || check=no-compiler
 must "\"$LUA\" $(win "$R/where.lua") $TREE $check"
 must "\"$LUA\" examples\\flow.lua"
 must "\"$LUA\" .ci\\win\\busted.lua --output=plainTerminal $SPECS"
@@ -185,8 +191,8 @@ log_has 'from the installed module' "the installed module allocating"
 log_has '^Free: +done' "the demo's flow"
 log_has '^[1-9][0-9]* successes / 0 failures / 0 errors / 0 pending' "the specs' summary with no failure"
 log_has "^== $STEP: done" "the end of the batch file"
-case $STEP in
-  *mingw)
+case $TOOLS in
+  mingw)
     log_has '^mingw32-gcc .*-c ' "the compiler LuaRocks ran (mingw32-gcc)"
     ;;
   msvc)
@@ -194,10 +200,10 @@ case $STEP in
     log_has '^cl /nologo /MD /O2 -c -Fo' "the compiler LuaRocks ran (cl)"
     log_has '^link -dll -def:' "the linker LuaRocks ran (link)"
     # The module shares the C runtime of the Lua it was built for (the UCRT).
-    dll=$W/tree/lib/lua/5.4/imalloc/core.dll
+    dll=$W/tree/lib/lua/$LUAV/imalloc/core.dll
     imports=$(llvm-readobj-14 --coff-imports "$dll" | sed -n 's/^ *Name: \(.*\.dll\)$/\1/p' | sort -u | tr '\n' ' ')
     echo "imports of the installed imalloc\\core.dll: $imports"
-    for dll in ucrtbase.dll lua54.dll; do
+    for dll in ucrtbase.dll $LUADLL; do
       case " $imports " in *" $dll "*) ;; *) echo "$me: imalloc\\core.dll does not import $dll" >&2; status=1 ;; esac
     done
     case " $imports " in *" msvcrt.dll "*) echo "$me: imalloc\\core.dll imports msvcrt.dll" >&2; status=1 ;; esac

@@ -11,6 +11,7 @@
 #                               bin/lua.exe lua54.dll, lib/lua54.lib, include/;
 #                               lib/lua/5.4/: busted's C modules, the same way;
 #                               imalloc_testkit.dll, imalloc_peer.dll (tests)
+#   OUT/luajit/lib/lua51.lib    LuaJIT's import library (when DEPS/luajit exists)
 #
 # The C headers are Wine's (libwine-dev), which in MSVC mode (_MSC_VER,
 # defined by clang-cl) are those of the Universal C Runtime; INCLUDE puts
@@ -37,7 +38,8 @@ for tool in clang-cl-14 lld-link-14 llvm-dlltool-14 llvm-lib-14 llvm-nm-14 llvm-
   command -v $tool >/dev/null || die "$tool is missing (.ci/setup --windows installs clang-tools-14, lld-14, llvm-14)"
 done
 [ -d /usr/include/wine/wine/msvcrt ] || die "Wine's headers are missing (apt-get install libwine-dev)"
-[ -f "$OUT/lua/bin/lua.exe" ] && [ -f "$OUT/lua/lib/lua/5.4/imalloc_peer.dll" ] && exit 0
+[ -f "$OUT/lua/bin/lua.exe" ] && [ -f "$OUT/lua/lib/lua/5.4/imalloc_peer.dll" ] &&
+  { [ ! -d "$DEPS/luajit" ] || [ -f "$OUT/luajit/lib/lua51.lib" ]; } && exit 0
 
 export INCLUDE="$HERE/include;/usr/include/wine/wine/msvcrt;/usr/include/wine/wine/windows"
 export LIB="$OUT/sdk/lib"
@@ -68,9 +70,11 @@ def() {
       if (e ~ /^[A-Za-z_][A-Za-z0-9_]*(@[0-9]+)?$/) print e
     }' | LC_ALL=C sort -u
 }
-implib() { # NAME DLL
-  def "/usr/$MINGW/lib/lib$1.a" >"$OUT/sdk/lib/$1.def"
-  run llvm-dlltool-14 -m $MACHINE -k -d "$OUT/sdk/lib/$1.def" -l "$OUT/sdk/lib/$1.lib" -D "$2"
+implib() { # NAME DLL [MINGW_IMPORT_LIBRARY [OUT_DIR]]
+  local dir=${4:-$OUT/sdk/lib}
+  mkdir -p "$dir"
+  def "${3:-/usr/$MINGW/lib/lib$1.a}" >"$dir/$1.def"
+  run llvm-dlltool-14 -m $MACHINE -k -d "$dir/$1.def" -l "$dir/$1.lib" -D "$2"
 }
 implib kernel32 KERNEL32.dll
 implib ole32 ole32.dll
@@ -128,6 +132,12 @@ run llvm-lib-14 /out:"$OUT/sdk/lib/msvcrt.lib" "$OUT/sdk/lib/ucrtbase.lib" "${he
   "$OUT/obj/crt_start.obj" "$OUT/obj/crt_start_exe.obj" "$OUT/obj/oldnames.obj"
 # cl /MD also names oldnames.lib: the same object.
 run llvm-lib-14 /out:"$OUT/sdk/lib/oldnames.lib" "$OUT/obj/oldnames.obj"
+
+# LuaJIT's lua51.dll (DEPS/luajit, x86_64), for modules built by cl for it:
+# its import library for link, OUT/luajit/lib/lua51.lib.
+if [ -f "$DEPS/luajit/lib/liblua51.dll.a" ]; then
+  implib lua51 lua51.dll "$DEPS/luajit/lib/liblua51.dll.a" "$OUT/luajit/lib"
+fi
 
 # --- Lua 5.4 -------------------------------------------------------------------
 src=$DEPS/src/lua5.4/tree/src
