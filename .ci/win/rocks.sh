@@ -54,7 +54,7 @@ unixtool() {
   local dir=$1 name=$2
   shift 2
   mkdir -p "$dir"
-  cp "$OUT/unixtool.exe" "$dir/$name.exe"
+  cp "$W/unixtool.exe" "$dir/$name.exe"
   {
     echo '#!/bin/sh'
     printf 'exec bash %q %q' "$R/unixtool.sh" "$WINEPREFIX"
@@ -63,13 +63,15 @@ unixtool() {
   } >"$dir/$name.sh"
   chmod +x "$dir/$name.sh"
 }
-if [ ! "$OUT/unixtool.exe" -nt "$R/unixtool.c" ]; then
-  "$TRIPLET-gcc" -std=c99 -O2 -Wall -Wextra -pedantic -Werror -s -o "$OUT/unixtool.exe" "$R/unixtool.c"
-fi
+W=$OUT/run-$STEP
+rm -rf "$W"
+mkdir -p "$W/src"
+# Everything a step runs is in its own W: steps run in parallel under ctest.
+"$TRIPLET-gcc" -std=c99 -O2 -Wall -Wextra -pedantic -Werror -s -o "$W/unixtool.exe" "$R/unixtool.c"
 # What LuaRocks for Windows ships beside itself: 7z (zip, for .rock files) and
 # md5sum. Linux's, here.
-unixtool "$OUT/tools" 7z 7z
-unixtool "$OUT/tools" md5sum md5sum
+unixtool "$W/tools" 7z 7z
+unixtool "$W/tools" md5sum md5sum
 
 # --- the Lua of the step ------------------------------------------------------------
 LIBDIR=
@@ -88,11 +90,11 @@ case $TOOLS in mingw | msvc | binary) ;; *) die "unknown STEP $STEP" ;; esac
 if [ "$TOOLS" = msvc ]; then
   bash "$R/msvc.sh" "$ARCH" "$DEPS" "$OUT/msvc"
   [ "$STEP" != msvc ] || TESTKIT=$PREFIX/lib/lua/5.4
-  unixtool "$OUT/msvc/bin" cl clang-cl-14 --target="${ARCH/i686/i686}-pc-windows-msvc"
-  unixtool "$OUT/msvc/bin" link lld-link-14
+  unixtool "$W/bin" cl clang-cl-14 --target="$ARCH-pc-windows-msvc"
+  unixtool "$W/bin" link lld-link-14
 fi
 if [ "$TOOLS" = mingw ]; then
-  unixtool "$OUT/mingw/bin" mingw32-gcc "$TRIPLET-gcc"
+  unixtool "$W/bin" mingw32-gcc "$TRIPLET-gcc"
   # gcc's runtime DLLs (libgcc_s_seh-1.dll, libgcc_s_dw2-1.dll): MSYS2 has them
   # beside gcc.exe, on PATH. The module needs libgcc's for the spy's
   # thread-local state (gcc's emulated TLS on mingw-w64).
@@ -101,10 +103,8 @@ fi
 ROCKS=$OUT/rocks/$LUAV
 ROCK=$ROCKS/imalloc-scm-1.$ROCKARCH.rock
 
-W=$OUT/run-$STEP
 [ "$TOOLS" != msvc ] || rm -f "$ROCK"  # packed anew, or the check below fails
-rm -rf "$W"
-mkdir -p "$W/src" "$ROCKS"
+mkdir -p "$ROCKS"
 cp -r "$ROOT/rockspec" "$ROOT/src" "$ROOT/lua" "$W/src/"
 TREE=$(win "$W/tree")
 LUA="$(win "$PREFIX/bin/$LUAEXE")"
@@ -136,7 +136,7 @@ line '@echo off'
 line "set \"LUAROCKS_CONFIG=$(win "$W/config.lua")\""
 case $TOOLS in
   mingw)
-    line "set \"PATH=$(win "$OUT/mingw/bin");$(win "$GCCRT");$(win "$W");$(win "$OUT/tools");%PATH%\""
+    line "set \"PATH=$(win "$W/bin");$(win "$GCCRT");$(win "$W");$(win "$W/tools");%PATH%\""
     line "cd /d $(win "$W/src")"
     line "echo == luarocks make, mingw-w64 ($ARCH, $LUAEXE)"
     must "call luarocks --tree $TREE make rockspec\\imalloc-scm-1.rockspec"
@@ -146,7 +146,7 @@ case $TOOLS in
     line "set \"VCINSTALLDIR=$(win "$OUT/msvc")\\\""
     line "set \"INCLUDE=$(win "$R/include");Z:\\usr\\include\\wine\\wine\\msvcrt;Z:\\usr\\include\\wine\\wine\\windows\""
     line "set \"LIB=$(win "$OUT/msvc/sdk/lib")\""
-    line "set \"PATH=$(win "$OUT/msvc/bin");$(win "$W");$(win "$OUT/tools");%PATH%\""
+    line "set \"PATH=$(win "$W/bin");$(win "$W");$(win "$W/tools");%PATH%\""
     line "cd /d $(win "$W/src")"
     line "echo == luarocks make, MSVC interface ($ARCH: clang-cl, lld-link)"
     must "call luarocks --tree $TREE make rockspec\\imalloc-scm-1.rockspec"
@@ -157,7 +157,7 @@ case $TOOLS in
   binary)
     [ -f "$ROCK" ] || die "$ROCK is missing: the step ${STEP%binary}msvc packs it"
     # A machine with Lua and LuaRocks (and its 7z) but no compiler.
-    line "set \"PATH=$(win "$W");$(win "$OUT/tools");C:\\windows\\system32;C:\\windows\""
+    line "set \"PATH=$(win "$W");$(win "$W/tools");C:\\windows\\system32;C:\\windows\""
     line "cd /d $(win "$ROCKS")"
     line "echo == luarocks install of the binary rock, no compiler on PATH"
     must "call luarocks --tree $TREE install imalloc-scm-1.$ROCKARCH.rock"

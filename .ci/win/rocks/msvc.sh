@@ -38,6 +38,9 @@ for tool in clang-cl-14 lld-link-14 llvm-dlltool-14 llvm-lib-14 llvm-nm-14 llvm-
   command -v $tool >/dev/null || die "$tool is missing (.ci/setup --windows installs clang-tools-14, lld-14, llvm-14)"
 done
 [ -d /usr/include/wine/wine/msvcrt ] || die "Wine's headers are missing (apt-get install libwine-dev)"
+# One build at a time (ctest runs msvc and luajit-msvc in parallel).
+exec 9>"$OUT.lock"
+flock 9
 [ -f "$OUT/lua/bin/lua.exe" ] && [ -f "$OUT/lua/lib/lua/5.4/imalloc_peer.dll" ] &&
   { [ ! -d "$DEPS/luajit" ] || [ -f "$OUT/luajit/lib/lua51.lib" ]; } && exit 0
 
