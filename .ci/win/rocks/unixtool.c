@@ -10,8 +10,8 @@
  * an empty status file as the first argument and its own arguments after
  * it, exactly as it received them. NAME.sh (unixtool.sh) writes the status
  * of the tool it ran into that file when the tool has exited, by renaming a
- * complete file over it; this program waits for that (checking every 10 ms)
- * and exits with that status. Nor does the Linux process get a Windows pipe
+ * complete file over it; this program waits for that (checking every 10 ms,
+ * for ten minutes at most) and exits with that status. Nor does the Linux process get a Windows pipe
  * as its standard output (Wine's pipes have no Linux file descriptor): it
  * would write to the Linux stdout of the first Wine process, out of reach of
  * a Windows caller reading this program's output (LuaRocks reads md5sum's
@@ -79,13 +79,20 @@ int main(void)
   if (pi.hProcess) CloseHandle(pi.hProcess);
   if (pi.hThread) CloseHandle(pi.hThread);
 
+  /* A tool that never writes its status (its .sh did not start) would
+   * leave this waiting forever: after ten minutes it gives up, loudly. */
   int status = -1;
-  for (;;) {
+  for (int waited = 0;; waited += 10) {
     FILE *f = _wfopen(status_path, L"rb");
     if (f) {
       int got = fscanf(f, "%d", &status);
       fclose(f);
       if (got == 1) break;
+    }
+    if (waited >= 600000) {
+      fwprintf(stderr, L"unixtool: %ls wrote no status in 600 s; giving up\n", self);
+      DeleteFileW(status_path);
+      return 1;
     }
     Sleep(10);
   }
