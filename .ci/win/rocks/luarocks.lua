@@ -8,7 +8,8 @@
 -- refuses any tree ("your user does not have write permissions"). Here
 -- luarocks.fs.win32's is_dir and is_file ask LuaFileSystem instead (which
 -- LuaRocks uses for everything else: fs_use_modules), so that LuaRocks runs;
--- nothing else of it is changed.
+-- and a command that fails is run once more (below). Nothing else of
+-- LuaRocks is changed.
 local script = assert(arg[1], "usage: luarocks.lua LUAROCKS [args...]")
 local lfs = require "lfs"
 
@@ -23,6 +24,19 @@ package.preload[name] = function()
   function win32.is_dir(f) return mode(f) == "directory" end
   function win32.is_file(f) return mode(f) == "file" end
   return win32
+end
+
+-- Under a loaded machine Wine once failed a command that succeeds every
+-- other time (icacls, which under Wine changes nothing and exits 0: "Failed
+-- setting permission exec for all"). A failed command is run once more,
+-- saying so on stderr: one that really fails, fails twice.
+local execute = os.execute
+function os.execute(command, ...)
+  if command == nil then return execute() end
+  local ok, how, code = execute(command, ...)
+  if ok == true or ok == 0 then return ok, how, code end
+  io.stderr:write("luarocks.lua: failed under Wine, once more: ", command, "\n")
+  return execute(command, ...)
 end
 
 -- The script sees its own arguments; arg[-1] and below (the interpreter,
