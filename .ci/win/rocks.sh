@@ -77,7 +77,7 @@ unixtool "$W/tools" md5sum md5sum
 LIBDIR=
 case $STEP in
   mingw | binary) LUAV=5.4 PREFIX=$DEPS LUAEXE=lua.exe LUALIB=liblua54.dll.a LUADLL=lua54.dll ;;
-  msvc) LUAV=5.4 PREFIX=$OUT/msvc/lua LUAEXE=lua.exe LUALIB= LUADLL=lua54.dll ;;
+  msvc) LUAV=5.4 PREFIX=$OUT/msvc/lua LUAEXE=lua.exe LUALIB='' LUADLL=lua54.dll ;;
   luajit-*)
     [ "$ARCH" = x86_64 ] || die "LuaJIT for Windows is built for x86_64 only (.ci/win/build-deps.sh)"
     LUAV=5.1 PREFIX=$DEPS/luajit LUAEXE=luajit.exe LUALIB=liblua51.dll.a LUADLL=lua51.dll
@@ -185,7 +185,7 @@ line "echo == $STEP: done"
 # --- run it, and check what it printed ---------------------------------------------
 log=$W/log
 status=0
-IMALLOC_WIN_LUA_PATH= IMALLOC_WIN_LUA_CPATH= \
+IMALLOC_WIN_LUA_PATH='' IMALLOC_WIN_LUA_CPATH='' \
   bash "$HERE/lua.sh" "$PREFIX" "$R/run.lua" "$(win "$bat")" 2>&1 | tee "$log" ||
   status=${PIPESTATUS[0]}
 log_has() { grep -qE "$1" "$log" || { echo "$me: the output lacks: $2" >&2; status=1; }; }

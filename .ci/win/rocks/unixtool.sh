@@ -39,8 +39,8 @@ list() {
   done
   printf '%s' "${out%;}"
 }
-[ -z "${INCLUDE:-}" ] || export INCLUDE="$(list "$INCLUDE")"
-[ -z "${LIB:-}" ] || export LIB="$(list "$LIB")"
+if [ -n "${INCLUDE:-}" ]; then INCLUDE=$(list "$INCLUDE"); export INCLUDE; fi
+if [ -n "${LIB:-}" ]; then LIB=$(list "$LIB"); export LIB; fi
 
 # An argument that is a whole absolute Windows path becomes a relative one:
 # clang-cl and lld-link would read /work/x as an option.
