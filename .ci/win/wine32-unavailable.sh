@@ -12,7 +12,8 @@ set -euo pipefail
 reason=${1:?usage: wine32-unavailable.sh REASON_FILE}
 
 echo "32-bit Wine (wine32:i386, /usr/lib/wine/wine) is not installed:"
-echo "the 32-bit Windows build was compiled, but its specs did NOT run."
+echo "the 32-bit Windows build was compiled, but its specs (wine32-spec-*) and the"
+echo "LuaRocks tests (wine32-rocks-*) did NOT run."
 if [ ! -s "$reason" ]; then
   echo "No reason was recorded ($reason is missing): run .ci/setup --windows."
   exit 1

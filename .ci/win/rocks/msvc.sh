@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# msvc.sh ARCH DEPS OUT: the MSVC-interface toolchain stand-in, for LuaRocks
+# for Windows under Wine (.ci/win/rocks.sh msvc). No Wine runs here.
+#
+#   OUT/sdk/lib/                import libraries made here with llvm-dlltool
+#                               (ucrtbase, kernel32, ole32), and msvcrt.lib =
+#                               ucrtbase's imports + crt_start.c, which is what
+#                               cl /MD asks the linker for; oldnames.lib (empty)
+#   OUT/lua/                    Lua 5.4 built the same way from the source
+#                               .ci/win/build-deps.sh fetched into DEPS/src:
+#                               bin/lua.exe lua54.dll, lib/lua54.lib, include/;
+#                               lib/lua/5.4/: busted's C modules, the same way;
+#                               imalloc_testkit.dll, imalloc_peer.dll (tests)
+#   OUT/luajit/lib/lua51.lib    LuaJIT's import library (when DEPS/luajit exists)
+#
+# The C headers are Wine's (libwine-dev), which in MSVC mode (_MSC_VER,
+# defined by clang-cl) are those of the Universal C Runtime; INCLUDE puts
+# .ci/win/rocks/include first (declarations Wine's lack). clang-cl and
+# lld-link read INCLUDE and LIB as cl and link do: rocks.sh sets them for
+# LuaRocks as a Developer Command Prompt would, and puts cl.exe and link.exe
+# (unixtool.exe running clang-cl-14 and lld-link-14) on its PATH. Idempotent: what is in OUT is
+# kept (delete OUT to rebuild).
+set -euo pipefail
+me=msvc.sh
+die() { printf '%s: error: %s\n' "$me" "$*" >&2; exit 1; }
+[ $# -eq 3 ] || die "usage: $me x86_64|i686 DEPS OUT"
+ARCH=$1
+DEPS=$(cd "$2" && pwd)
+mkdir -p "$3"
+OUT=$(cd "$3" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+case $ARCH in
+  x86_64) TARGET=x86_64-pc-windows-msvc MACHINE=i386:x86-64 MINGW=x86_64-w64-mingw32 ;;
+  i686) TARGET=i686-pc-windows-msvc MACHINE=i386 MINGW=i686-w64-mingw32 ;;
+  *) die "unknown ARCH $ARCH" ;;
+esac
+for tool in clang-cl-14 lld-link-14 llvm-dlltool-14 llvm-lib-14 llvm-nm-14 llvm-mc-14; do
+  command -v $tool >/dev/null || die "$tool is missing (.ci/setup --windows installs clang-tools-14, lld-14, llvm-14)"
+done
+[ -d /usr/include/wine/wine/msvcrt ] || die "Wine's headers are missing (apt-get install libwine-dev)"
+# One build at a time (ctest runs msvc and luajit-msvc in parallel).
+exec 9>"$OUT.lock"
+flock 9
+[ -f "$OUT/lua/bin/lua.exe" ] && [ -f "$OUT/lua/lib/lua/5.4/imalloc_peer.dll" ] &&
+  { [ ! -d "$DEPS/luajit" ] || [ -f "$OUT/luajit/lib/lua51.lib" ]; } && exit 0
+
+export INCLUDE="$HERE/include;/usr/include/wine/wine/msvcrt;/usr/include/wine/wine/windows"
+export LIB="$OUT/sdk/lib"
+LOG=$OUT/msvc.log
+: >"$LOG"
+run() {
+  if ! "$@" >>"$LOG" 2>&1; then
+    tail -n 30 "$LOG" | sed 's/^/  | /' >&2
+    die "failed: $*"
+  fi
+}
+# cl [ARGS...] -- FILES...: clang-cl as LuaRocks' cl (its default CFLAGS).
+# Files after `--`: an absolute Linux path would read as a /option.
+cl() { run clang-cl-14 --target=$TARGET /nologo /MD /O2 "$@"; }
+mkdir -p "$OUT/sdk/lib" "$OUT/obj"
+
+# --- import libraries -------------------------------------------------------
+# def MINGW_IMPORT_LIBRARY: a .def of the DLL's exports, named as the linker
+# sees them, from the import members of mingw-w64's library for that DLL
+# (on i686 with the @N of __stdcall, which llvm-dlltool -k leaves out of
+# the names imported at run time).
+def() {
+  echo EXPORTS
+  llvm-nm-14 "$1" 2>/dev/null | awk -v arch="$ARCH" '
+    $2 == "I" && $3 ~ /^__imp_/ {
+      e = substr($3, 7)
+      if (arch == "i686") { if (e ~ /^_/) e = substr(e, 2); else next }
+      if (e ~ /^[A-Za-z_][A-Za-z0-9_]*(@[0-9]+)?$/) print e
+    }' | LC_ALL=C sort -u
+}
+implib() { # NAME DLL [MINGW_IMPORT_LIBRARY [OUT_DIR]]
+  local dir=${4:-$OUT/sdk/lib}
+  mkdir -p "$dir"
+  def "${3:-/usr/$MINGW/lib/lib$1.a}" >"$dir/$1.def"
+  run llvm-dlltool-14 -m $MACHINE -k -d "$dir/$1.def" -l "$dir/$1.lib" -D "$2"
+}
+implib kernel32 KERNEL32.dll
+implib ole32 ole32.dll
+# The old POSIX names (isatty, strdup): mingw-w64's list has them as
+# ucrtbase.dll's, which (Windows') does not export them, and Wine's has some
+# as stubs that abort (isatty). MSVC's oldnames.lib sends each to the
+# CRT's own name (_isatty): so here, by /alternatename in oldnames.obj.
+def "/usr/$MINGW/lib/libucrtbase.a" >"$OUT/sdk/lib/ucrtbase.def.all"
+# The POSIX names of MSVC's oldnames.lib that ucrtbase.dll has as _NAME.
+posix="access chdir chmod chsize close creat cwait dup dup2 ecvt eof execl execv execve
+  execvp fcvt fdopen fileno gcvt getcwd getpid isatty itoa locking lseek ltoa memccpy
+  memicmp mkdir mktemp open putenv read rmdir setmode spawnl spawnv spawnvp strdup stricmp
+  strlwr strnicmp strnset strrev strset strupr swab tell tempnam tzset ultoa umask unlink
+  utime wcsdup wcsicmp wcslwr wcsnicmp wcsupr write"
+old=$(for n in $posix; do
+  grep -qx "_$n" "$OUT/sdk/lib/ucrtbase.def.all" && echo "$n"
+done)
+u=
+[ "$ARCH" = i686 ] && u=_  # C names carry a leading underscore on x86
+{
+  echo '/* generated by msvc.sh: the old names of ucrtbase.dll'"'"'s functions */'
+  for n in $old; do echo "#pragma comment(linker, \"/alternatename:$u$n=${u}_$n\")"; done
+  echo 'char imalloc_standin_oldnames;'
+} >"$OUT/obj/oldnames.c"
+{ echo EXPORTS; sed 1d "$OUT/sdk/lib/ucrtbase.def.all" | grep -vxF "$old"; } \
+  >"$OUT/sdk/lib/ucrtbase.def"
+run llvm-dlltool-14 -m $MACHINE -k -d "$OUT/sdk/lib/ucrtbase.def" -l "$OUT/sdk/lib/ucrtbase.lib" \
+  -D ucrtbase.dll
+# On x86, the helpers cl's code calls for 64-bit division, remainder,
+# multiplication and shifts (_alldiv and the others): static code in MSVC's
+# msvcrt.lib; exported by Windows' ntdll.dll too, which is where they come
+# from here.
+helpers=()
+if [ "$ARCH" = i686 ]; then
+  printf 'EXPORTS\n%s\n' _alldiv _alldvrm _allmul _allrem _allshl _allshr _aulldiv _aulldvrm \
+    _aullrem _aullshr >"$OUT/sdk/lib/ntdll-helpers.def"
+  run llvm-dlltool-14 -m $MACHINE -d "$OUT/sdk/lib/ntdll-helpers.def" \
+    -l "$OUT/sdk/lib/ntdll-helpers.lib" -D ntdll.dll
+  helpers=("$OUT/sdk/lib/ntdll-helpers.lib")
+  # __declspec(thread) on x86 reads the thread's TLS array at fs:[__tls_array],
+  # an absolute symbol (0x2C, its offset in the TEB) of MSVC's tlssup.
+  # @feat.00 = 1: the object is safe for /SAFESEH (it has no code).
+  printf '\t.def\t@feat.00;\n\t.scl\t3;\n\t.type\t0;\n\t.endef\n\t.globl\t@feat.00\n\t.set\t@feat.00, 1\n\t.globl\t__tls_array\n\t.set\t__tls_array, 44\n' \
+    >"$OUT/obj/tls_array.s"
+  run llvm-mc-14 -filetype=obj -triple=$TARGET -o "$OUT/obj/tls_array.obj" "$OUT/obj/tls_array.s"
+  helpers+=("$OUT/obj/tls_array.obj")
+fi
+# msvcrt.lib, as cl /MD names it: the C runtime DLL's imports and the
+# static start-up parts (crt_start.c, which pulls oldnames.obj in).
+(cd "$OUT/obj" && cl -c -Focrt_start.obj -- "$HERE/crt_start.c" &&
+  cl /DCRT_START_EXE -c -Focrt_start_exe.obj -- "$HERE/crt_start.c" &&
+  cl -c -Fooldnames.obj oldnames.c)
+rm -f "$OUT/sdk/lib/msvcrt.lib" "$OUT/sdk/lib/oldnames.lib"
+run llvm-lib-14 /out:"$OUT/sdk/lib/msvcrt.lib" "$OUT/sdk/lib/ucrtbase.lib" "${helpers[@]}" \
+  "$OUT/obj/crt_start.obj" "$OUT/obj/crt_start_exe.obj" "$OUT/obj/oldnames.obj"
+# cl /MD also names oldnames.lib: the same object.
+run llvm-lib-14 /out:"$OUT/sdk/lib/oldnames.lib" "$OUT/obj/oldnames.obj"
+
+# LuaJIT's lua51.dll (DEPS/luajit, x86_64), for modules built by cl for it:
+# its import library for link, OUT/luajit/lib/lua51.lib.
+if [ -f "$DEPS/luajit/lib/liblua51.dll.a" ]; then
+  implib lua51 lua51.dll "$DEPS/luajit/lib/liblua51.dll.a" "$OUT/luajit/lib"
+fi
+
+# --- Lua 5.4 -------------------------------------------------------------------
+src=$DEPS/src/lua5.4/tree/src
+[ -f "$src/lua.c" ] || die "no Lua source in $DEPS/src/lua5.4 (.ci/win/build-deps.sh fetches it)"
+L=$OUT/lua
+mkdir -p "$L/bin" "$L/lib/lua/5.4" "$L/include" "$OUT/obj/lua"
+core=(lapi lcode lctype ldebug ldo ldump lfunc lgc llex lmem lobject lopcodes lparser lstate
+  lstring ltable ltm lundump lvm lzio lauxlib lbaselib lcorolib ldblib liolib lmathlib loadlib
+  loslib lstrlib ltablib lutf8lib linit)
+files=()
+for f in "${core[@]}" lua; do files+=("$src/$f.c"); done
+(cd "$OUT/obj/lua" && cl /W3 /DLUA_BUILD_AS_DLL /DLUA_COMPAT_5_3 -c -- "${files[@]}")
+objs=()
+for f in "${core[@]}"; do objs+=("$OUT/obj/lua/$f.obj"); done
+run lld-link-14 /nologo /dll /out:"$L/bin/lua54.dll" /implib:"$L/lib/lua54.lib" "${objs[@]}"
+run lld-link-14 /nologo /out:"$L/bin/lua.exe" "$OUT/obj/lua/lua.obj" "$L/lib/lua54.lib"
+for f in lua.h luaconf.h lualib.h lauxlib.h lua.hpp; do cp "$src/$f" "$L/include/"; done
+echo "$ARCH" >"$L/ARCH"
+rm -f "$L/lib/lua54.exp"
+
+# --- Lua C modules: busted's, and the specs' test modules ---------------------------
+# dll MODULE SOURCES...: the Lua C module MODULE (a.b: a/b.dll) built by cl
+# and link as LuaRocks builds one: a .def exporting luaopen_a_b.
+dll() {
+  local module=$1 out obj
+  shift
+  out=$L/lib/lua/5.4/${module//.//}.dll
+  obj=$OUT/obj/$module
+  mkdir -p "$(dirname "$out")" "$obj"
+  printf 'EXPORTS\nluaopen_%s\n' "${module//./_}" >"$obj/module.def"
+  (cd "$obj" && cl /I"$L/include" /I"$HERE/../../../src" -c -- "$@")
+  run lld-link-14 /nologo /dll /def:"$obj/module.def" /out:"$out" "$obj"/*.obj \
+    "$L/lib/lua54.lib" ole32.lib
+  rm -f "${out%.dll}.lib" "${out%.dll}.exp"
+}
+lfs=$DEPS/src/lua-filesystem/tree/src/lfs.c
+[ -f "$lfs" ] || lfs=$HERE/../replacements/lfs.c
+term=$DEPS/src/lua-term/tree/core.c
+[ -f "$term" ] || term=$HERE/../replacements/term_core.c
+dll lfs "$lfs"
+dll term.core "$term"
+if [ -d "$DEPS/src/lua-system/tree/src" ]; then
+  dll system.core "$DEPS/src/lua-system/tree/src"/*.c
+else
+  dll system.core "$HERE/../replacements/system_core.c"
+fi
+ROOT=$(cd "$HERE/../../.." && pwd)
+dll imalloc_testkit "$ROOT/spec/testkit.c"
+dll imalloc_peer "$ROOT/spec/peer.c"
