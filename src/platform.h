@@ -3,8 +3,8 @@
 **
 ** MSVC's default C mode has neither <stdatomic.h> nor _Thread_local, and
 ** LuaRocks' builtin backend passes no flag to ask for C11. So on Windows
-** these are the Interlocked functions and the compiler's own TLS keyword,
-** which every Windows compiler has; elsewhere, C11. The binding uses only
+** these are the Interlocked functions and fiber-local slots, which every
+** Windows compiler has; elsewhere, C11. The binding uses only
 ** what is here, so its files build as C99 on Windows and stay free of
 ** #ifdef _WIN32.
 */
@@ -69,11 +69,54 @@ static inline void imalloc_spin_unlock(imalloc_spinlock *l) {
   InterlockedExchange(l, 0);
 }
 
-#if defined(_MSC_VER)
-#define IMALLOC_THREAD_LOCAL __declspec(thread)
-#else /* mingw-w64 gcc and clang: also under -std=c99 */
-#define IMALLOC_THREAD_LOCAL __thread
-#endif
+/* IMALLOC_THREAD_STATE(type, name) defines `static type *name(void)`: this
+** thread's `type`, zeroed at first use. Here it lives in the C heap, in a
+** fiber-local slot whose callback frees it when the thread ends: mingw-w64
+** gcc emulates __thread through libgcc's DLL, which a module built with
+** LuaRocks' default flags would then need beside it. Should the heap refuse
+** the few bytes, the threads share one: the allocator serialises the spy's
+** calls, so only a tag may go to the wrong block. */
+typedef struct imalloc_threadslot {
+  INIT_ONCE once;
+  DWORD index;
+} imalloc_threadslot;
+
+static inline VOID WINAPI imalloc_threadslot_free(PVOID p) {
+  HeapFree(GetProcessHeap(), 0, p);
+}
+
+static inline BOOL CALLBACK imalloc_threadslot_make(PINIT_ONCE once, PVOID slot,
+                                             PVOID *ctx) {
+  (void)once;
+  (void)ctx;
+  ((imalloc_threadslot *)slot)->index = FlsAlloc(imalloc_threadslot_free);
+  return TRUE;
+}
+
+static inline void *imalloc_threadslot_get(imalloc_threadslot *slot, size_t size,
+                                    void *shared) {
+  void *p = NULL;
+  InitOnceExecuteOnce(&slot->once, imalloc_threadslot_make, slot, NULL);
+  if (slot->index == FLS_OUT_OF_INDEXES) return shared;
+  p = FlsGetValue(slot->index);
+  if (p == NULL) {
+    p = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, size);
+    if (p == NULL || !FlsSetValue(slot->index, p)) {
+      if (p != NULL) HeapFree(GetProcessHeap(), 0, p);
+      return shared;
+    }
+  }
+  return p;
+}
+
+#define IMALLOC_THREAD_STATE(type, name)                                   \
+  static imalloc_threadslot name##_slot = {INIT_ONCE_STATIC_INIT,         \
+                                           FLS_OUT_OF_INDEXES};           \
+  static type name##_shared;                                              \
+  static type *name(void) {                                               \
+    return (type *)imalloc_threadslot_get(&name##_slot, sizeof(type),     \
+                                          &name##_shared);                \
+  }
 
 #else /* C11 */
 
@@ -121,7 +164,11 @@ static inline void imalloc_spin_unlock(imalloc_spinlock *l) {
   atomic_flag_clear_explicit(l, memory_order_release);
 }
 
-#define IMALLOC_THREAD_LOCAL _Thread_local
+/* IMALLOC_THREAD_STATE(type, name): `static type *name(void)`, this
+** thread's `type`, zeroed (the Windows side says why it is a function). */
+#define IMALLOC_THREAD_STATE(type, name)                                   \
+  static _Thread_local type name##_value;                                 \
+  static type *name(void) { return &name##_value; }
 
 #endif /* _WIN32 */
 

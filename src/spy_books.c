@@ -209,8 +209,16 @@ static int rule_fails(size_t cb) {
   int fails = 0;
   if (!r->on) return 0;
   r->counted++;
-  if (r->nth != 0)
-    fails = r->every ? r->counted % r->nth == 0 : r->counted == r->nth;
+  /* every nth: a countdown, not counted % nth, whose 64-bit division
+  ** would make 32-bit mingw-w64 builds need libgcc's DLL */
+  if (r->nth != 0 && r->every) {
+    if (++r->phase == r->nth) {
+      r->phase = 0;
+      fails = 1;
+    }
+  } else if (r->nth != 0) {
+    fails = r->counted == r->nth;
+  }
   if (r->has_above && cb > r->above) fails = 1;
   if (r->fraction > 0) {  /* drawn every time, so the sequence is the seed's */
     /* 53 random bits as a double in [0, 1) */
@@ -233,7 +241,7 @@ static int rule_fails(size_t cb) {
 enum { NONE, ALLOC, MOVE, FREED };
 
 /* What one thread hands from a Pre call to its Post call, and the tag. */
-static IMALLOC_THREAD_LOCAL struct {
+typedef struct ThreadState {
   char tag[IMALLOC_WHERE_MAX];
   int tag_session;       /* 0: no tag */
   IMalloc *tag_malloc;   /* the IMalloc the tagged call goes to */
@@ -243,23 +251,26 @@ static IMALLOC_THREAD_LOCAL struct {
   int tagged;
   int had_old;
   Record old;
-} t;
+} ThreadState;
+
+/* This thread's ThreadState (platform.h). */
+IMALLOC_THREAD_STATE(ThreadState, thread_state)
 
 /* Moves the binding's tag, if any, into the call in flight. A tag whose
 ** call did not reach the spy (a handle over another IMalloc, a spy revoked
 ** meanwhile) is dropped by the next call, not given to its block. */
-static void take_tag(void) {
-  t.tagged = t.tag_session != 0 && t.tag_session == books.session &&
-             t.tag_malloc == books.task;
-  t.tag_session = 0;
+static void take_tag(ThreadState *t) {
+  t->tagged = t->tag_session != 0 && t->tag_session == books.session &&
+             t->tag_malloc == books.task;
+  t->tag_session = 0;
 }
 
-static void fill(Record *r, void *addr, const Record *old) {
+static void fill(ThreadState *t, Record *r, void *addr, const Record *old) {
   r->addr = addr;
-  r->size = t.size;
+  r->size = t->size;
   r->seq = ++books.seq;
-  if (t.tagged)
-    memcpy(r->where, t.tag, sizeof r->where);
+  if (t->tagged)
+    memcpy(r->where, t->tag, sizeof r->where);
   else if (old)
     memcpy(r->where, old->where, sizeof r->where);
   else
@@ -305,39 +316,42 @@ static ULONG STDMETHODCALLTYPE s_Release(IMallocSpy *This) {
 }
 
 static SIZE_T STDMETHODCALLTYPE s_PreAlloc(IMallocSpy *This, SIZE_T cb) {
+  ThreadState *t = thread_state();
   int fails;
   (void)This;
-  t.kind = NONE;
-  if (t.quiet) return cb;
+  t->kind = NONE;
+  if (t->quiet) return cb;
   lock_books();
-  take_tag();
+  take_tag(t);
   fails = cb != 0 && rule_fails(cb);
   unlock_books();
   if (fails) return 0;
-  t.kind = ALLOC;
-  t.size = cb;
+  t->kind = ALLOC;
+  t->size = cb;
   return cb;
 }
 
 static void *STDMETHODCALLTYPE s_PostAlloc(IMallocSpy *This, void *p) {
+  ThreadState *t = thread_state();
   (void)This;
-  if (t.kind == ALLOC && p != NULL) {
+  if (t->kind == ALLOC && p != NULL) {
     Record r;
     lock_books();
-    fill(&r, p, NULL);
+    fill(t, &r, p, NULL);
     books.allocs++;
     add(&r);
     unlock_books();
   }
-  t.kind = NONE;
+  t->kind = NONE;
   return p;
 }
 
 static void *STDMETHODCALLTYPE s_PreFree(IMallocSpy *This, void *p,
                                          BOOL spyed) {
+  ThreadState *t = thread_state();
   (void)This;
   (void)spyed;  /* the books know: a spied block has a record */
-  if (!t.quiet) {
+  if (!t->quiet) {
     Record old;
     lock_books();
     if (take(p, &old)) books.frees++;
@@ -358,29 +372,30 @@ static void STDMETHODCALLTYPE s_PostFree(IMallocSpy *This, BOOL spyed) {
 static SIZE_T STDMETHODCALLTYPE s_PreRealloc(IMallocSpy *This, void *p,
                                              SIZE_T cb, void **pnew,
                                              BOOL spyed) {
+  ThreadState *t = thread_state();
   int fails = 0;
   (void)This;
   (void)spyed;
   *pnew = p;
-  t.kind = NONE;
+  t->kind = NONE;
   lock_books();
-  take_tag();
-  t.size = cb;
+  take_tag(t);
+  t->size = cb;
   if (p == NULL) {
     fails = cb != 0 && rule_fails(cb);
-    t.kind = ALLOC;
+    t->kind = ALLOC;
   } else {
-    t.had_old = take(p, &t.old);
+    t->had_old = take(p, &t->old);
     if (cb == 0) {
-      if (t.had_old) books.frees++;
-      t.kind = FREED;
+      if (t->had_old) books.frees++;
+      t->kind = FREED;
     } else {
-      t.kind = MOVE;
+      t->kind = MOVE;
     }
   }
   unlock_books();
   if (fails) {
-    t.kind = NONE;
+    t->kind = NONE;
     return 0;
   }
   return cb;
@@ -388,21 +403,22 @@ static SIZE_T STDMETHODCALLTYPE s_PreRealloc(IMallocSpy *This, void *p,
 
 static void *STDMETHODCALLTYPE s_PostRealloc(IMallocSpy *This, void *p,
                                              BOOL spyed) {
+  ThreadState *t = thread_state();
   Record r;
   (void)This;
   (void)spyed;
-  if (t.kind == ALLOC || t.kind == MOVE) {
+  if (t->kind == ALLOC || t->kind == MOVE) {
     lock_books();
     if (p != NULL) {
-      fill(&r, p, t.kind == MOVE && t.had_old ? &t.old : NULL);
-      if (t.kind == ALLOC) books.allocs++; else books.reallocs++;
+      fill(t, &r, p, t->kind == MOVE && t->had_old ? &t->old : NULL);
+      if (t->kind == ALLOC) books.allocs++; else books.reallocs++;
       add(&r);
-    } else if (t.kind == MOVE && t.had_old) {
-      add(&t.old);  /* a real failure: the block stays as it was */
+    } else if (t->kind == MOVE && t->had_old) {
+      add(&t->old);  /* a real failure: the block stays as it was */
     }
     unlock_books();
   }
-  t.kind = NONE;
+  t->kind = NONE;
   return p;
 }
 
@@ -450,12 +466,13 @@ static IMallocSpy spy = { &spy_vtbl };
 
 /* Gives this thread's next allocation through `m` the tag `where`. */
 void imalloc_spy_settagtext(const char *where, IMalloc *m) {
+  ThreadState *t = thread_state();
   size_t n = strlen(where);
-  if (n >= sizeof t.tag) n = sizeof t.tag - 1;
-  memcpy(t.tag, where, n);
-  t.tag[n] = '\0';
-  t.tag_session = imalloc_atomic_get(&imalloc_spy_tagging);
-  t.tag_malloc = m;
+  if (n >= sizeof t->tag) n = sizeof t->tag - 1;
+  memcpy(t->tag, where, n);
+  t->tag[n] = '\0';
+  t->tag_session = imalloc_atomic_get(&imalloc_spy_tagging);
+  t->tag_malloc = m;
 }
 
 /* }====================================================== */
@@ -473,9 +490,10 @@ void imalloc_spy_settagtext(const char *where, IMalloc *m) {
 ** checking: before it exists they fault. One quiet Alloc(0) and Free right
 ** after registering creates it (elsewhere they are merely two calls). */
 static void first_allocation(IMalloc *m) {
-  t.quiet = 1;
+  ThreadState *t = thread_state();
+  t->quiet = 1;
   m->lpVtbl->Free(m, m->lpVtbl->Alloc(m, 0));
-  t.quiet = 0;
+  t->quiet = 0;
 }
 
 HRESULT imalloc_spy_start(const imalloc_SpyRule *rule, int where) {

@@ -38,6 +38,7 @@ typedef struct imalloc_SpyRule {
   double fraction;    /* this fraction of them fails (0: none) */
   uint64_t prng;      /* the state of the generator that decides */
   uint64_t counted;   /* allocations of at least one byte since the rule */
+  uint64_t phase;     /* of them, since the last one `every` failed */
 } imalloc_SpyRule;
 
 /* The books' counters, and the spy's state. */

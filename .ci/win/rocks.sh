@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # .ci/win/rocks.sh STEP ARCH DEPS TESTKIT OUT: LuaRocks for Windows under Wine,
 # as a Windows user runs it, on the rockspec of this checkout:
-#   mingw          `luarocks make` with mingw-w64 (mingw32-gcc and gcc's runtime
-#                  DLLs on PATH, as in MSYS2; LuaRocks' mingw defaults)
+#   mingw          `luarocks make` with mingw-w64 (mingw32-gcc on PATH, as in
+#                  MSYS2; LuaRocks' mingw defaults); the module must need no
+#                  DLL of gcc's (libgcc_s_*), which is not on PATH
 #   msvc           `luarocks make` in a Developer Command Prompt's environment
 #                  (cl and link on PATH, INCLUDE, LIB, VCINSTALLDIR): clang-cl and
 #                  lld-link with Wine's headers, against a Lua built the same way
@@ -95,10 +96,6 @@ if [ "$TOOLS" = msvc ]; then
 fi
 if [ "$TOOLS" = mingw ]; then
   unixtool "$W/bin" mingw32-gcc "$TRIPLET-gcc"
-  # gcc's runtime DLLs (libgcc_s_seh-1.dll, libgcc_s_dw2-1.dll): MSYS2 has them
-  # beside gcc.exe, on PATH. The module needs libgcc's for the spy's
-  # thread-local state (gcc's emulated TLS on mingw-w64).
-  GCCRT=$(dirname "$("$TRIPLET-gcc" -print-libgcc-file-name)")
 fi
 ROCKS=$OUT/rocks/$LUAV
 ROCK=$ROCKS/imalloc-scm-1.$ROCKARCH.rock
@@ -136,7 +133,7 @@ line '@echo off'
 line "set \"LUAROCKS_CONFIG=$(win "$W/config.lua")\""
 case $TOOLS in
   mingw)
-    line "set \"PATH=$(win "$W/bin");$(win "$GCCRT");$(win "$W");$(win "$W/tools");%PATH%\""
+    line "set \"PATH=$(win "$W/bin");$(win "$W");$(win "$W/tools");%PATH%\""
     line "cd /d $(win "$W/src")"
     line "echo == luarocks make, mingw-w64 ($ARCH, $LUAEXE)"
     must "call luarocks --tree $TREE make rockspec\\imalloc-scm-1.rockspec"
@@ -197,6 +194,12 @@ log_has "^== $STEP: done" "the end of the batch file"
 case $TOOLS in
   mingw)
     log_has '^mingw32-gcc .*-c ' "the compiler LuaRocks ran (mingw32-gcc)"
+    # Nothing of gcc's at run time: a module handed to a machine without
+    # mingw-w64 must load (src/platform.h: no __thread on Windows).
+    dll=$W/tree/lib/lua/$LUAV/imalloc/core.dll
+    imports=$(llvm-readobj-14 --coff-imports "$dll" | sed -n 's/^ *Name: \(.*\.dll\)$/\1/p' | sort -u | tr '\n' ' ')
+    echo "imports of the installed imalloc\\core.dll: $imports"
+    case " $imports " in *" libgcc"*) echo "$me: imalloc\\core.dll needs gcc's runtime: $imports" >&2; status=1 ;; esac
     ;;
   msvc)
     [ -f "$ROCK" ] || { echo "$me: luarocks pack made no $ROCK" >&2; status=1; }
