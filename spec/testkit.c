@@ -153,18 +153,20 @@ static Counting *checkcounting(lua_State *L, int arg) {
 }
 
 /* counting([where]): a new counting IMalloc, with one reference for the
-** caller. With where "heap", its vtable is a copy in a malloc'd block (never
-** freed), as an object built at run time (by an FFI) has it: a table
-** outside every loaded image whose slots point into this module's code. */
+** caller. With where "heap", its vtable is a copy in the heap, as an object
+** built at run time (by an FFI) has it: a table outside every loaded image
+** whose slots point into this module's code. The copy is a userdata kept
+** in the registry: it lives as long as the Lua state, and goes with it. */
 static int t_counting(lua_State *L) {
   static const char *const wheres[] = {"image", "heap", NULL};
   int heap = luaL_checkoption(L, 1, "image", wheres) == 1;
   const IMallocVtbl *vtbl = &counting_vtbl;
   size_t i;
   if (heap) {
-    IMallocVtbl *copy = (IMallocVtbl *)malloc(sizeof *copy);
-    if (copy == NULL) return luaL_error(L, "malloc failed");
+    IMallocVtbl *copy =
+        (IMallocVtbl *)lua_newuserdatauv(L, sizeof *copy, 0);
     memcpy(copy, &counting_vtbl, sizeof *copy);
+    (void)luaL_ref(L, LUA_REGISTRYINDEX);
     vtbl = copy;
   }
   for (i = 0; i < sizeof pool / sizeof pool[0]; i++) {
@@ -177,7 +179,6 @@ static int t_counting(lua_State *L) {
       return 1;
     }
   }
-  if (heap) free((void *)(uintptr_t)vtbl);
   return luaL_error(L, "counting pool exhausted");
 }
 
