@@ -116,6 +116,10 @@ describe("imalloc.wrap of an object whose vtable is outside every image", functi
     local m = imalloc.get()
     assert.has_error(function() imalloc.wrap(m:pointer(), "FFI") end,
       "bad argument #2 to 'wrap' (invalid option 'FFI')")
+    assert.has_error(function() imalloc.wrap(m:pointer(), "ffi\0") end,
+      "bad argument #2 to 'wrap' (invalid option 'ffi')")
+    assert.has_error(function() imalloc.wrap(m:pointer(), 1) end,
+      "bad argument #2 to 'wrap' (string expected, got number)")
     assert.has_error(function() imalloc.wrap(m:pointer(), {}) end,
       "bad argument #2 to 'wrap' (string expected, got table)")
     assert.is_true(imalloc.wrap(m:pointer(), nil) == m)

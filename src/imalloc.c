@@ -382,9 +382,11 @@ static int l_wrap(lua_State *L) {
   luaL_argcheck(L, m != NULL, 1, "NULL interface pointer");
   if (top >= 2 && !lua_isnil(L, 2)) {
     /* a string, never a number turned into one */
-    const char *mode = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+    size_t len = 0;
+    const char *mode =
+        lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
     if (mode == NULL) luaL_typeerror(L, 2, "string");
-    if (strcmp(mode, "ffi") != 0)
+    if (len != 3 || memcmp(mode, "ffi", 3) != 0)
       luaL_argerror(L, 2, lua_pushfstring(L, "invalid option '%s'", mode));
     flags = IMALLOC_WRAP_FFI;
   }
