@@ -27,8 +27,9 @@ describe("imalloc.wrap of memory a script wrote", function()
   local m
   before_each(function() m = imalloc.get() end)
 
-  -- The object is a freed large block (its pages stay mapped, and keep what
-  -- the script wrote, while the allocator caches them); its first word
+  -- The object is a freed large block (with the built-in allocator its pages
+  -- stay mapped, and keep what the script wrote, while the allocator caches
+  -- them); its first word
   -- points to a live block that the script filled with the address of the
   -- IMalloc object, which lies in a loaded module but in its data.
   it("refuses a freed large block whose vtable is a live block of data addresses", function()
