@@ -222,9 +222,9 @@ static unsigned maps_executable(const uintptr_t *slots, int nslots,
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return need;
   while (need != 0) {
+    /* (only a fatal signal interrupts a read of it: no EINTR to retry) */
     ssize_t got = read(fd, buf + have, sizeof buf - have);
     const char *line = buf, *end, *nl;
-    if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;
     end = buf + have + (size_t)got;
     while ((nl = memchr(line, '\n', (size_t)(end - line))) != NULL) {

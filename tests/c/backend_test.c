@@ -188,6 +188,11 @@ static void test_ffi(void) {
   /* mixed: image code and the mapping's */
   vtbl[4] = slot;
   CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+  /* only the first slot outside every image */
+  for (i = 1; i < 16; i++) vtbl[i] = slot;
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+  for (i = 0; i < 16; i++) vtbl[i] = (slot_fn)(uintptr_t)(exec + 16 * i);
   /* one slot into readable, writable memory (the last one asked about) */
   vtbl[8] = (slot_fn)(uintptr_t)(data + 8);
   CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 0);
