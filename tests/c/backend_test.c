@@ -210,6 +210,32 @@ static void test_ffi(void) {
   free(vtbl);
 }
 
+/* Sixteen executable mappings, each its own line of /proc/self/maps
+** (between them, pages of another protection keep them from merging):
+** lines enough for several reads of the buffer, and every slot's found. */
+static void test_ffi_many_lines(void) {
+  long page = sysconf(_SC_PAGESIZE);
+  char *area = mmap(NULL, (size_t)page * 32, PROT_READ,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  slot_fn vtbl[16];
+  struct object o = {vtbl};
+  int i;
+  CHECK(area != MAP_FAILED);
+  if (area == MAP_FAILED) return;
+  for (i = 0; i < 16; i++) {
+    char *at = area + (size_t)page * (size_t)(2 * i);
+    CHECK(mprotect(at, (size_t)page, PROT_READ | PROT_EXEC) == 0);
+    vtbl[i] = (slot_fn)(uintptr_t)(at + 8 * i);
+  }
+  CHECK(imalloc_backend_isinterface(&o, 16, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&o, 16, FFI) == 1);
+  /* the last one (by address: listed last) not executable any more */
+  CHECK(mprotect(area + (size_t)page * 30, (size_t)page, PROT_READ) == 0);
+  CHECK(imalloc_backend_isinterface(&o, 16, FFI) == 0);
+  CHECK(imalloc_backend_isinterface(&o, 15, FFI) == 1);
+  munmap(area, (size_t)page * 32);
+}
+
 /* An executable mapping of a file whose path is longer than the buffer
 ** that /proc/self/maps is read with: its line is read in parts, and the
 ** mappings listed after it are still found. */
@@ -363,6 +389,7 @@ int main(int argc, char **argv) {
   if (shared_vtbl == NULL) return check_report();
   test_isinterface();
   test_ffi();
+  test_ffi_many_lines();
   test_ffi_long_line();
   test_unloaded();
   test_allocator();
