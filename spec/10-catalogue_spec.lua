@@ -213,6 +213,11 @@ class.interface = with({ "NULL" }, "NULL interface pointer",
   with({ "live block", "buffer's block" }, "pointer is a memory block, not an interface",
   typed("light userdata", { "nil", "no value", "integer", "string", "table", "FILE*",
                             "handle", "buffer" })))
+-- wrap's mode: nil or "ffi"; a number is not taken for its text
+class.wrapmode = with({ "string" }, "invalid option 'x'",
+  with({ "numeric string" }, "invalid option '10'",
+  typed("string", { "integer", "table", "boolean", "false", "function", "thread",
+                    "FILE*", "light userdata", "handle", "buffer" })))
 class.any = { { "no value", "value expected" } }
 class.boolean = typed("boolean", { "nil", "no value", "integer", "string", "table",
                                    "FILE*", "light userdata", "handle" })
@@ -237,7 +242,8 @@ local function live(fx) return fx.block end
 local function n(k) return function() return k end end
 local functions = {
   { "module", "get", { n(1) }, { "context" } },
-  { "module", "wrap", { function(fx) return fx.m:pointer() end }, { "interface" } },
+  { "module", "wrap", { function(fx) return fx.m:pointer() end, n(nil) },
+    { "interface", "wrapmode" } },
   { "module", "type", { n(1) }, { "any" } },
   { "module", "address", { n(nil) }, { "pointer" } },
   { "module", "hresult", { n(0) }, { "hresult" } },

@@ -152,13 +152,27 @@ static Counting *checkcounting(lua_State *L, int arg) {
   return c;
 }
 
-/* counting(): a new counting IMalloc, with one reference for the caller. */
+/* counting([where]): a new counting IMalloc, with one reference for the
+** caller. With where "heap", its vtable is a copy in the heap, as an object
+** built at run time (by an FFI) has it: a table outside every loaded image
+** whose slots point into this module's code. The copy is a userdata kept
+** in the registry: it lives as long as the Lua state, and goes with it. */
 static int t_counting(lua_State *L) {
+  static const char *const wheres[] = {"image", "heap", NULL};
+  int heap = luaL_checkoption(L, 1, "image", wheres) == 1;
+  const IMallocVtbl *vtbl = &counting_vtbl;
   size_t i;
+  if (heap) {
+    IMallocVtbl *copy =
+        (IMallocVtbl *)lua_newuserdatauv(L, sizeof *copy, 0);
+    memcpy(copy, &counting_vtbl, sizeof *copy);
+    (void)luaL_ref(L, LUA_REGISTRYINDEX);
+    vtbl = copy;
+  }
   for (i = 0; i < sizeof pool / sizeof pool[0]; i++) {
     if (!pool[i].used) {
       memset(&pool[i], 0, sizeof pool[i]);
-      pool[i].iface.lpVtbl = &counting_vtbl;
+      pool[i].iface.lpVtbl = vtbl;
       pool[i].used = 1;
       pool[i].refs = 1;
       lua_pushlightuserdata(L, &pool[i].iface);
@@ -431,6 +445,23 @@ static int t_poke(lua_State *L) {
   return 0;
 }
 
+/* pointer_bytes(p): the bytes of the pointer p itself (its address, in
+** the machine's order), for writing it into a block as a script could. */
+static int t_pointer_bytes(lua_State *L) {
+  void *p = lua_touserdata(L, 1);
+  luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+  lua_pushlstring(L, (const char *)&p, sizeof p);
+  return 1;
+}
+
+/* deref(p): the pointer stored at p (an object's vtable pointer). */
+static int t_deref(lua_State *L) {
+  void *const *p = (void *const *)lua_touserdata(L, 1);
+  luaL_argcheck(L, p != NULL, 1, "pointer expected");
+  lua_pushlightuserdata(L, *p);
+  return 1;
+}
+
 /* null(): the NULL pointer as a light userdata. */
 static int t_null(lua_State *L) {
   lua_pushlightuserdata(L, NULL);
@@ -509,6 +540,8 @@ static const luaL_Reg testkit[] = {
   {"poke", t_poke},
   {"offset", t_offset},
   {"null", t_null},
+  {"pointer_bytes", t_pointer_bytes},
+  {"deref", t_deref},
   {NULL, NULL}
 };
 

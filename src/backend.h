@@ -21,12 +21,22 @@ IMALLOC_HIDDEN HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out);
 IMALLOC_HIDDEN HRESULT imalloc_backend_registerspy(IMallocSpy *spy);
 IMALLOC_HIDDEN HRESULT imalloc_backend_revokespy(void);
 
-/* Whether `p` can be called through as a COM interface: its first word and
-** the vtable it points to can be read, and the vtable's first `nslots`
-** entries point into loaded code. It guards imalloc.wrap against the
-** pointers a script can hold by mistake (a memory block, live or freed),
-** without ever reading an unmapped address; it is not a proof. */
-IMALLOC_HIDDEN int imalloc_backend_isinterface(const void *p, int nslots);
+/* Whether `p` can be called through as a COM interface. Its first word
+** and the vtable it points to must be readable, and by default the
+** vtable must lie in a loaded image (a PT_LOAD segment of a loaded ELF
+** object on POSIX; MEM_IMAGE memory on Windows) and each of its first
+** `nslots` (1 to 16) entries must point into executable code of a loaded
+** image (a PF_X segment; MEM_IMAGE with an execute protection). With
+** IMALLOC_WRAP_FFI in `flags`, the vtable may be any readable memory and a
+** slot may point into any executable memory (an FFI's callbacks), as the
+** system reports it (/proc/self/maps on Linux, VirtualQuery on Windows).
+** It guards imalloc.wrap against the pointers a script can hold or make
+** (a memory block, live or freed, and whatever it wrote into one: no
+** script can write into an image or make memory executable), without ever
+** reading an unmapped address; it is not a proof that `p` is an IMalloc. */
+#define IMALLOC_WRAP_FFI 1
+IMALLOC_HIDDEN int imalloc_backend_isinterface(const void *p, int nslots,
+                                               int flags);
 
 /* "ole32" or "builtin": what imalloc.backend reports. */
 IMALLOC_HIDDEN extern const char imalloc_backend_name[];

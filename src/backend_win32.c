@@ -82,35 +82,54 @@ HRESULT imalloc_backend_revokespy(void) {
   return revoke_spy ? revoke_spy() : E_NOTIMPL;
 }
 
-/* Whether [p, p + n) is committed, readable memory, by asking the kernel
-** rather than touching it. */
-static int readable(const void *p, size_t n) {
+/* What VirtualQuery says of the region at `p`: whether it is committed
+** memory of the given kinds, with one of the protections `prot`, and not a
+** guard page (whose first touch raises). `image`: only a loaded image's
+** (MEM_IMAGE: an EXE or DLL mapped by the loader), never memory a script
+** could have written. Sets *end to where the region ends. */
+static int region(const void *p, DWORD prot, int image, uintptr_t *end) {
   MEMORY_BASIC_INFORMATION mbi;
-  const DWORD rd = PAGE_READONLY | PAGE_READWRITE | PAGE_WRITECOPY |
-                   PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE |
-                   PAGE_EXECUTE_WRITECOPY;
   if (VirtualQuery(p, &mbi, sizeof mbi) == 0 || mbi.State != MEM_COMMIT ||
-      (mbi.Protect & PAGE_GUARD) || !(mbi.Protect & rd))
+      (mbi.Protect & PAGE_GUARD) || !(mbi.Protect & prot) ||
+      (image && mbi.Type != MEM_IMAGE))
     return 0;
-  return (uintptr_t)p + n <= (uintptr_t)mbi.BaseAddress + mbi.RegionSize;
+  *end = (uintptr_t)mbi.BaseAddress + mbi.RegionSize;
+  return 1;
 }
 
-static int executable(const void *p) {
-  MEMORY_BASIC_INFORMATION mbi;
-  const DWORD ex = PAGE_EXECUTE | PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE |
-                   PAGE_EXECUTE_WRITECOPY;
-  return VirtualQuery(p, &mbi, sizeof mbi) != 0 && mbi.State == MEM_COMMIT &&
-         (mbi.Protect & ex) != 0;
+#define READABLE (PAGE_READONLY | PAGE_READWRITE | PAGE_WRITECOPY | \
+                  PAGE_EXECUTE_READ | PAGE_EXECUTE_READWRITE |       \
+                  PAGE_EXECUTE_WRITECOPY)
+#define EXECUTABLE (PAGE_EXECUTE | PAGE_EXECUTE_READ |               \
+                    PAGE_EXECUTE_READWRITE | PAGE_EXECUTE_WRITECOPY)
+
+/* Whether [p, p + n) is readable (and of an image, with `image`), by
+** asking the kernel rather than touching it, region by region: a vtable
+** may straddle two sections of different protections. */
+static int readable(const void *p, size_t n, int image) {
+  uintptr_t at = (uintptr_t)p, last = at + n - 1, end;
+  if (last < at) return 0;  /* wraps around the address space */
+  while (region((const void *)at, READABLE, image, &end)) {
+    if (end == 0 || end > last) return 1;  /* 0: the region ends at the top */
+    at = end;
+  }
+  return 0;
 }
 
-int imalloc_backend_isinterface(const void *p, int nslots) {
+int imalloc_backend_isinterface(const void *p, int nslots, int flags) {
+  /* by default only what a loaded image holds; with IMALLOC_WRAP_FFI, what
+  ** an FFI builds at run time too (a vtable in the heap, callbacks in
+  ** executable pages of its own) */
+  int image = !(flags & IMALLOC_WRAP_FFI);
   void *const *vtbl;
+  uintptr_t end;
   int i;
-  if (!readable(p, sizeof(void *))) return 0;
+  if (nslots < 1 || nslots > 16) return 0;
+  if (!readable(p, sizeof(void *), 0)) return 0;
   vtbl = *(void *const *const *)p;
-  if (vtbl == NULL || !readable(vtbl, (size_t)nslots * sizeof(void *)))
+  if (vtbl == NULL || !readable(vtbl, (size_t)nslots * sizeof(void *), image))
     return 0;
   for (i = 0; i < nslots; i++)
-    if (!executable(vtbl[i])) return 0;
+    if (!region(vtbl[i], EXECUTABLE, image, &end)) return 0;
   return 1;
 }

@@ -9,6 +9,8 @@
 */
 #include "luacompat.h"
 
+#include <string.h>
+
 #include "backend.h"
 #include "binding.h"
 
@@ -47,16 +49,33 @@ static int l_get(lua_State *L) {
   return 1;
 }
 
-/* wrap(ptr): a handle for an IMalloc* from native code. It takes a light
-** userdata only: an integer is too easy to get wrong for a pointer that is
-** about to be called through. */
+/* wrap(ptr [, "ffi"]): a handle for an IMalloc* from native code. It takes
+** a light userdata only: an integer is too easy to get wrong for a pointer
+** that is about to be called through. By default the vtable must lie in a
+** loaded image and point into its code; "ffi" also lets in an object built
+** at run time (backend.h). */
 static int l_wrap(lua_State *L) {
+  int top = lua_gettop(L);
+  /* First: creating the handle may run the collector, and so finalizers
+  ** that free blocks; nothing after the checks below may. */
+  imalloc_Handle *h = imalloc_newhandle(L);
   IMalloc *m = (IMalloc *)lua_touserdata(L, 1);
   IMalloc *task = NULL;
-  imalloc_Handle *h;
+  int flags = 0;
+  if (top < 1) luaL_argerror(L, 1, "light userdata expected, got no value");
   if (lua_type(L, 1) != LUA_TLIGHTUSERDATA)
     luaL_typeerror(L, 1, "light userdata");
   luaL_argcheck(L, m != NULL, 1, "NULL interface pointer");
+  if (top >= 2 && !lua_isnil(L, 2)) {
+    /* a string, never a number turned into one */
+    size_t len = 0;
+    const char *mode =
+        lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
+    if (mode == NULL) luaL_typeerror(L, 2, "string");
+    if (len != 3 || memcmp(mode, "ffi", 3) != 0)
+      luaL_argerror(L, 2, lua_pushfstring(L, "invalid option '%s'", mode));
+    flags = IMALLOC_WRAP_FFI;
+  }
   /* A block of the task allocator, live or freed, is the kind of bad
   ** pointer a script can easily hold: refuse it before calling through it. */
   if (imalloc_backend_getmalloc(MEMCTX_TASK, &task) >= 0 && task != NULL) {
@@ -64,9 +83,8 @@ static int l_wrap(lua_State *L) {
     task->lpVtbl->Release(task);
     luaL_argcheck(L, !owned, 1, "pointer is a memory block, not an interface");
   }
-  luaL_argcheck(L, imalloc_backend_isinterface(m, IMALLOC_VTBL_SLOTS), 1,
+  luaL_argcheck(L, imalloc_backend_isinterface(m, IMALLOC_VTBL_SLOTS, flags), 1,
                 "pointer is not a COM interface (no vtable into loaded code)");
-  h = imalloc_newhandle(L);
   m->lpVtbl->AddRef(m);
   h->com = m;
   h->refs = 1;

@@ -1,26 +1,36 @@
 /*
 ** backend_test.c: the POSIX backend's contract (src/backend.h), called
 ** directly: imalloc.wrap's guard imalloc_backend_isinterface, for objects
-** a script could hand it by mistake, and the allocator it hands out.
+** a script could hand it or fill by mistake or on purpose, and the
+** allocator it hands out.
 ** With the argument "pipe" (backend_test_pipe: process_vm_readv fails, as
 ** under seccomp or qemu-user), the same through the pipe the backend falls
 ** back to, and the answer when no file descriptor is left for one;
 ** without it, that process_vm_readv needs no descriptor. This program
-** defines dladdr (calling the C library's), to count the lookups that a
-** vtable found good spares.
+** defines dl_iterate_phdr (calling the C library's), to count the loaded
+** objects a check visits: the vtable found good last is known after one.
+** BACKEND_VTBL and BACKEND_VTBL_GONE name two builds of backend_vtbl.c, a
+** shared object that holds a vtable: the first stays loaded, the second is
+** unloaded, to see that the memory it leaves is not taken for it.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
-#define _GNU_SOURCE  /* MAP_ANONYMOUS, RTLD_NEXT, Dl_info */
+#define _GNU_SOURCE  /* MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, RTLD_NEXT */
 #include "check.h"
 #include "backend.h"
 #include "taskalloc.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FFI IMALLOC_WRAP_FFI
 
 typedef void (*slot_fn)(void);
 
@@ -31,39 +41,79 @@ struct object {
   const slot_fn *vtbl;
 };
 
-static int dladdr_calls;
+/* The loaded objects the callbacks of dl_iterate_phdr were called for. */
+static int visits;
 
-int dladdr(const void *addr, Dl_info *info) {
-  static int (*real)(const void *, Dl_info *);
-  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "dladdr");
-  dladdr_calls++;
-  return real(addr, info);
+typedef int (*phdr_callback)(struct dl_phdr_info *, size_t, void *);
+
+struct counted {
+  phdr_callback callback;
+  void *data;
+};
+
+static int count_visit(struct dl_phdr_info *info, size_t size, void *data) {
+  struct counted *c = (struct counted *)data;
+  visits++;
+  return c->callback(info, size, c->data);
+}
+
+int dl_iterate_phdr(phdr_callback callback, void *data) {
+  static int (*real)(phdr_callback, void *);
+  struct counted c;
+  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "dl_iterate_phdr");
+  c.callback = callback;
+  c.data = data;
+  return real(count_visit, &c);
+}
+
+static slot_fn code[16];  /* in this program's image, every slot code */
+
+/* The vtable of the shared object BACKEND_VTBL, loaded for the whole run. */
+static const slot_fn *shared_vtbl;
+
+static const slot_fn *load_vtbl(const char *path, void **lib) {
+  const slot_fn *(*get)(void);
+  *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  CHECK(*lib != NULL);
+  if (*lib == NULL) return NULL;
+  *(void **)&get = dlsym(*lib, "backend_vtbl");
+  CHECK(get != NULL);
+  return get ? get() : NULL;
 }
 
 static void test_isinterface(void) {
-  static slot_fn code[16], with_null[16], with_heap[16];
+  static slot_fn with_null[16], with_heap[16], with_data[16];
   struct object good = {code}, null_vtbl = {NULL}, holed = {with_null},
-                heaped = {with_heap};
+                heaped = {with_heap}, dataslots = {with_data},
+                shared = {shared_vtbl};
   void *heap = malloc(64);
   struct object *gone;
   int i;
   for (i = 0; i < 16; i++) code[i] = with_null[i] = with_heap[i] = slot;
+  for (i = 0; i < 16; i++) with_data[i] = (slot_fn)(uintptr_t)&code[i];
   with_null[15] = NULL;
   with_heap[0] = (slot_fn)(uintptr_t)heap;  /* data, not code */
 
   /* The numbers of slots a caller may ask about: 1 to 16. */
-  CHECK(imalloc_backend_isinterface(&good, 0) == 0);
-  CHECK(imalloc_backend_isinterface(&good, -1) == 0);
-  CHECK(imalloc_backend_isinterface(&good, 17) == 0);
-  CHECK(imalloc_backend_isinterface(&good, 1) == 1);
-  CHECK(imalloc_backend_isinterface(&good, 16) == 1);
+  CHECK(imalloc_backend_isinterface(&good, 0, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&good, -1, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 17, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 17, FFI) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 1, 0) == 1);
+  CHECK(imalloc_backend_isinterface(&good, 16, 0) == 1);
 
   /* Every slot asked about is checked, the last one too (before the
   ** vtable passes once: then it is remembered as good). */
-  CHECK(imalloc_backend_isinterface(&holed, 16) == 0);
-  CHECK(imalloc_backend_isinterface(&holed, 15) == 1);
-  CHECK(imalloc_backend_isinterface(&heaped, 9) == 0);
-  CHECK(imalloc_backend_isinterface(&null_vtbl, 9) == 0);
+  CHECK(imalloc_backend_isinterface(&holed, 16, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&holed, 16, FFI) == 0);
+  CHECK(imalloc_backend_isinterface(&holed, 15, 0) == 1);
+  CHECK(imalloc_backend_isinterface(&heaped, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&heaped, 9, FFI) == 0);
+  CHECK(imalloc_backend_isinterface(&null_vtbl, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&null_vtbl, 9, FFI) == 0);
+  /* a vtable in the image whose slots point into the image, but at data */
+  CHECK(imalloc_backend_isinterface(&dataslots, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&dataslots, 9, FFI) == 0);
 
   /* Unreadable memory is refused without being touched. */
   gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -71,36 +121,218 @@ static void test_isinterface(void) {
   CHECK(gone != MAP_FAILED);
   if (gone != MAP_FAILED) {
     gone->vtbl = code;
-    CHECK(imalloc_backend_isinterface(gone, 9) == 1);
+    CHECK(imalloc_backend_isinterface(gone, 9, 0) == 1);
     munmap(gone, 4096);
-    CHECK(imalloc_backend_isinterface(gone, 9) == 0);
+    CHECK(imalloc_backend_isinterface(gone, 9, 0) == 0);
+    CHECK(imalloc_backend_isinterface(gone, 9, FFI) == 0);
   }
   /* a readable object whose vtable pointer leads nowhere */
   {
     struct object wild = {(const slot_fn *)(uintptr_t)16};
-    CHECK(imalloc_backend_isinterface(&wild, 9) == 0);
+    CHECK(imalloc_backend_isinterface(&wild, 9, 0) == 0);
+    CHECK(imalloc_backend_isinterface(&wild, 9, FFI) == 0);
   }
   /* After a good vtable was seen (and remembered), others are still
   ** checked in full. */
-  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
-  CHECK(imalloc_backend_isinterface(&heaped, 9) == 0);
-  CHECK(imalloc_backend_isinterface(&null_vtbl, 9) == 0);
-  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 1);
+  CHECK(imalloc_backend_isinterface(&heaped, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&null_vtbl, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&dataslots, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 1);
   free(heap);
 
-  /* The vtable last found good is known by its address: its slots are
-  ** read but not looked up again; another vtable's are. */
-  dladdr_calls = 0;
-  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
-  CHECK(dladdr_calls == 0);
-  CHECK(imalloc_backend_isinterface(&holed, 9) == 1);
-  CHECK(dladdr_calls == 9);
+  /* The vtable last found good is known by its address and its slots:
+  ** checked again after one loaded object (before the one that holds it),
+  ** while another vtable's check visits them all. */
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits == 1);
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 1);  /* remembered now */
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits > 1);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits == 1);
+  /* the same address with other slots is not the vtable remembered */
+  CHECK(imalloc_backend_isinterface(&holed, 9, 0) == 1);
+  with_null[3] = (slot_fn)(uintptr_t)&code[0];
+  CHECK(imalloc_backend_isinterface(&holed, 9, 0) == 0);
+  with_null[3] = slot;
+  CHECK(imalloc_backend_isinterface(&holed, 9, 0) == 1);
+}
+
+/* A vtable outside every image (in the heap), as an FFI builds one: the
+** default refuses it; FFI takes it when each slot points into executable
+** memory, an image's or an anonymous mapping's (the FFI's callbacks). */
+static void test_ffi(void) {
+  slot_fn *vtbl = (slot_fn *)malloc(16 * sizeof *vtbl);
+  struct object heapvtbl = {vtbl};
+  long page = sysconf(_SC_PAGESIZE);
+  char *exec = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  char *data = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  int i;
+  CHECK(vtbl != NULL && exec != MAP_FAILED && data != MAP_FAILED);
+  if (vtbl == NULL || exec == MAP_FAILED || data == MAP_FAILED) return;
+  for (i = 0; i < 16; i++) vtbl[i] = slot;
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+  /* the same, with the slots in an executable mapping of no image */
+  for (i = 0; i < 16; i++) vtbl[i] = (slot_fn)(uintptr_t)(exec + 16 * i);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 16, FFI) == 1);
+  /* mixed: image code and the mapping's */
+  vtbl[4] = slot;
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+  /* only the first slot outside every image */
+  for (i = 1; i < 16; i++) vtbl[i] = slot;
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+  for (i = 0; i < 16; i++) vtbl[i] = (slot_fn)(uintptr_t)(exec + 16 * i);
+  /* one slot into readable, writable memory (the last one asked about) */
+  vtbl[8] = (slot_fn)(uintptr_t)(data + 8);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 0);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 8, FFI) == 1);
+  /* one past the executable page, into no mapping of its own */
+  vtbl[8] = (slot_fn)(uintptr_t)(exec + page);
+  if (exec + page != data)  /* the next page may happen to be `data` */
+    CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 0);
+  /* a slot into a page that is gone */
+  vtbl[8] = (slot_fn)(uintptr_t)(exec + 16);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+  munmap(exec, (size_t)page);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 0);
+  munmap(data, (size_t)page);
+  free(vtbl);
+}
+
+/* Sixteen executable mappings, each its own line of /proc/self/maps
+** (between them, pages of another protection keep them from merging):
+** lines enough for several reads of the buffer, and every slot's found. */
+static void test_ffi_many_lines(void) {
+  long page = sysconf(_SC_PAGESIZE);
+  char *area = mmap(NULL, (size_t)page * 32, PROT_READ,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  slot_fn vtbl[16];
+  struct object o = {vtbl};
+  int i;
+  CHECK(area != MAP_FAILED);
+  if (area == MAP_FAILED) return;
+  for (i = 0; i < 16; i++) {
+    char *at = area + (size_t)page * (size_t)(2 * i);
+    CHECK(mprotect(at, (size_t)page, PROT_READ | PROT_EXEC) == 0);
+    vtbl[i] = (slot_fn)(uintptr_t)(at + 8 * i);
+  }
+  CHECK(imalloc_backend_isinterface(&o, 16, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&o, 16, FFI) == 1);
+  /* the last one (by address: listed last) not executable any more */
+  CHECK(mprotect(area + (size_t)page * 30, (size_t)page, PROT_READ) == 0);
+  CHECK(imalloc_backend_isinterface(&o, 16, FFI) == 0);
+  CHECK(imalloc_backend_isinterface(&o, 15, FFI) == 1);
+  munmap(area, (size_t)page * 32);
+}
+
+/* An executable mapping of a file whose path is longer than the buffer
+** that /proc/self/maps is read with: its line is read in parts, and the
+** mappings listed after it are still found. */
+static void test_ffi_long_line(void) {
+  char path[2048], dir[64];
+  size_t len;
+  int fd, depth;
+  long page = sysconf(_SC_PAGESIZE);
+  char *file, *exec;
+  slot_fn vtbl[9];
+  struct object o = {vtbl};
+  int i;
+  strcpy(dir, "backend_test_XXXXXX");
+  CHECK(mkdtemp(dir) != NULL);
+  strcpy(path, dir);
+  for (depth = 0; depth < 6; depth++) {  /* 6 names of 200 characters */
+    len = strlen(path);
+    path[len] = '/';
+    memset(path + len + 1, 'd', 200);
+    path[len + 201] = '\0';
+    CHECK(mkdir(path, 0700) == 0);
+  }
+  strcat(path, "/code");
+  CHECK(strlen(path) > 1200);
+  fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0);
+  CHECK(ftruncate(fd, page) == 0);
+  file = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+  exec = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC,
+              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(file != MAP_FAILED && exec != MAP_FAILED);
+  if (file != MAP_FAILED && exec != MAP_FAILED) {
+    for (i = 0; i < 9; i++)
+      vtbl[i] = (slot_fn)(uintptr_t)((i % 2 ? file : exec) + 8 * i);
+    CHECK(imalloc_backend_isinterface(&o, 9, 0) == 0);
+    CHECK(imalloc_backend_isinterface(&o, 9, FFI) == 1);
+    munmap(file, (size_t)page);
+    CHECK(imalloc_backend_isinterface(&o, 9, FFI) == 0);
+    munmap(exec, (size_t)page);
+  }
+  if (fd >= 0) close(fd);
+  /* remove the file and the directories, deepest first */
+  unlink(path);
+  for (depth = 0; depth <= 6; depth++) {
+    *strrchr(path, '/') = '\0';
+    CHECK(rmdir(path) == 0);
+  }
+  CHECK(strcmp(path, dir) == 0);
+}
+
+/* The vtable remembered as good belonged to a shared object that was then
+** unloaded, and its addresses mapped again as data holding the very same
+** slot values (which a script can write into a block at that address): it
+** is no longer good. */
+static void test_unloaded(void) {
+  void *lib;
+  const slot_fn *vtbl = load_vtbl(BACKEND_VTBL_GONE, &lib);
+  slot_fn copy[16];
+  struct object o = {vtbl}, shared = {shared_vtbl};
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), first, last;
+  void *again;
+  if (vtbl == NULL) return;
+  memcpy(copy, vtbl, sizeof copy);
+  CHECK(imalloc_backend_isinterface(&o, 9, 0) == 1);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&o, 9, 0) == 1);
+  CHECK(visits == 1);  /* remembered */
+  CHECK(dlclose(lib) == 0);
+  first = (uintptr_t)vtbl & ~(page - 1);
+  last = ((uintptr_t)vtbl + sizeof copy - 1) & ~(page - 1);
+  again = mmap((void *)first, last - first + page, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  CHECK(again == (void *)first);
+  if (again != (void *)first) return;
+  memcpy((void *)(uintptr_t)vtbl, copy, sizeof copy);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&o, 9, 0) == 0);
+  CHECK(visits > 1);  /* checked in full */
+  CHECK(imalloc_backend_isinterface(&o, 9, FFI) == 0);  /* the code is gone */
+  munmap(again, last - first + page);
+
+  /* Any unload makes the remembered vtable checked again, once. */
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  vtbl = load_vtbl(BACKEND_VTBL_GONE, &lib);
+  CHECK(lib != NULL && dlclose(lib) == 0);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits > 1);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits == 1);
 }
 
 static void test_allocator(void) {
   IMalloc *m = NULL;
   CHECK(imalloc_backend_getmalloc(1, &m) == S_OK && m != NULL);
-  CHECK(imalloc_backend_isinterface(m, 9) == 1);
+  CHECK(imalloc_backend_isinterface(m, 9, 0) == 1);
   CHECK(imalloc_backend_getmalloc(0, &m) == E_INVALIDARG && m == NULL);
   CHECK(strcmp(imalloc_backend_name, "builtin") == 0);
   CHECK(imalloc_backend_revokespy() == CO_E_OBJNOTREG);
@@ -110,41 +342,56 @@ static void test_allocator(void) {
 ** interface. Since process_vm_readv needs no descriptor, this also shows
 ** that the pipe is the way memory is read here. */
 static void test_no_pipe(void) {
-  static slot_fn code[16];
   struct object good = {code};
   struct rlimit old, none;
-  int i;
-  for (i = 0; i < 16; i++) code[i] = slot;
-  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 1);
   CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
   none = old;
   none.rlim_cur = 0;
   CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0);
-  CHECK(imalloc_backend_isinterface(&good, 9) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 0);
   CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
-  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 1);
 }
 
 /* With process_vm_readv, no descriptor is needed: wrap works in a process
-** that has none left, and still refuses what cannot be read. */
+** that has none left, and still refuses what cannot be read. An FFI's
+** object needs one, for /proc/self/maps: without it, it is refused. */
 static void test_no_descriptor_needed(void) {
-  static slot_fn code[16];
   struct object good = {code};
+  slot_fn *vtbl = (slot_fn *)malloc(16 * sizeof *vtbl);
+  struct object heapvtbl = {vtbl};
+  char *exec = mmap(NULL, 4096, PROT_READ | PROT_EXEC,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   struct rlimit old, none;
   int i;
-  for (i = 0; i < 16; i++) code[i] = slot;
+  CHECK(vtbl != NULL && exec != MAP_FAILED);
+  if (vtbl == NULL || exec == MAP_FAILED) return;
+  /* code of no image: only /proc/self/maps knows it is executable */
+  for (i = 0; i < 16; i++) vtbl[i] = (slot_fn)(uintptr_t)(exec + i);
   CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
   none = old;
   none.rlim_cur = 0;
   CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0);
-  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
-  CHECK(imalloc_backend_isinterface((void *)(uintptr_t)16, 9) == 0);
-  CHECK(imalloc_backend_isinterface(&good, 9) == 1);
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 1);
+  CHECK(imalloc_backend_isinterface((void *)(uintptr_t)16, 9, 0) == 0);
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 1);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 0);
   CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+  CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+  munmap(exec, 4096);
+  free(vtbl);
 }
 
 int main(int argc, char **argv) {
+  void *lib;
+  shared_vtbl = load_vtbl(BACKEND_VTBL, &lib);
+  if (shared_vtbl == NULL) return check_report();
   test_isinterface();
+  test_ffi();
+  test_ffi_many_lines();
+  test_ffi_long_line();
+  test_unloaded();
   test_allocator();
   if (argc > 1 && strcmp(argv[1], "pipe") == 0)
     test_no_pipe();

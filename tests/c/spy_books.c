@@ -118,9 +118,10 @@ HRESULT imalloc_backend_revokespy(void) {
 }
 
 /* imalloc.wrap is not called here: no pointer is an interface. */
-int imalloc_backend_isinterface(const void *p, int nslots) {
+int imalloc_backend_isinterface(const void *p, int nslots, int flags) {
   (void)p;
   (void)nslots;
+  (void)flags;
   return 0;
 }
 
