@@ -6,11 +6,12 @@
 **   local n = noop.new(m:pointer())   -- a handle over the same IMalloc*
 **   n:nop(x)                          -- validates self, returns x
 **
-** The handle is checked exactly as imalloc's is (binding.h): its metatable
-** is upvalue 1 of every method and is compared with lua_getmetatable +
-** lua_rawequal, then the interface pointer is checked for NULL. So n:nop
-** costs what any method of the binding must cost before its own work: the
-** Lua-to-C call, the check of self, one value back.
+** The handle is an imalloc_Handle checked by the binding's own code
+** (imalloc_checklive of src/binding.h, with src/binding.c compiled into this
+** module): the fast path for the last handle checked, the full check with
+** the metatable as upvalue 1 otherwise. So n:nop costs what any method of
+** the binding must cost before its own work: the Lua-to-C call, the check
+** of self, one value back. n:bare is the same call with no check at all.
 **
 ** The other methods are the cheapest code that does a method's work with
 ** no checking at all (the floors of read, write and buffer), and the C
@@ -18,22 +19,16 @@
 ** binding calls, in the same process, so that a floor and the figure it
 ** bounds are measured side by side.
 */
+#include "luacompat.h"
+
 #include <string.h>
 
-#include "lua.h"
-#include "lauxlib.h"
-
-#include "com_abi.h"
+#include "binding.h"
 #include "bench.h"
 
 #define NOOP_HANDLE "bench.noop"
 
-typedef struct NoopHandle {  /* the layout of imalloc_Handle */
-  IMalloc *com;
-  lua_Integer refs;
-  int checks;
-  void *owned;
-} NoopHandle;
+typedef imalloc_Handle NoopHandle;
 
 typedef struct NoopBuffer {  /* the layout of imalloc_Buffer */
   void *ptr;
@@ -41,16 +36,9 @@ typedef struct NoopBuffer {  /* the layout of imalloc_Buffer */
   IMalloc *com;
 } NoopBuffer;
 
-/* imalloc_tohandle + imalloc_checklive, with the same calls. */
+/* The binding's check of self, its own code. */
 static NoopHandle *checkhandle(lua_State *L) {
-  NoopHandle *h = (NoopHandle *)lua_touserdata(L, 1);
-  if (h == NULL || !lua_getmetatable(L, 1))
-    luaL_typeerror(L, 1, "noop");
-  if (!lua_rawequal(L, -1, lua_upvalueindex(1)))
-    luaL_typeerror(L, 1, "noop");
-  lua_pop(L, 1);
-  if (h->com == NULL) luaL_error(L, "attempt to use a released noop");
-  return h;
+  return imalloc_checklive(L, 1);
 }
 
 /* n:nop(x): x. The floor of one method call. */
@@ -71,7 +59,7 @@ static int n_bare(lua_State *L) {
 ** looks the metatable up in the registry by name: what the upvalue saves. */
 static int n_nopreg(lua_State *L) {
   NoopHandle *h = (NoopHandle *)luaL_checkudata(L, 1, NOOP_HANDLE);
-  if (h->com == NULL) luaL_error(L, "attempt to use a released noop");
+  if (h->com == NULL) luaL_error(L, "attempt to use a released IMalloc");
   lua_pushvalue(L, 2);
   return 1;
 }
@@ -132,9 +120,11 @@ static int l_new(lua_State *L) {
   NoopHandle *h;
   luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
   h = (NoopHandle *)lua_newuserdatauv(L, sizeof(NoopHandle), 0);
+  h->tag = IMALLOC_HANDLE_TAG;
   h->com = (IMalloc *)lua_touserdata(L, 1);
   h->refs = 1;
   h->checks = 1;
+  h->owned = NULL;
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_setmetatable(L, -2);
   return 1;
