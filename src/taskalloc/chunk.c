@@ -293,33 +293,53 @@ static void *chunk_take(struct klass *k, struct chunk *c, unsigned cls,
   return head;
 }
 
-/* Up to `want` blocks of class cls for a thread of shard sh, as a
-** NULL-terminated list (*got of them), from one chunk; NULL when no memory
-** can be had. First from the chunks of shards no live thread holds (their
-** thread ended: draining them lets them empty and go back), then from the
-** shard's own, then from a chunk new to the shard. */
-void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
-                    uint32_t *got) {
-  struct klass *k;
-  struct chunk *c;
-  void *head;
-  uint32_t orphans = atomic_load_explicit(&g_partial[cls], RLX) &
-                     ~atomic_load_explicit(&ta_shards, RLX) & ~(1u << sh);
-  while (orphans) {
-    k = &g_cls[__builtin_ctz(orphans)][cls];
-    orphans &= orphans - 1;
+/* With no lock held: up to `want` blocks from the first chunk of the
+** shards in mask that has one (NULL if none has). */
+static void *take_from_shards(uint32_t mask, unsigned cls, uint32_t want,
+                              uint32_t *got) {
+  while (mask) {
+    struct klass *k = &g_cls[__builtin_ctz(mask)][cls];
+    struct chunk *c;
+    mask &= mask - 1;
     pthread_mutex_lock(k->lock);
     c = k->partial.head;
     if (c) {
-      head = chunk_take(k, c, cls, want, got);
+      void *head = chunk_take(k, c, cls, want, got);
       pthread_mutex_unlock(k->lock);
       return head;
     }
     pthread_mutex_unlock(k->lock);
   }
-  k = &g_cls[sh][cls];
+  return NULL;
+}
+
+/* Up to `want` blocks of class cls for a thread of shard sh, as a
+** NULL-terminated list (*got of them), from one chunk; NULL when no memory
+** can be had. In this order: the chunks of shards no live thread holds
+** (their thread ended: draining them lets them empty and go back); the
+** shard's own; another live thread's (one that freed much and allocates
+** no more, as larson's first thread, would otherwise strand its free
+** blocks); a chunk new to the shard, only when no shard has a free block
+** of the class. The shard's own come first whenever it has any, so two
+** busy threads share no chunk. */
+void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
+                    uint32_t *got) {
+  struct klass *k = &g_cls[sh][cls];
+  struct chunk *c;
+  void *head;
+  uint32_t others = atomic_load_explicit(&g_partial[cls], RLX) & ~(1u << sh);
+  uint32_t orphans = others & ~atomic_load_explicit(&ta_shards, RLX);
+  if (orphans && (head = take_from_shards(orphans, cls, want, got)))
+    return head;
   pthread_mutex_lock(k->lock);
   c = k->partial.head;
+  if (!c && others) {  /* then another's, without holding two locks */
+    pthread_mutex_unlock(k->lock);
+    head = take_from_shards(others & ~orphans, cls, want, got);
+    if (head) return head;
+    pthread_mutex_lock(k->lock);
+    c = k->partial.head;
+  }
   if (!c) {
     c = chunk_get(sh, cls);
     if (!c) {
