@@ -1,20 +1,23 @@
 /*
 ** chunk.c: small blocks' memory. A chunk (1 MiB) serves one size class at
 ** a time, for one shard (below); a shard's class keeps the chunks it can
-** still hand blocks out of in a list, each with its own free list. A chunk whose blocks are all free
-** again goes to the pool, where any class takes it from; the pool keeps
-** up to ta_retain bytes of such chunks with their pages and gives the
-** pages of the rest back to the system (the retention policy, README's
-** Backends). Chunks are never unmapped: lookups read their slots at any
-** time without a lock.
+** still hand blocks out of in a list, each with its own free list. A chunk
+** whose blocks are all free again goes to the pool, where any class and
+** any shard takes it from; the pool keeps up to ta_retain bytes of such
+** chunks with their pages and gives the pages of the rest back to the
+** system (the retention policy, README's Backends). Chunks are never
+** unmapped: lookups read their slots at any time without a lock.
 **
-** Shards: every thread draws its chunks from a shard of its own while
-** there are no more than NSHARD threads (tcache.c hands the ids out), so
-** two threads never refill from one chunk: their blocks, and the slots
-** every Alloc and Free writes, lie in different chunks, hence different
-** cache lines, and each takes a lock no other thread takes on its fast
-** refills. A block freed by another thread goes back, in a batch, to its
-** own chunk under that chunk's shard's lock (the cross-thread path).
+** Shards: every thread refills from a shard of its own while there are no
+** more than NSHARD threads (tcache.c hands the ids out), and from its own
+** chunks first, so two busy threads do not refill from one chunk: their
+** blocks, and the slots every Alloc and Free writes, lie in different
+** chunks, hence different cache lines, and each takes a lock no other
+** thread takes on its refills. A block freed by another thread goes back,
+** in a batch, to its own chunk under that chunk's shard's lock. A thread
+** whose shard has no free block of a class takes some from an ended
+** thread's shard, then from a live one's, before a new chunk
+** (ta_class_take). Only an empty chunk changes shard.
 */
 #include "internal.h"
 

@@ -1,7 +1,8 @@
 /*
 ** tcache.c: each thread's cache of free small blocks (a list per class,
 ** intrusive: the link lives in the free block), refilled from and flushed
-** to the classes in batches; the registry of threads' caches; start-up.
+** to the classes in batches; the registry of threads' caches, and the
+** shard (chunk.c) each live thread refills from; start-up.
 **
 ** HeapMinimize cannot reach into another thread's cache (its owner uses it
 ** without a lock), so it bumps an epoch instead: every thread flushes its
