@@ -15,9 +15,11 @@
 ** chunks, hence different cache lines, and each takes a lock no other
 ** thread takes on its refills. A block freed by another thread goes back,
 ** in a batch, to its own chunk under that chunk's shard's lock. A thread
-** whose shard has no free block of a class takes some from an ended
-** thread's shard, then from a live one's, before a new chunk
-** (ta_class_take). Only an empty chunk changes shard.
+** whose shard has no chunk with a free block of a class adopts one: an
+** ended thread's, else one a live thread is not allocating from, before
+** it takes a new chunk (ta_class_take). A chunk changes shard under the
+** locks of both shards, so one who holds the lock of the shard a chunk
+** names may use the chunk's list links and counts.
 */
 #include "internal.h"
 
@@ -45,6 +47,9 @@ struct klass {
   struct list partial;   /* chunks with blocks to hand out */
   uint32_t bit;          /* 1 << its shard */
   int listed;            /* whether its bit is set in g_partial[class] */
+  uint32_t takes;        /* refills served from its list */
+  uint32_t seen[NSHARD]; /* shard v's `takes` of this class when this
+                         ** shard last looked at it (adopt) */
 };
 
 static struct klass g_cls[NSHARD][NCLASS];
@@ -241,7 +246,7 @@ static struct chunk *chunk_get(unsigned sh, unsigned cls) {
   c->used = 0;
   c->next_idx = 0;
   c->cls = cls;
-  c->shard = sh;
+  atomic_store_explicit(&c->shard, sh, RLX);
   /* The slots are all 0: a lookup that read the old class and one that
   ** reads the new one both find no live block until one is handed out.
   ** Only a new chunk's entry can fail (its table leaf's mmap): then the
@@ -296,35 +301,52 @@ static void *chunk_take(struct klass *k, struct chunk *c, unsigned cls,
   return head;
 }
 
-/* With no lock held: up to `want` blocks from the first chunk of the
-** shards in mask that has one (NULL if none has). */
-static void *take_from_shards(uint32_t mask, unsigned cls, uint32_t want,
-                              uint32_t *got) {
+/* With no lock held: moves to shard sh's list of class cls one chunk
+** with free blocks from the first shard in mask that has one. When
+** spare_head, the first of that shard's list (the one its thread
+** allocates from) is taken only if its thread took no blocks of the class
+** since this shard last looked: an idle thread's chunk. Both shards'
+** locks are held meanwhile, the lower shard's first (fork takes them in
+** that order too). Whether one was moved. */
+static int adopt(unsigned sh, uint32_t mask, unsigned cls, int spare_head) {
+  struct klass *k = &g_cls[sh][cls];
   while (mask) {
-    struct klass *k = &g_cls[__builtin_ctz(mask)][cls];
+    unsigned v = (unsigned)__builtin_ctz(mask);
+    struct klass *kv = &g_cls[v][cls];
+    pthread_mutex_t *first = v < sh ? kv->lock : k->lock;
+    pthread_mutex_t *second = v < sh ? k->lock : kv->lock;
     struct chunk *c;
     mask &= mask - 1;
-    pthread_mutex_lock(k->lock);
-    c = k->partial.head;
+    pthread_mutex_lock(first);
+    pthread_mutex_lock(second);
+    c = kv->partial.head;
+    if (c && spare_head && !c->next && k->seen[v] != kv->takes) c = NULL;
+    else if (c && spare_head && c->next) c = c->next;
+    k->seen[v] = kv->takes;
     if (c) {
-      void *head = chunk_take(k, c, cls, want, got);
-      pthread_mutex_unlock(k->lock);
-      return head;
+      list_remove(&kv->partial, c);
+      partial_note(kv, cls);
+      atomic_store_explicit(&c->shard, sh, RLX);
+      list_push_front(&k->partial, c);
+      partial_note(k, cls);
     }
-    pthread_mutex_unlock(k->lock);
+    pthread_mutex_unlock(second);
+    pthread_mutex_unlock(first);
+    if (c) return 1;
   }
-  return NULL;
+  return 0;
 }
 
 /* Up to `want` blocks of class cls for a thread of shard sh, as a
 ** NULL-terminated list (*got of them), from one chunk; NULL when no memory
-** can be had. In this order: the chunks of shards no live thread holds
-** (their thread ended: draining them lets them empty and go back); the
-** shard's own; another live thread's (one that freed much and allocates
-** no more, as larson's first thread, would otherwise strand its free
-** blocks); a chunk new to the shard, only when no shard has a free block
-** of the class. The shard's own come first whenever it has any, so two
-** busy threads share no chunk. */
+** can be had. First, a chunk of a shard no live thread holds is adopted
+** (its thread ended: draining it lets it empty and go back). Then the
+** shard's own chunks; when it has none with a free block, it adopts one
+** from another live thread that thread is not allocating from (one that
+** freed much and allocates no more, as larson's first thread, would
+** otherwise strand its free blocks); a chunk new to the shard is taken
+** only when neither can be had. So two busy threads allocate from no
+** common chunk. */
 void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
                     uint32_t *got) {
   struct klass *k = &g_cls[sh][cls];
@@ -332,14 +354,12 @@ void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
   void *head;
   uint32_t others = atomic_load_explicit(&g_partial[cls], RLX) & ~(1u << sh);
   uint32_t orphans = others & ~atomic_load_explicit(&ta_shards, RLX);
-  if (orphans && (head = take_from_shards(orphans, cls, want, got)))
-    return head;
+  if (orphans) adopt(sh, orphans, cls, 0);
   pthread_mutex_lock(k->lock);
   c = k->partial.head;
-  if (!c && others) {  /* then another's, without holding two locks */
+  if (!c && (others & ~orphans)) {  /* never two locks out of order */
     pthread_mutex_unlock(k->lock);
-    head = take_from_shards(others & ~orphans, cls, want, got);
-    if (head) return head;
+    adopt(sh, others & ~orphans, cls, 1);
     pthread_mutex_lock(k->lock);
     c = k->partial.head;
   }
@@ -354,6 +374,7 @@ void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
     partial_note(k, cls);
   }
   head = chunk_take(k, c, cls, want, got);
+  k->takes++;
   pthread_mutex_unlock(k->lock);
   return head;
 }
@@ -362,9 +383,9 @@ void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
 ** chunks; the chunks that become empty go to the pool. The list is cut
 ** into runs of one chunk before a lock is taken, so that a lock is held
 ** for a few stores per run; consecutive runs of one shard share a lock. A
-** chunk's shard is read before its lock is taken: it cannot change while
-** the chunk has blocks out (these), for only an empty chunk is given to
-** another shard. */
+** chunk's shard is read before its lock is taken, and again after: it
+** changes only under that lock (adopt), so once the two agree the chunk
+** is that shard's for as long as the lock is held. */
 void ta_class_give(unsigned cls, void *head) {
   while (head) {
     struct run {
@@ -391,10 +412,14 @@ void ta_class_give(unsigned cls, void *head) {
     }
     for (i = 0; i < nrun; i++) {
       c = runs[i].c;
-      if (k != &g_cls[c->shard][cls]) {
-        if (k) pthread_mutex_unlock(k->lock);
-        k = &g_cls[c->shard][cls];
-        pthread_mutex_lock(k->lock);
+      for (;;) {  /* the lock of the shard c names, still named once held */
+        unsigned s = atomic_load_explicit(&c->shard, RLX);
+        if (k != &g_cls[s][cls]) {
+          if (k) pthread_mutex_unlock(k->lock);
+          k = &g_cls[s][cls];
+          pthread_mutex_lock(k->lock);
+        }
+        if (atomic_load_explicit(&c->shard, RLX) == s) break;
       }
       NEXT(runs[i].tail) = c->free;
       c->free = runs[i].head;

@@ -222,7 +222,8 @@ struct chunk {
   uint32_t next_idx;           /* first block never handed out */
   uint32_t cls;
   uint32_t where;              /* CH_* */
-  uint32_t shard;              /* whose lists: set while empty, then fixed */
+  _Atomic uint32_t shard;      /* whose lists: changed under the locks of
+                               ** both shards (chunk.c) */
   char pad[CHUNK_HDR - 3 * sizeof(void *) - 6 * sizeof(uint32_t)];
 };
 _Static_assert(sizeof(struct chunk) == CHUNK_HDR, "chunk header size");
