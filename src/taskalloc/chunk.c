@@ -1,12 +1,25 @@
 /*
 ** chunk.c: small blocks' memory. A chunk (1 MiB) serves one size class at
-** a time; a class keeps the chunks it can still hand blocks out of in a
-** list, each with its own free list. A chunk whose blocks are all free
-** again goes to the pool, where any class takes it from; the pool keeps
-** up to ta_retain bytes of such chunks with their pages and gives the
-** pages of the rest back to the system (the retention policy, README's
-** Backends). Chunks are never unmapped: lookups read their slots at any
-** time without a lock.
+** a time, for one shard (below); a shard's class keeps the chunks it can
+** still hand blocks out of in a list, each with its own free list. A chunk
+** whose blocks are all free again goes to the pool, where any class and
+** any shard takes it from; the pool keeps up to ta_retain bytes of such
+** chunks with their pages and gives the pages of the rest back to the
+** system (the retention policy, README's Backends). Chunks are never
+** unmapped: lookups read their slots at any time without a lock.
+**
+** Shards: every thread refills from a shard of its own while there are no
+** more than NSHARD threads (tcache.c hands the ids out), and from its own
+** chunks first, so two busy threads do not refill from one chunk: their
+** blocks, and the slots every Alloc and Free writes, lie in different
+** chunks, hence different cache lines, and each takes a lock no other
+** thread takes on its refills. A block freed by another thread goes back,
+** in a batch, to its own chunk under that chunk's shard's lock. A thread
+** whose shard has no chunk with a free block of a class adopts one: an
+** ended thread's, else one a live thread is not allocating from, before
+** it takes a new chunk (ta_class_take). A chunk changes shard under the
+** locks of both shards, so one who holds the lock of the shard a chunk
+** names may use the chunk's list links and counts.
 */
 #include "internal.h"
 
@@ -26,13 +39,39 @@ struct list {
   struct chunk *head, *tail;
 };
 
-/* Mutable state of a class, one cache line apart from the others. */
+/* Mutable state of a class in a shard, under the shard's lock: one lock
+** per shard, not per class, so that fork's handlers hold a few locks (a
+** shard is mostly one thread's, whose refills do not contend anyway). */
 struct klass {
-  _Alignas(64) pthread_mutex_t lock;
+  pthread_mutex_t *lock; /* its shard's */
   struct list partial;   /* chunks with blocks to hand out */
+  uint32_t bit;          /* 1 << its shard */
+  int listed;            /* whether its bit is set in g_partial[class] */
+  uint32_t takes;        /* refills served from its list */
+  uint32_t seen[NSHARD]; /* shard v's `takes` of this class when this
+                         ** shard last looked at it (adopt) */
 };
 
-static struct klass g_cls[NCLASS];
+static struct klass g_cls[NSHARD][NCLASS];
+static struct {
+  _Alignas(64) pthread_mutex_t lock;
+} g_shard[NSHARD];
+
+/* Per class, the shards whose list of that class is not empty: a thread
+** whose own list is empty looks there for shards no live thread holds
+** (ta_shards), and drains their chunks before it takes a new one. Written
+** under the shard's lock, read without. */
+static _Atomic uint32_t g_partial[NCLASS];
+_Atomic uint32_t ta_shards;
+
+/* With k's lock held, after its list changed: its bit in g_partial. */
+static void partial_note(struct klass *k, unsigned cls) {
+  int now = k->partial.head != NULL;
+  if (now == k->listed) return;
+  k->listed = now;
+  if (now) atomic_fetch_or_explicit(&g_partial[cls], k->bit, RLX);
+  else atomic_fetch_and_explicit(&g_partial[cls], ~k->bit, RLX);
+}
 
 /* Empty chunks: `dirty` with their pages (most recently emptied first),
 ** linked through their headers; `clean`, whose pages were all given back,
@@ -93,11 +132,15 @@ static void read_retain(void) {
 }
 
 void ta_classes_init(void) {
-  unsigned c;
+  unsigned c, sh;
+  for (sh = 0; sh < NSHARD; sh++) pthread_mutex_init(&g_shard[sh].lock, NULL);
   for (c = 0; c < NCLASS; c++) {
     struct geom *g = &ta_geom[c];
     uint32_t b;
-    pthread_mutex_init(&g_cls[c].lock, NULL);
+    for (sh = 0; sh < NSHARD; sh++) {
+      g_cls[sh][c].lock = &g_shard[sh].lock;
+      g_cls[sh][c].bit = 1u << sh;
+    }
     g->bsize = class_size(c);
     ta_nslots[c] = (uint32_t)((CHUNK_SIZE - BLOCKS_OFF) / g->bsize);
     g->span = ta_nslots[c] * g->bsize;
@@ -179,9 +222,9 @@ static void chunk_empty(struct chunk *c) {
   pthread_mutex_unlock(&g_pool.lock);
 }
 
-/* With cls's lock held: an empty chunk for class cls, from the pool
+/* With shard sh's lock of cls held: an empty chunk for them, from the pool
 ** (one with its pages first) or new, its entry in the table naming cls. */
-static struct chunk *chunk_get(unsigned cls) {
+static struct chunk *chunk_get(unsigned sh, unsigned cls) {
   struct chunk *c;
   pthread_mutex_lock(&g_pool.lock);
   c = g_pool.dirty.head;
@@ -203,6 +246,7 @@ static struct chunk *chunk_get(unsigned cls) {
   c->used = 0;
   c->next_idx = 0;
   c->cls = cls;
+  atomic_store_explicit(&c->shard, sh, RLX);
   /* The slots are all 0: a lookup that read the old class and one that
   ** reads the new one both find no live block until one is handed out.
   ** Only a new chunk's entry can fail (its table leaf's mmap): then the
@@ -220,26 +264,14 @@ static struct chunk *chunk_get(unsigned cls) {
   return c;
 }
 
-/* Up to `want` blocks of class cls as a NULL-terminated list (*got of
-** them), from one chunk; NULL when no memory can be had. A chunk's whole
-** free list is taken without walking it when it holds at most `want`: the
-** lock is then held for a few stores, not a walk of cold blocks. */
-void *ta_class_take(unsigned cls, uint32_t want, uint32_t *got) {
-  struct klass *k = &g_cls[cls];
+/* With k's lock held, c the first chunk of its list: up to `want` blocks
+** of it as a NULL-terminated list (*got of them). A chunk's whole free
+** list is taken without walking it when it holds at most `want`: the lock
+** is then held for a few stores, not a walk of cold blocks. */
+static void *chunk_take(struct klass *k, struct chunk *c, unsigned cls,
+                        uint32_t want, uint32_t *got) {
   uint32_t bsize = ta_geom[cls].bsize, n = 0;
-  struct chunk *c;
   void *head, *p;
-  pthread_mutex_lock(&k->lock);
-  c = k->partial.head;
-  if (!c) {
-    c = chunk_get(cls);
-    if (!c) {
-      pthread_mutex_unlock(&k->lock);
-      return NULL;
-    }
-    c->where = CH_PARTIAL;
-    list_push_front(&k->partial, c);
-  }
   if (c->nfree > want) {  /* the first `want` of a longer list */
     void *last = NULL;
     for (p = c->free; n < want; p = NEXT(p), n++) last = p;
@@ -263,18 +295,98 @@ void *ta_class_take(unsigned cls, uint32_t want, uint32_t *got) {
   if (!c->free && c->next_idx == ta_nslots[cls]) {
     list_remove(&k->partial, c);
     c->where = CH_FULL;
+    partial_note(k, cls);
   }
-  pthread_mutex_unlock(&k->lock);
   *got = n;
+  return head;
+}
+
+/* With no lock held: moves to shard sh's list of class cls one chunk
+** with free blocks from the first shard in mask that has one. When
+** spare_head, the first of that shard's list (the one its thread
+** allocates from) is taken only if its thread took no blocks of the class
+** since this shard last looked: an idle thread's chunk. Both shards'
+** locks are held meanwhile, the lower shard's first (fork takes them in
+** that order too). Whether one was moved. */
+static int adopt(unsigned sh, uint32_t mask, unsigned cls, int spare_head) {
+  struct klass *k = &g_cls[sh][cls];
+  while (mask) {
+    unsigned v = (unsigned)__builtin_ctz(mask);
+    struct klass *kv = &g_cls[v][cls];
+    pthread_mutex_t *first = v < sh ? kv->lock : k->lock;
+    pthread_mutex_t *second = v < sh ? k->lock : kv->lock;
+    struct chunk *c;
+    mask &= mask - 1;
+    pthread_mutex_lock(first);
+    pthread_mutex_lock(second);
+    c = kv->partial.head;
+    if (c && spare_head && !c->next && k->seen[v] != kv->takes) c = NULL;
+    else if (c && spare_head && c->next) c = c->next;
+    k->seen[v] = kv->takes;
+    if (c) {
+      list_remove(&kv->partial, c);
+      partial_note(kv, cls);
+      atomic_store_explicit(&c->shard, sh, RLX);
+      list_push_front(&k->partial, c);
+      partial_note(k, cls);
+    }
+    pthread_mutex_unlock(second);
+    pthread_mutex_unlock(first);
+    if (c) return 1;
+  }
+  return 0;
+}
+
+/* Up to `want` blocks of class cls for a thread of shard sh, as a
+** NULL-terminated list (*got of them), from one chunk; NULL when no memory
+** can be had. First, a chunk of a shard no live thread holds is adopted
+** (its thread ended: draining it lets it empty and go back). Then the
+** shard's own chunks; when it has none with a free block, it adopts one
+** from another live thread that thread is not allocating from (one that
+** freed much and allocates no more, as larson's first thread, would
+** otherwise strand its free blocks); a chunk new to the shard is taken
+** only when neither can be had. So two busy threads allocate from no
+** common chunk. */
+void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
+                    uint32_t *got) {
+  struct klass *k = &g_cls[sh][cls];
+  struct chunk *c;
+  void *head;
+  uint32_t others = atomic_load_explicit(&g_partial[cls], RLX) & ~(1u << sh);
+  uint32_t orphans = others & ~atomic_load_explicit(&ta_shards, RLX);
+  if (orphans) adopt(sh, orphans, cls, 0);
+  pthread_mutex_lock(k->lock);
+  c = k->partial.head;
+  if (!c && (others & ~orphans)) {  /* never two locks out of order */
+    pthread_mutex_unlock(k->lock);
+    adopt(sh, others & ~orphans, cls, 1);
+    pthread_mutex_lock(k->lock);
+    c = k->partial.head;
+  }
+  if (!c) {
+    c = chunk_get(sh, cls);
+    if (!c) {
+      pthread_mutex_unlock(k->lock);
+      return NULL;
+    }
+    c->where = CH_PARTIAL;
+    list_push_front(&k->partial, c);
+    partial_note(k, cls);
+  }
+  head = chunk_take(k, c, cls, want, got);
+  k->takes++;
+  pthread_mutex_unlock(k->lock);
   return head;
 }
 
 /* Hands a NULL-terminated list of free blocks of class cls back to their
 ** chunks; the chunks that become empty go to the pool. The list is cut
-** into runs of one chunk before the lock is taken, so that the lock is
-** held for a few stores per run. */
+** into runs of one chunk before a lock is taken, so that a lock is held
+** for a few stores per run; consecutive runs of one shard share a lock. A
+** chunk's shard is read before its lock is taken, and again after: it
+** changes only under that lock (adopt), so once the two agree the chunk
+** is that shard's for as long as the lock is held. */
 void ta_class_give(unsigned cls, void *head) {
-  struct klass *k = &g_cls[cls];
   while (head) {
     struct run {
       struct chunk *c;
@@ -282,6 +394,7 @@ void ta_class_give(unsigned cls, void *head) {
       uint32_t n;
     } runs[16];
     struct chunk *empties = NULL, *c;
+    struct klass *k = NULL;
     unsigned nrun = 0, i;
     while (head && nrun < 16) {
       struct run *r = &runs[nrun++];
@@ -297,9 +410,17 @@ void ta_class_give(unsigned cls, void *head) {
       r->tail = t;
       head = NEXT(t);
     }
-    pthread_mutex_lock(&k->lock);
     for (i = 0; i < nrun; i++) {
       c = runs[i].c;
+      for (;;) {  /* the lock of the shard c names, still named once held */
+        unsigned s = atomic_load_explicit(&c->shard, RLX);
+        if (k != &g_cls[s][cls]) {
+          if (k) pthread_mutex_unlock(k->lock);
+          k = &g_cls[s][cls];
+          pthread_mutex_lock(k->lock);
+        }
+        if (atomic_load_explicit(&c->shard, RLX) == s) break;
+      }
       NEXT(runs[i].tail) = c->free;
       c->free = runs[i].head;
       c->nfree += runs[i].n;
@@ -313,8 +434,9 @@ void ta_class_give(unsigned cls, void *head) {
         c->next = empties;
         empties = c;
       }
+      partial_note(k, cls);
     }
-    pthread_mutex_unlock(&k->lock);
+    pthread_mutex_unlock(k->lock);
     while (empties) {
       c = empties;
       empties = c->next;
@@ -323,21 +445,22 @@ void ta_class_give(unsigned cls, void *head) {
   }
 }
 
-/* Fork: every class lock, then the pool's (the order they nest in). */
+/* Fork: every shard's lock, then the pool's (the order they nest in;
+** ta_class_give holds one shard's lock at a time). */
 void ta_chunk_lock_all(void) {
-  unsigned c;
-  for (c = 0; c < NCLASS; c++) pthread_mutex_lock(&g_cls[c].lock);
+  unsigned sh;
+  for (sh = 0; sh < NSHARD; sh++) pthread_mutex_lock(&g_shard[sh].lock);
   pthread_mutex_lock(&g_pool.lock);
 }
 
 void ta_chunk_unlock_all(void) {
-  unsigned c;
+  unsigned sh;
   pthread_mutex_unlock(&g_pool.lock);
-  for (c = NCLASS; c-- > 0;) pthread_mutex_unlock(&g_cls[c].lock);
+  for (sh = NSHARD; sh-- > 0;) pthread_mutex_unlock(&g_shard[sh].lock);
 }
 
 void ta_chunk_reinit_locks(void) {
-  unsigned c;
-  for (c = 0; c < NCLASS; c++) pthread_mutex_init(&g_cls[c].lock, NULL);
+  unsigned sh;
+  for (sh = 0; sh < NSHARD; sh++) pthread_mutex_init(&g_shard[sh].lock, NULL);
   pthread_mutex_init(&g_pool.lock, NULL);
 }

@@ -26,6 +26,10 @@
 **    slot counts only when its class is the one the table gave. An empty
 **    chunk changes class (its slots are all 0 then); a racing lookup that
 **    read the old class finds a slot of the new one, whose class differs.
+**  - Each thread refills its cache from chunks of its own (a shard of the
+**    classes' lists, chunk.c), so two threads' blocks and slots do not
+**    share cache lines; blocks freed by another thread go back to their
+**    chunk through its shard's lock, in batches.
 **  - Chunks stay mapped for good (their pages may be given back with
 **    madvise): a lookup may read any chunk's slots at any time.
 **  - A block above 64 KiB has its own mapping, 1 MiB aligned, and no
@@ -208,7 +212,7 @@ TA_HIDDEN void ta_table_clear(uintptr_t base, size_t len);
 
 /* ---- chunks and size classes (chunk.c) ---------------------------------- */
 
-/* A chunk's mutable header, under its class's lock (or the pool's lock
+/* A chunk's mutable header, under its shard's lock (or the pool's lock
 ** while it is empty). Lookups never read it. */
 struct chunk {
   void *free;                  /* freed blocks of this chunk, linked */
@@ -218,7 +222,9 @@ struct chunk {
   uint32_t next_idx;           /* first block never handed out */
   uint32_t cls;
   uint32_t where;              /* CH_* */
-  char pad[CHUNK_HDR - 3 * sizeof(void *) - 5 * sizeof(uint32_t)];
+  _Atomic uint32_t shard;      /* whose lists: changed under the locks of
+                               ** both shards (chunk.c) */
+  char pad[CHUNK_HDR - 3 * sizeof(void *) - 6 * sizeof(uint32_t)];
 };
 _Static_assert(sizeof(struct chunk) == CHUNK_HDR, "chunk header size");
 
@@ -295,7 +301,13 @@ static inline uint32_t slot_word(unsigned cls, size_t n, uint32_t spy) {
 #define NEXT(p) (((void **)(p))[0])
 
 TA_HIDDEN void ta_classes_init(void);
-TA_HIDDEN void *ta_class_take(unsigned cls, uint32_t want, uint32_t *got);
+/* Shards of the classes' chunk lists: a thread takes blocks from its own
+** shard's chunks (chunk.c). Up to NSHARD threads have one each; more
+** share. */
+#define NSHARD 16u
+extern TA_HIDDEN _Atomic uint32_t ta_shards;  /* held by a live thread */
+TA_HIDDEN void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
+                              uint32_t *got);
 TA_HIDDEN void ta_class_give(unsigned cls, void *head);
 TA_HIDDEN void ta_pool_purge_all(void);
 TA_HIDDEN void ta_chunk_lock_all(void);
@@ -323,6 +335,8 @@ struct tcache {
   _Atomic int64_t blocks, bytes;   /* written by the owner only */
   int state;
   unsigned epoch;                  /* the last HeapMinimize it flushed for */
+  unsigned shard;                  /* whose chunks it refills from */
+  int own_shard;                   /* no other live thread has that shard */
   struct tcache *next, *prev;      /* registry, under the registry lock */
 };
 

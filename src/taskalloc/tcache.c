@@ -1,7 +1,8 @@
 /*
 ** tcache.c: each thread's cache of free small blocks (a list per class,
 ** intrusive: the link lives in the free block), refilled from and flushed
-** to the classes in batches; the registry of threads' caches; start-up.
+** to the classes in batches; the registry of threads' caches, and the
+** shard (chunk.c) each live thread refills from; start-up.
 **
 ** HeapMinimize cannot reach into another thread's cache (its owner uses it
 ** without a lock), so it bumps an epoch instead: every thread flushes its
@@ -25,6 +26,10 @@ static struct tcache *g_reg;                  /* live threads' caches */
 static _Atomic int64_t g_dead_blocks, g_dead_bytes;  /* exited threads and
                                               ** calls after a thread's exit */
 static _Atomic unsigned g_epoch;              /* HeapMinimize calls */
+/* The next shard (chunk.c) to share when all are held by live threads
+** (ta_shards); both written under the registry lock. */
+static unsigned g_shard_next;
+_Static_assert(NSHARD <= 32, "ta_shards is 32 bits");
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 /* The key's destructor is code of this module. The Lua module is linked
 ** with -Wl,-z,nodelete, so it is never unloaded while threads still run,
@@ -57,6 +62,7 @@ void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz) {
 
 static void tc_init(struct tcache *tc) {
   unsigned c;
+  uint32_t held;
   ta_init();
   for (c = 0; c < NCLASS; c++) {
     tc->bins[c].limit = 2 * ta_batch[c];
@@ -64,6 +70,15 @@ static void tc_init(struct tcache *tc) {
   }
   tc->epoch = atomic_load_explicit(&g_epoch, RLX);
   pthread_mutex_lock(&g_reg_lock);
+  held = atomic_load_explicit(&ta_shards, RLX);
+  if (held != (uint32_t)((1ull << NSHARD) - 1)) {  /* a free one */
+    tc->shard = (unsigned)__builtin_ctz(~held);
+    tc->own_shard = 1;
+    atomic_fetch_or_explicit(&ta_shards, 1u << tc->shard, RLX);
+  } else {  /* all held: share, in turn */
+    tc->shard = g_shard_next++ % NSHARD;
+    tc->own_shard = 0;
+  }
   tc->next = g_reg;
   tc->prev = NULL;
   if (g_reg) g_reg->prev = tc;
@@ -116,6 +131,10 @@ static void tc_exit(void *arg) {
                             atomic_load_explicit(&tc->bytes, RLX), RLX);
   atomic_store_explicit(&tc->blocks, 0, RLX);
   atomic_store_explicit(&tc->bytes, 0, RLX);
+  /* Its chunks stay in the shard, for the next thread that takes it. */
+  if (tc->own_shard)
+    atomic_fetch_and_explicit(&ta_shards, ~(1u << tc->shard), RLX);
+  tc->own_shard = 0;
   if (tc->prev) tc->prev->next = tc->next; else g_reg = tc->next;
   if (tc->next) tc->next->prev = tc->prev;
   tc->state = TC_DEAD;  /* later calls on this thread bypass the cache */
@@ -132,13 +151,15 @@ void *ta_small_alloc_slow(size_t n, uint32_t spy) {
   uint32_t got, want = 1;
   if (tc->state == TC_NONE) tc_init(tc);
   if (tc->state == TC_ACTIVE) {
-    tc_check_epoch(tc);
     want = tc->fill[c];
     if (want < tc->bins[c].limit)
       tc->fill[c] = (uint16_t)(2 * want < tc->bins[c].limit
                                    ? 2 * want : tc->bins[c].limit);
   }
-  p = ta_class_take(c, want, &got);
+  p = ta_class_take(tc->shard, c, want, &got);
+  /* After the take: a chunk the flush empties goes to the pool for other
+  ** threads, rather than straight back to this one's miss. */
+  if (tc->state == TC_ACTIVE) tc_check_epoch(tc);
   if (!p) return NULL;
   if (got > 1) {  /* only an active cache takes more than one */
     tc->bins[c].head = NEXT(p);

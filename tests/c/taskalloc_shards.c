@@ -1,0 +1,112 @@
+/*
+** taskalloc_shards.c: each thread allocates from chunks of its own
+** (src/taskalloc/chunk.c, "shards"), and free blocks in another thread's
+** chunks are not stranded when that thread stops allocating. Everything is
+** an address or a chunk's address: threads step in turn (semaphores),
+** nothing depends on timing. Prints "N passed, N failed"; exits non-zero on
+** a failure.
+*/
+#include "check.h"
+#include "client.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdlib.h>
+
+#define CHUNK(p) ((uintptr_t)(p) & ~(((uintptr_t)1 << 20) - 1))
+
+enum { N = 200 };
+
+static sem_t to_worker, to_main;
+static size_t worker_size;
+static int worker_n;
+static void *worker_blocks[N];
+
+/* Allocates worker_n blocks of worker_size, hands them to main, then stays
+** alive and idle until main is done with them. */
+static void *worker(void *arg) {
+  int i;
+  (void)arg;
+  for (i = 0; i < worker_n; i++) worker_blocks[i] = ALLOC(worker_size);
+  sem_post(&to_main);
+  sem_wait(&to_worker);
+  return NULL;
+}
+
+static int start(pthread_t *t, size_t size, int n) {
+  worker_size = size;
+  worker_n = n;
+  if (pthread_create(t, NULL, worker, NULL) != 0) return 0;
+  sem_wait(&to_main);
+  return 1;
+}
+
+static void stop(pthread_t t) {
+  sem_post(&to_worker);
+  pthread_join(t, NULL);
+}
+
+/* Two live threads allocating blocks of one class get them from two
+** different chunks, though the first one's chunk has room. */
+static void test_own_chunks(void) {
+  pthread_t t;
+  void *mine = ALLOC(64);
+  CHECK(mine != NULL);
+  CHECK(start(&t, 64, 1));
+  CHECK(worker_blocks[0] != NULL);
+  CHECK(CHUNK(worker_blocks[0]) != CHUNK(mine));
+  FREE(worker_blocks[0]);  /* from this thread: back to the worker's chunk */
+  CHECK(DIDALLOC(worker_blocks[0]) == 0);
+  stop(t);
+  FREE(mine);
+}
+
+static int cmp_ptr(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* A thread allocated N blocks of a class this thread never used; this one
+** frees them all (they go back to the other's chunk); the other stays
+** alive but allocates nothing more. This thread's Allocs of that class
+** get those blocks again once its own first chunk is used up: the idle
+** thread's chunk is adopted, not left with its free blocks while new
+** chunks are taken. 1 MiB holds about 270 blocks of 3000 bytes, so 3 * N
+** Allocs need more than one chunk. */
+static void test_idle_thread_chunk_adopted(void) {
+  enum { TAKE = 3 * N };
+  static void *taken[TAKE];
+  void *theirs[N];
+  pthread_t t;
+  int i, found = 0;
+  CHECK(start(&t, 3000, N));
+  for (i = 0; i < N; i++) {
+    theirs[i] = worker_blocks[i];
+    CHECK(theirs[i] != NULL);
+    FREE(theirs[i]);
+  }
+  for (i = 0; i < TAKE; i++) taken[i] = ALLOC(3000);
+  qsort(taken, TAKE, sizeof taken[0], cmp_ptr);
+  for (i = 0; i < N; i++)
+    if (bsearch(&theirs[i], taken, TAKE, sizeof taken[0], cmp_ptr)) found++;
+  printf("# %d of the idle thread's %d freed blocks allocated again here\n",
+         found, N);
+  CHECK(found == N);
+  for (i = 0; i < TAKE; i++) FREE(taken[i]);
+  stop(t);
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
+    printf("FAIL: no allocator\n0 passed, 1 failed\n");
+    return 1;
+  }
+  sem_init(&to_worker, 0, 0);
+  sem_init(&to_main, 0, 0);
+  test_own_chunks();
+  test_idle_thread_chunk_adopted();
+  sem_destroy(&to_worker);
+  sem_destroy(&to_main);
+  return check_report();
+}
