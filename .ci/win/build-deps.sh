@@ -83,48 +83,16 @@ install_packages() {
 }
 
 # --- deb-src entries --------------------------------------------------------------
-# Adds /etc/apt/sources.list.d/imalloc-deb-src.{sources,list}: a deb-src copy of each
-# enabled bookworm* entry (deb822 stanzas and one-line entries), when apt has no
-# source index configured at all. The system's own files are left as they are.
+# deb-src copies of the bookworm entries when apt has none (.ci/deb-src.sh), and
+# an update when apt does not know lua5.4's source yet.
+# shellcheck source=../deb-src.sh
+. "$HERE/../deb-src.sh"
 deb_src_done=
 ensure_deb_src() {
   [ -z "$deb_src_done" ] || return 0
   deb_src_done=1
-  # shellcheck disable=SC2016 # apt's own \$(...) format, not the shell's
-  if ! apt-get indextargets --format '$(CREATED_BY)' | grep -qx Sources; then
-    local out=/etc/apt/sources.list.d/imalloc-deb-src f
-    local deb822=() oneline=()
-    for f in /etc/apt/sources.list.d/*.sources; do
-      [ -f "$f" ] && [ "$f" != "$out.sources" ] && deb822+=("$f")
-    done
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-      [ -f "$f" ] && [ "$f" != "$out.list" ] && oneline+=("$f")
-    done
-    rm -f "$out.sources" "$out.list"
-    if [ ${#deb822[@]} -gt 0 ]; then
-      perl -00 -ne '
-        next if /^Enabled:\s*no\s*$/mi;
-        next unless /^Suites:(.*)$/mi && grep { /^bookworm(-[a-z]+)?$/ } split " ", $1;
-        next unless /^Types:(.*)$/mi;
-        my @t = split " ", $1;
-        next unless grep { $_ eq "deb" } @t;
-        s/^Types:.*$/Types: deb-src/mi;
-        s/\s*\z/\n\n/;
-        print;' "${deb822[@]}" >"$out.sources"
-      [ -s "$out.sources" ] || rm -f "$out.sources"
-    fi
-    if [ ${#oneline[@]} -gt 0 ]; then
-      perl -ne '
-        next unless /^\s*deb\s+(\[[^\]]*\]\s+)?\S+\s+(\S+)/;
-        next unless $2 =~ /^bookworm(-[a-z]+)?$/;
-        s/^\s*deb(\s)/deb-src$1/;
-        print;' "${oneline[@]}" >"$out.list"
-      [ -s "$out.list" ] || rm -f "$out.list"
-    fi
-    [ -e "$out.sources" ] || [ -e "$out.list" ] ||
-      die "no enabled 'bookworm' entry in /etc/apt/sources.list{,.d/} to add deb-src for"
-    apt_updated=
-  fi
+  deb_src_add_entries || die "cannot add deb-src entries"
+  [ -z "$DEB_SRC_ADDED" ] || apt_updated=
   apt-cache showsrc --only-source lua5.4 2>/dev/null | grep -q '^Package:' || apt_update
 }
 

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# .ci/hardgc/build-deps.sh PREFIX: Lua 5.4 and Lua 5.2 for Linux, built from
+# Debian's source packages with HARDMEMTESTS (a full collection, finalizers
+# included, wherever the collector may run: llimits.h `condchangemem`, called
+# by lgc.h `luaC_condGC`) and AddressSanitizer + UBSan, for the hardgc-*
+# tests (cmake/hardgc.cmake, docs/hardgc.md):
+#   PREFIX/5.4/bin/lua, PREFIX/5.4/include/*.h
+#   PREFIX/5.2/bin/lua, PREFIX/5.2/include/*.h
+# Lua 5.2 is there because its lua_pushlstring steps the collector before it
+# copies the bytes (5.3 and 5.4 after), as 5.1 and LuaJIT do, which have no
+# such switch. Busted and its C modules are Debian's (lua-busted): the Lua
+# keeps Debian's module paths (debian/patches), and the modules, built
+# without ASan, run in the ASan process as they are.
+# Sources: `apt-get source` (deb-src entries added when there are none,
+# .ci/deb-src.sh), or the lua5.4 tree .ci/win/build-deps.sh fetched when
+# IMALLOC_HARDGC_SOURCES names its PREFIX/src (read only). Needs root when it
+# fetches (deb-src entries, apt-get update). Idempotent: what exists in PREFIX is kept.
+set -euo pipefail
+me=hardgc/build-deps.sh
+die() { printf '%s: error: %s\n' "$me" "$*" >&2; exit 1; }
+[ $# -eq 1 ] || die "usage: .ci/hardgc/build-deps.sh PREFIX"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mkdir -p "$1"
+prefix=$(cd "$1" && pwd)
+log=$prefix/build-deps.log
+versions=(5.4 5.2)
+
+need=
+for v in "${versions[@]}"; do
+  [ -x "$prefix/$v/bin/lua" ] && [ -f "$prefix/$v/include/lua.h" ] || need=1
+done
+[ -n "$need" ] || exit 0
+: >"$log"
+
+# shellcheck source=../deb-src.sh
+. "$here/../deb-src.sh"
+updated=
+# fetch PKG: the unpacked source of PKG in $src.
+fetch() {
+  local dir=$prefix/src/$1 t
+  src=
+  if [ -n "${IMALLOC_HARDGC_SOURCES:-}" ] && [ -d "$IMALLOC_HARDGC_SOURCES/$1/tree" ]; then
+    src=$(cd "$IMALLOC_HARDGC_SOURCES/$1/tree" && pwd)
+    return 0
+  fi
+  src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | head -n1 || true)
+  [ -z "$src" ] || return 0
+  mkdir -p "$dir"
+  if [ -z "$updated" ]; then
+    updated=1
+    deb_src_add_entries || die "cannot add deb-src entries (run as root)"
+    if [ -n "$DEB_SRC_ADDED" ] ||
+       ! apt-cache showsrc --only-source "$1" 2>/dev/null | grep -q '^Package:'; then
+      apt-get update -qq >>"$log" 2>&1 || echo "$me: apt-get update reported errors (see $log)" >&2
+    fi
+  fi
+  (cd "$dir" && apt-get source -qq -o APT::Sandbox::User=root "$1") >>"$log" 2>&1 || true
+  src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n1)
+  [ -z "$src" ] || return 0
+  for t in "$dir"/*.orig.tar.*; do
+    [ -f "$t" ] || continue
+    echo "$me: $1: Debian's files are missing; building the upstream $(basename "$t")" >&2
+    tar -xf "$t" -C "$dir" && src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n1)
+    return 0
+  done
+  die "$1: no source from apt-get source; see $log"
+}
+
+multiarch=$(gcc -print-multiarch)
+# -O1: ASan's advice for a usable speed with exact reports.
+flags=(-std=gnu99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
+       -fno-sanitize-recover=all -DHARDMEMTESTS)
+for v in "${versions[@]}"; do
+  out=$prefix/$v
+  [ -x "$out/bin/lua" ] && [ -f "$out/include/lua.h" ] && continue
+  case $v in
+    5.4) compat=(-DLUA_COMPAT_5_3 -DLUA_USE_LINUX) ;;
+    # LUA_USE_LINUX but readline, which lua.c would then need
+    5.2) compat=(-DLUA_COMPAT_ALL -DLUA_USE_POSIX -DLUA_USE_DLOPEN -DLUA_USE_STRTODHEX
+                 -DLUA_USE_AFORMAT -DLUA_USE_LONGLONG) ;;
+  esac
+  fetch "lua$v"
+  grep -q 'defined(HARDMEMTESTS)' "$src/src/llimits.h" ||
+    die "lua$v's llimits.h has no HARDMEMTESTS switch"
+  obj=$prefix/build/$v
+  rm -rf "$obj" "$out"
+  mkdir -p "$obj" "$out/bin" "$out/include"
+  # Debian's luaconf.h (debian/patches) names its multiarch directory in a
+  # header its build generates.
+  echo "#define DEB_HOST_MULTIARCH \"$multiarch\"" >"$out/include/lua$v-deb-multiarch.h"
+  for f in "$src"/src/*.c; do
+    case $(basename "$f") in lua.c|luac.c) ;; *) echo "$f" ;; esac
+  done | xargs -P 2 -I{} sh -c '"$@" -c "{}" -o "'"$obj"'/$(basename "{}" .c).o"' \
+    sh gcc "${flags[@]}" "${compat[@]}" -I"$out/include" >>"$log" 2>&1 ||
+    die "lua$v did not build; see $log"
+  for f in lua.h luaconf.h lualib.h lauxlib.h lua.hpp; do
+    [ ! -f "$src/src/$f" ] || cp "$src/src/$f" "$out/include/"
+  done
+  # -Wl,-E: the C modules (busted's, imalloc's) take the API from lua.
+  gcc "${flags[@]}" "${compat[@]}" -I"$out/include" -o "$out/bin/lua.new" "$src/src/lua.c" \
+    "$obj"/*.o -Wl,-E -ldl -lm >>"$log" 2>&1 || die "lua$v did not link; see $log"
+  rm -rf "$obj"
+  # The switch is on: a C function that allocates, called right after an
+  # object with a finalizer became garbage, has run the finalizer.
+  ASAN_OPTIONS=detect_leaks=0 "$out/bin/lua.new" -e "
+    local n = 0
+    local function garbage() setmetatable({}, {__gc = function() n = n + 1 end}) end
+    garbage()
+    local s = ('x'):rep(2, ',')
+    assert(n == 1, 'HARDMEMTESTS is not in effect')" ||
+    die "$out/bin/lua.new does not collect at every allocation"
+  mv "$out/bin/lua.new" "$out/bin/lua"
+done
+rm -rf "$prefix/build"
