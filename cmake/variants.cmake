@@ -22,7 +22,10 @@
 #                    an ASan + UBSan build against LuaJIT, under luajit.
 #   spec-09-model-fresh-seed  the model-based test with a fresh seed, which
 #                    it prints (spec-09-model runs the fixed one).
-# Labels: variant, and asan, tsan, valgrind or fuzz (ctest -L asan).
+#   hardgc-*         specs under Lua 5.4 and 5.2 built with HARDMEMTESTS and
+#                    ASan (a full collection wherever the collector may
+#                    run), finalizers freeing what methods use: hardgc.cmake.
+# Labels: variant, and asan, tsan, valgrind, fuzz or hardgc (ctest -L asan).
 # No suppression file is needed: lua5.4, busted and glibc report nothing
 # under ASan/LSan or memcheck, so none is used.
 
@@ -129,6 +132,10 @@ if(IMALLOC_VARIANTS AND NOT WIN32)
               ${CMAKE_SOURCE_DIR}/spec/${spec}_spec.lua
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   endforeach()
+
+  # The specs under a Lua that collects wherever it may (HARDMEMTESTS),
+  # where finalizers free what methods are using: cmake/hardgc.cmake.
+  include(${CMAKE_SOURCE_DIR}/cmake/hardgc.cmake)
 
   get_property(tests DIRECTORY PROPERTY TESTS)
   foreach(t ${tests})

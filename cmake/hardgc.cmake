@@ -1,0 +1,87 @@
+# cmake/hardgc.cmake: the specs under a Lua that runs a full collection,
+# finalizers included, wherever the collector may run (issue 16, rule 1;
+# docs/hardgc.md). Included by cmake/variants.cmake (IMALLOC_VARIANTS).
+#
+# The Lua is Debian's lua5.4 and lua5.2 built with HARDMEMTESTS and
+# AddressSanitizer + UBSan by .ci/hardgc/build-deps.sh into
+# IMALLOC_HARDGC_DEPS; the module, testkit and peer are built against each
+# with ASan + UBSan (variants/hardgc-5.4, variants/hardgc-5.2). Tests:
+#   hardgc-5.4-NAME   spec/NAME_spec.lua under the 5.4 Lua, for the spec
+#                     files of IMALLOC_HARDGC_SPECS (a full collection at
+#                     every allocation is slow: the ones that run in seconds)
+#   hardgc-5.2-21-finalizer_windows  the finalizer spec under 5.2, whose
+#                     lua_pushlstring collects before it copies
+#   hardgc-5.1-21-finalizer_windows  the same under lua5.1 (no such
+#                     switch: the spec sets pause and step multiplier to 0
+#                     there) against build/lua-5.1 (IMALLOC_ALL_LUA)
+# Every test runs with IMALLOC_HARDGC=1 (the finalizer spec then asserts the
+# exact outcome of each case) and IMALLOC_RETAIN=0 (a freed large block is
+# unmapped at once), and passes only when busted reports at least one
+# success and no failure or error. Label: hardgc.
+
+set(IMALLOC_HARDGC_DEPS "${CMAKE_SOURCE_DIR}/build/hardgc-deps" CACHE PATH
+    "Lua 5.4 and 5.2 built with HARDMEMTESTS and ASan, from .ci/hardgc/build-deps.sh")
+set(IMALLOC_HARDGC_SPECS
+    01-module 02-get 03-reference 05-arguments 06-safety 11-memory 12-buffer
+    13-crossing 15-fastcheck 16-stale_buffer 17-arguments_rules
+    18-buffer_strings 19-boundaries 20-unreadable 21-finalizer_windows
+    CACHE STRING "The spec files (spec/NAME_spec.lua) the hardgc-5.4 tests run")
+
+foreach(v 5.4 5.2)
+  if(NOT EXISTS ${IMALLOC_HARDGC_DEPS}/${v}/bin/lua)
+    message(FATAL_ERROR "IMALLOC_VARIANTS needs ${IMALLOC_HARDGC_DEPS}/${v}/bin/lua: "
+            "run .ci/hardgc/build-deps.sh ${IMALLOC_HARDGC_DEPS}")
+  endif()
+  ExternalProject_Add(imalloc_hardgc_${v}
+    SOURCE_DIR ${CMAKE_SOURCE_DIR}
+    BINARY_DIR ${variants_dir}/hardgc-${v}
+    CMAKE_ARGS
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo
+      -DCMAKE_C_COMPILER=${IMALLOC_GCC}
+      -DIMALLOC_WERROR=${IMALLOC_WERROR}
+      -DIMALLOC_VARIANTS=OFF
+      -DIMALLOC_WINE=OFF
+      -DIMALLOC_LUA=${v}
+      -DLUA_INCDIR=${IMALLOC_HARDGC_DEPS}/${v}/include
+      -DIMALLOC_SANITIZE=address,undefined
+    BUILD_COMMAND ${CMAKE_COMMAND} --build . --target imalloc_core imalloc_testkit imalloc_peer
+    INSTALL_COMMAND ""
+    BUILD_ALWAYS ON)
+endforeach()
+
+set(hardgc_env
+  IMALLOC_HARDGC=1 IMALLOC_RETAIN=0
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
+
+# imalloc_hardgc_spec(NAME LUA CPATH SPEC [ENV...]): the test NAME, busted
+# running spec/SPEC_spec.lua under LUA with the modules of CPATH.
+function(imalloc_hardgc_spec name lua cpath spec)
+  add_test(NAME ${name}
+    COMMAND ${CMAKE_COMMAND} -E env ${hardgc_env} ${ARGN}
+            ${lua} ${BUSTED_SCRIPT} --output=plainTerminal
+            --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua
+            --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua
+            --cpath=${cpath}
+            ${CMAKE_SOURCE_DIR}/spec/${spec}_spec.lua
+    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  # A run that ran nothing is a failure, not a pass.
+  set_tests_properties(${name} PROPERTIES LABELS "variant;hardgc" TIMEOUT 600
+    PASS_REGULAR_EXPRESSION "[1-9][0-9]* success(es)? / 0 failures / 0 errors")
+endfunction()
+
+foreach(spec ${IMALLOC_HARDGC_SPECS})
+  if(NOT EXISTS ${CMAKE_SOURCE_DIR}/spec/${spec}_spec.lua)
+    message(FATAL_ERROR "IMALLOC_HARDGC_SPECS: spec/${spec}_spec.lua does not exist")
+  endif()
+  imalloc_hardgc_spec(hardgc-5.4-${spec} ${IMALLOC_HARDGC_DEPS}/5.4/bin/lua
+    ${variants_dir}/hardgc-5.4/?.so ${spec})
+endforeach()
+imalloc_hardgc_spec(hardgc-5.2-21-finalizer_windows ${IMALLOC_HARDGC_DEPS}/5.2/bin/lua
+  ${variants_dir}/hardgc-5.2/?.so 21-finalizer_windows)
+# 5.1: Debian's interpreter and the module's plain build for it.
+if(IMALLOC_ALL_LUA)
+  find_program(IMALLOC_LUA51 lua5.1 REQUIRED)
+  imalloc_hardgc_spec(hardgc-5.1-21-finalizer_windows ${IMALLOC_LUA51}
+    ${CMAKE_BINARY_DIR}/lua-5.1/?.so 21-finalizer_windows)
+endif()
