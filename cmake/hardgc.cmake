@@ -24,7 +24,7 @@ set(IMALLOC_HARDGC_DEPS "${CMAKE_SOURCE_DIR}/build/hardgc-deps" CACHE PATH
 set(IMALLOC_HARDGC_SPECS
     01-module 02-get 03-reference 05-arguments 06-safety 11-memory 12-buffer
     13-crossing 15-fastcheck 16-stale_buffer 17-arguments_rules
-    18-buffer_strings 19-boundaries 20-unreadable 21-finalizer_windows
+    18-buffer_strings 19-boundaries 20-unreadable 21-finalizer_windows 22-forgery
     CACHE STRING "The spec files (spec/NAME_spec.lua) the hardgc-5.4 tests run")
 
 foreach(v 5.4 5.2)
