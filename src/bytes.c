@@ -52,7 +52,7 @@ static char *newroom(lua_State *L, size_t n) {
 }
 
 /* read([n [, offset]]) of the block `locate` finds: args at `narg` and
-** `narg + 1`. Lua 5.4's lua_pushlstring copies the bytes before it may
+** `narg + 1`. Lua 5.3 and 5.4's lua_pushlstring copy the bytes before they may
 ** collect; the others collect first, then copy, so there the bytes go
 ** through room made before the block is checked again. */
 int imalloc_readbytes(lua_State *L, imalloc_locate_fn locate, int narg) {

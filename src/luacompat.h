@@ -36,10 +36,11 @@
 #define LUACOMPAT_HAS_CLOSE (LUA_VERSION_NUM >= 504)
 
 /* Whether lua_pushlstring copies the bytes before it may run a collection
-** step (and so a finalizer): Lua 5.4 copies, then steps; 5.1, 5.2, 5.3
-** and LuaJIT step first, so bytes read out of a block must not be handed
-** to it straight from the block (binding.h, THE RULE). */
-#define LUACOMPAT_PUSH_COPIES_FIRST (LUA_VERSION_NUM >= 504)
+** step (and so a finalizer): Lua 5.3 and 5.4 copy, then step; 5.1, 5.2
+** and LuaJIT step first (lapi.c, lj_api.c), so bytes read out of a block
+** must not be handed to it straight from the block there (binding.h, THE
+** RULE). The HARDMEMTESTS Luas of docs/hardgc.md check both kinds. */
+#define LUACOMPAT_PUSH_COPIES_FIRST (LUA_VERSION_NUM >= 503)
 
 
 /* {=====================================================================
