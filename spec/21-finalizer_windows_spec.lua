@@ -323,7 +323,7 @@ describe("a finalizer that frees or releases what a method is using", function()
     it(name, function()
       local s = fixture(content)
       local rec = { target = target, harm = harms[harm](s), ran = false, inside = false,
-                    entry = helpers.lua == "5.2" }
+                    entry = harness and helpers.lua == "5.2" }
       collectgarbage()
       knobs_on()
       arm(rec)

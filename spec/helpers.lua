@@ -79,9 +79,13 @@ function helpers.load(chunk)
   return (loadstring or load)(chunk)
 end
 
---- How an argument error names a value's type: by its metatable's __name
--- (Lua 5.3 gives io files one, "FILE*"; 5.1 and 5.2 do not).
+--- How an argument error names a value's type: a handle or buffer by its
+-- kind, anything else by its metatable's __name (Lua 5.3 gives io files
+-- one, "FILE*"; 5.1 and 5.2 do not).
 function helpers.typename(v)
+  local kind = helpers.imalloc.type(v)
+  if kind == "IMalloc" or kind == "released IMalloc" then return "IMalloc" end
+  if kind == "buffer" or kind == "released buffer" then return "IMalloc buffer" end
   local mt = debug.getmetatable(v)
   return type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(v)
 end

@@ -132,17 +132,29 @@ int imalloc_argerror(lua_State *L, int arg, const char *msg) {
   return luaL_argerror(L, arg, msg);
 }
 
-/* "X expected, got Y", where Y is the value's __name if it has one: not
-** when that is X itself, which only a value lent X's metatable has. */
+/* What a value is called in a type error: "IMalloc" or "IMalloc buffer"
+** for one of this module's by its tag, else its metatable's __name, else
+** NULL. */
+static const char *kindname(lua_State *L, int arg) {
+  size_t size = imalloc_udatasize(L, arg);
+  const uint32_t *tag = (const uint32_t *)lua_touserdata(L, arg);
+  if (size == sizeof(imalloc_Handle) && *tag == IMALLOC_HANDLE_TAG)
+    return "IMalloc";
+  if (size == sizeof(imalloc_Buffer) && *tag == IMALLOC_BUFFER_TAG)
+    return "IMalloc buffer";
+  if (luaL_getmetafield(L, arg, "__name") && lua_type(L, -1) == LUA_TSTRING)
+    return lua_tostring(L, -1);
+  return NULL;
+}
+
+/* "X expected, got Y", where Y is the value's kind if it has one: not when
+** that is X itself, which only a value of X's kind with another metatable
+** (debug.setmetatable) or X's metatable lent to another value has. */
 int imalloc_typeerror(lua_State *L, int arg, const char *tname) {
-  const char *got;
-  if (luaL_getmetafield(L, arg, "__name") && lua_type(L, -1) == LUA_TSTRING &&
-      strcmp(lua_tostring(L, -1), tname) != 0)
-    got = lua_tostring(L, -1);
-  else if (lua_type(L, arg) == LUA_TLIGHTUSERDATA)
-    got = "light userdata";
-  else
-    got = luaL_typename(L, arg);
+  const char *got = kindname(L, arg);
+  if (got == NULL || strcmp(got, tname) == 0)
+    got = lua_type(L, arg) == LUA_TLIGHTUSERDATA ? "light userdata"
+                                                  : luaL_typename(L, arg);
   return imalloc_argerror(L, arg,
                           lua_pushfstring(L, "%s expected, got %s", tname, got));
 }

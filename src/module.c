@@ -144,13 +144,20 @@ static void setfuncs(lua_State *L, const luaL_Reg *l, int selfmt, int owned,
 }
 
 /* A metatable with its methods table as __index, which getmetatable and
-** setmetatable cannot reach (__metatable): without the debug library, a
-** script cannot change a handle's finalizer or lend the metatable to
-** another value. With it, the checks still hold (imalloc_testhandle). */
+** setmetatable cannot reach (__metatable, which answers `name`): without
+** the debug library, a script cannot change a handle's finalizer or lend
+** the metatable to another value. With it, the checks still hold
+** (imalloc_testhandle). No __name: type errors name a handle or buffer by
+** its tag (imalloc_typeerror), and every key of a metatable is one more a
+** method call's lookup of __index may have to step over. */
 static void newmetatable(lua_State *L, const char *key, const char *name) {
-  luaL_newmetatable(L, key);
-  lua_pushstring(L, name);
-  lua_setfield(L, -2, "__name");  /* what type errors call it */
+  /* not luaL_newmetatable, which adds __name (5.3 and later) */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 6);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+  }
   lua_pushstring(L, name);
   lua_setfield(L, -2, "__metatable");
   lua_newtable(L);
