@@ -108,10 +108,11 @@ static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
 /* The last live handle that passed imalloc_tohandle, in any Lua state of
 ** the process, or NULL: the common case, one handle called again and
 ** again, then costs a comparison and a look at the userdata instead of a
-** metatable check. The look (size, tag, a reference still owned) is what
-** makes it sound, not the address: a handle can die without a release
-** (a script may replace its __gc through the debug library), and another
-** userdata may then have its address. */
+** metatable check. A handle leaves it when it is released, and a new
+** handle leaves it at birth (imalloc_newhandle): a handle can die without
+** a release (a script may replace its __gc through the debug library),
+** and a new one may then have its address. Any other userdata there is
+** told apart by the look (a full userdata of a handle's size and tag). */
 IMALLOC_HIDDEN extern imalloc_atomic_ptr imalloc_lastlive;
 
 /* imalloc_checklive's full check (binding.c). */
@@ -128,9 +129,8 @@ IMALLOC_HIDDEN imalloc_Handle *imalloc_checklive_full(lua_State *L, int arg);
 ** (a light one has no length) without lua_type. */
 static inline imalloc_Handle *imalloc_checklive(lua_State *L, int arg) {
   imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
-  if (h == imalloc_atomic_getptr(&imalloc_lastlive) && h != NULL &&
-      imalloc_rawlen(L, arg) == sizeof *h &&
-      h->tag == IMALLOC_HANDLE_TAG && h->com != NULL)
+  if (h == imalloc_atomic_getptr(&imalloc_lastlive) &&
+      imalloc_rawlen(L, arg) == sizeof *h && h->tag == IMALLOC_HANDLE_TAG)
     return h;
   return imalloc_checklive_full(L, arg);
 }

@@ -28,6 +28,7 @@
 imalloc_Handle *imalloc_newhandle(lua_State *L) {
   imalloc_Handle *h =
       (imalloc_Handle *)lua_newuserdatauv(L, sizeof(imalloc_Handle), 0);
+  imalloc_forgethandle(h);  /* a handle that died unreleased had this address */
   h->tag = IMALLOC_HANDLE_TAG;
   h->com = NULL;
   h->refs = 0;
