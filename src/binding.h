@@ -69,32 +69,34 @@ IMALLOC_HIDDEN int imalloc_typeerror(lua_State *L, int arg, const char *tname);
 #undef luaL_typeerror
 #define luaL_typeerror imalloc_typeerror
 
-/* The handle at `idx`, live or released, or NULL: a full userdata of a
-** handle's size and tag (imalloc.h) whose metatable is the handle's. Must
-** be called from a function whose upvalue `mt` is the handle's metatable. */
-static inline imalloc_Handle *imalloc_testhandle(lua_State *L, int idx,
-                                                 int mt) {
-  imalloc_Handle *h;
+/* The object at `idx` if it is a full userdata of `size` bytes whose first
+** field is `tag` (imalloc.h) and whose metatable is the upvalue `mt`; else
+** NULL. */
+static inline void *imalloc_testobject(lua_State *L, int idx, size_t size,
+                                       uint32_t tag, int mt) {
+  void *u;
   int same;
-  if (imalloc_udatasize(L, idx) != sizeof(imalloc_Handle)) return NULL;
-  h = (imalloc_Handle *)lua_touserdata(L, idx);
-  if (h->tag != IMALLOC_HANDLE_TAG || !lua_getmetatable(L, idx)) return NULL;
+  if (imalloc_udatasize(L, idx) != size) return NULL;
+  u = lua_touserdata(L, idx);
+  if (*(const uint32_t *)u != tag || !lua_getmetatable(L, idx)) return NULL;
   same = lua_rawequal(L, -1, mt);
   lua_pop(L, 1);
-  return same ? h : NULL;
+  return same ? u : NULL;
+}
+
+/* The handle at `idx`, live or released, or NULL. Must be called from a
+** function whose upvalue `mt` is the handle's metatable. */
+static inline imalloc_Handle *imalloc_testhandle(lua_State *L, int idx,
+                                                 int mt) {
+  return (imalloc_Handle *)imalloc_testobject(L, idx, sizeof(imalloc_Handle),
+                                              IMALLOC_HANDLE_TAG, mt);
 }
 
 /* The same for a buffer, whose metatable is the upvalue `mt`. */
 static inline imalloc_Buffer *imalloc_testbuffer(lua_State *L, int idx,
                                                  int mt) {
-  imalloc_Buffer *b;
-  int same;
-  if (imalloc_udatasize(L, idx) != sizeof(imalloc_Buffer)) return NULL;
-  b = (imalloc_Buffer *)lua_touserdata(L, idx);
-  if (b->tag != IMALLOC_BUFFER_TAG || !lua_getmetatable(L, idx)) return NULL;
-  same = lua_rawequal(L, -1, mt);
-  lua_pop(L, 1);
-  return same ? b : NULL;
+  return (imalloc_Buffer *)imalloc_testobject(L, idx, sizeof(imalloc_Buffer),
+                                              IMALLOC_BUFFER_TAG, mt);
 }
 
 /* The handle at `arg`, live or released; raises for anything else. Must be

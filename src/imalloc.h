@@ -59,31 +59,32 @@ static inline size_t imalloc_udatasize(lua_State *L, int idx) {
 #endif
 }
 
-/* The handle at `idx`, live or released, or NULL for anything else: a full
-** userdata of a handle's size and tag, with the handle's metatable. Written
-** with calls every Lua from 5.1 to 5.4 has (no luaL_testudata in 5.1), so
-** that this header needs nothing but lua.h and lauxlib.h. */
-static inline imalloc_Handle *imalloc_tohandle_any(lua_State *L, int idx) {
-  imalloc_Handle *h;
-  if (imalloc_udatasize(L, idx) != sizeof(imalloc_Handle)) return NULL;
-  h = (imalloc_Handle *)lua_touserdata(L, idx);
-  if (h->tag != IMALLOC_HANDLE_TAG || !lua_getmetatable(L, idx)) return NULL;
-  luaL_getmetatable(L, IMALLOC_HANDLE);
-  if (!lua_rawequal(L, -1, -2)) h = NULL;
+/* The object at `idx` if it is a full userdata of `size` bytes whose first
+** field is `tag` and whose metatable is the registry's `key`; else NULL.
+** Written with calls every Lua from 5.1 to 5.4 has (no luaL_testudata in
+** 5.1), so that this header needs nothing but lua.h and lauxlib.h. */
+static inline void *imalloc_toobject_any(lua_State *L, int idx, size_t size,
+                                         uint32_t tag, const char *key) {
+  void *u;
+  if (imalloc_udatasize(L, idx) != size) return NULL;
+  u = lua_touserdata(L, idx);
+  if (*(const uint32_t *)u != tag || !lua_getmetatable(L, idx)) return NULL;
+  luaL_getmetatable(L, key);
+  if (!lua_rawequal(L, -1, -2)) u = NULL;
   lua_pop(L, 2);
-  return h;
+  return u;
+}
+
+/* The handle at `idx`, live or released, or NULL for anything else. */
+static inline imalloc_Handle *imalloc_tohandle_any(lua_State *L, int idx) {
+  return (imalloc_Handle *)imalloc_toobject_any(
+      L, idx, sizeof(imalloc_Handle), IMALLOC_HANDLE_TAG, IMALLOC_HANDLE);
 }
 
 /* The buffer at `idx`, live or released, or NULL for anything else. */
 static inline imalloc_Buffer *imalloc_tobuffer_any(lua_State *L, int idx) {
-  imalloc_Buffer *b;
-  if (imalloc_udatasize(L, idx) != sizeof(imalloc_Buffer)) return NULL;
-  b = (imalloc_Buffer *)lua_touserdata(L, idx);
-  if (b->tag != IMALLOC_BUFFER_TAG || !lua_getmetatable(L, idx)) return NULL;
-  luaL_getmetatable(L, IMALLOC_BUFFER);
-  if (!lua_rawequal(L, -1, -2)) b = NULL;
-  lua_pop(L, 2);
-  return b;
+  return (imalloc_Buffer *)imalloc_toobject_any(
+      L, idx, sizeof(imalloc_Buffer), IMALLOC_BUFFER_TAG, IMALLOC_BUFFER);
 }
 
 /* The IMalloc* of a live handle at `idx`, or NULL for anything else. The
