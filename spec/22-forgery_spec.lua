@@ -110,6 +110,18 @@ describe("a value given the buffer's metatable by the debug library", function()
   end)
 end)
 
+describe("a string as self", function()
+  it("is not a handle, even as long as a handle while no handle is remembered", function()
+    local h = assert(imalloc.get())
+    h:heapminimize()  -- remembered by the check's fast path
+    h:release()       -- forgotten: the fast path remembers nothing now
+    local alloc = m.alloc
+    local s = ("x"):rep(helpers.testkit.handle_size)
+    assert.has_error(function() alloc(s, 8) end,
+      "bad argument #1 to 'alloc' (IMalloc expected, got string)")
+  end)
+end)
+
 describe("a handle that dies without its finalizer", function()
   it("does not make a released handle at its address pass as live", function()
     -- The handles' __gc replaced through the debug library: a handle then

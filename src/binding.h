@@ -131,7 +131,8 @@ IMALLOC_HIDDEN imalloc_Handle *imalloc_checklive_full(lua_State *L, int arg);
 ** (a light one has no length) without lua_type. */
 static inline imalloc_Handle *imalloc_checklive(lua_State *L, int arg) {
   imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
-  if (h == imalloc_atomic_getptr(&imalloc_lastlive) &&
+  /* h != NULL first: lua_rawlen is also a string's length */
+  if (h != NULL && h == imalloc_atomic_getptr(&imalloc_lastlive) &&
       imalloc_rawlen(L, arg) == sizeof *h && h->tag == IMALLOC_HANDLE_TAG)
     return h;
   return imalloc_checklive_full(L, arg);
