@@ -88,7 +88,7 @@ int imalloc_pushnomem(lua_State *L) {
 ** =======================================================
 */
 
-imalloc_atomic_ptr imalloc_lastlive;
+imalloc_atomic_ptr imalloc_lastlive = IMALLOC_NOHANDLE;
 
 imalloc_Handle *imalloc_checklive_full(lua_State *L, int arg) {
   imalloc_Handle *h = imalloc_tohandle(L, arg);

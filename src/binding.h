@@ -108,7 +108,7 @@ static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
 }
 
 /* The last live handle that passed imalloc_tohandle, in any Lua state of
-** the process, or NULL: the common case, one handle called again and
+** the process, or IMALLOC_NOHANDLE: the common case, one handle called again and
 ** again, then costs a comparison and a look at the userdata instead of a
 ** metatable check. A handle leaves it when it is released, and a new
 ** handle leaves it at birth (imalloc_newhandle): a handle can die without
@@ -116,6 +116,12 @@ static inline imalloc_Handle *imalloc_tohandle(lua_State *L, int arg) {
 ** and a new one may then have its address. Any other userdata there is
 ** told apart by the look (a full userdata of a handle's size and tag). */
 IMALLOC_HIDDEN extern imalloc_atomic_ptr imalloc_lastlive;
+
+/* What imalloc_lastlive holds when it remembers no handle: its own
+** address, which no handle has, and which is not the NULL that
+** lua_touserdata gives for a string, so that the fast path needs no test
+** of NULL (lua_rawlen is also a string's length). */
+#define IMALLOC_NOHANDLE ((void *)&imalloc_lastlive)
 
 /* imalloc_checklive's full check (binding.c). */
 IMALLOC_HIDDEN imalloc_Handle *imalloc_checklive_full(lua_State *L, int arg);
@@ -131,8 +137,7 @@ IMALLOC_HIDDEN imalloc_Handle *imalloc_checklive_full(lua_State *L, int arg);
 ** (a light one has no length) without lua_type. */
 static inline imalloc_Handle *imalloc_checklive(lua_State *L, int arg) {
   imalloc_Handle *h = (imalloc_Handle *)lua_touserdata(L, arg);
-  /* h != NULL first: lua_rawlen is also a string's length */
-  if (h != NULL && h == imalloc_atomic_getptr(&imalloc_lastlive) &&
+  if (h == imalloc_atomic_getptr(&imalloc_lastlive) &&
       imalloc_rawlen(L, arg) == sizeof *h && h->tag == IMALLOC_HANDLE_TAG)
     return h;
   return imalloc_checklive_full(L, arg);
@@ -140,7 +145,7 @@ static inline imalloc_Handle *imalloc_checklive(lua_State *L, int arg) {
 
 /* Forgets `h` as the last live handle checked: it is being released. */
 static inline void imalloc_forgethandle(imalloc_Handle *h) {
-  imalloc_atomic_clearptr(&imalloc_lastlive, h);
+  imalloc_atomic_replaceptr(&imalloc_lastlive, h, IMALLOC_NOHANDLE);
 }
 
 /* A pointer argument: a light userdata, an integer address, or nil (NULL).

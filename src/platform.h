@@ -51,10 +51,10 @@ static inline void imalloc_atomic_setptr(imalloc_atomic_ptr *a, void *v) {
   *a = v;
 }
 
-/* Sets `a` to NULL if it holds `expected`. */
-static inline void imalloc_atomic_clearptr(imalloc_atomic_ptr *a,
-                                           void *expected) {
-  InterlockedCompareExchangePointer(a, NULL, expected);
+/* Sets `a` to `desired` if it holds `expected`. */
+static inline void imalloc_atomic_replaceptr(imalloc_atomic_ptr *a,
+                                             void *expected, void *desired) {
+  InterlockedCompareExchangePointer(a, desired, expected);
 }
 
 /* A spin lock, for critical sections of a few dozen instructions. */
@@ -148,9 +148,9 @@ static inline void imalloc_atomic_setptr(imalloc_atomic_ptr *a, void *v) {
   atomic_store_explicit(a, v, memory_order_relaxed);
 }
 
-static inline void imalloc_atomic_clearptr(imalloc_atomic_ptr *a,
-                                           void *expected) {
-  atomic_compare_exchange_strong(a, &expected, NULL);
+static inline void imalloc_atomic_replaceptr(imalloc_atomic_ptr *a,
+                                             void *expected, void *desired) {
+  atomic_compare_exchange_strong(a, &expected, desired);
 }
 
 typedef atomic_flag imalloc_spinlock;
