@@ -136,11 +136,9 @@ int imalloc_argerror(lua_State *L, int arg, const char *msg) {
 ** for one of this module's by its tag, else its metatable's __name, else
 ** NULL. */
 static const char *kindname(lua_State *L, int arg) {
-  size_t size = imalloc_udatasize(L, arg);
-  const uint32_t *tag = (const uint32_t *)lua_touserdata(L, arg);
-  if (size == sizeof(imalloc_Handle) && *tag == IMALLOC_HANDLE_TAG)
+  if (imalloc_tagged(L, arg, sizeof(imalloc_Handle), IMALLOC_HANDLE_TAG))
     return "IMalloc";
-  if (size == sizeof(imalloc_Buffer) && *tag == IMALLOC_BUFFER_TAG)
+  if (imalloc_tagged(L, arg, sizeof(imalloc_Buffer), IMALLOC_BUFFER_TAG))
     return "IMalloc buffer";
   if (luaL_getmetafield(L, arg, "__name") && lua_type(L, -1) == LUA_TSTRING)
     return lua_tostring(L, -1);

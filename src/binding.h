@@ -74,11 +74,9 @@ IMALLOC_HIDDEN int imalloc_typeerror(lua_State *L, int arg, const char *tname);
 ** NULL. */
 static inline void *imalloc_testobject(lua_State *L, int idx, size_t size,
                                        uint32_t tag, int mt) {
-  void *u;
+  void *u = imalloc_tagged(L, idx, size, tag);
   int same;
-  if (imalloc_udatasize(L, idx) != size) return NULL;
-  u = lua_touserdata(L, idx);
-  if (*(const uint32_t *)u != tag || !lua_getmetatable(L, idx)) return NULL;
+  if (u == NULL || !lua_getmetatable(L, idx)) return NULL;
   same = lua_rawequal(L, -1, mt);
   lua_pop(L, 1);
   return same ? u : NULL;

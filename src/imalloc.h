@@ -59,16 +59,25 @@ static inline size_t imalloc_udatasize(lua_State *L, int idx) {
 #endif
 }
 
+/* The full userdata at `idx` if it is `size` bytes long and its first
+** field is `tag`, else NULL: one of this module's objects of that kind,
+** whatever metatable it has now. */
+static inline void *imalloc_tagged(lua_State *L, int idx, size_t size,
+                                   uint32_t tag) {
+  void *u;
+  if (imalloc_udatasize(L, idx) != size) return NULL;
+  u = lua_touserdata(L, idx);
+  return *(const uint32_t *)u == tag ? u : NULL;
+}
+
 /* The object at `idx` if it is a full userdata of `size` bytes whose first
 ** field is `tag` and whose metatable is the registry's `key`; else NULL.
 ** Written with calls every Lua from 5.1 to 5.4 has (no luaL_testudata in
 ** 5.1), so that this header needs nothing but lua.h and lauxlib.h. */
 static inline void *imalloc_toobject_any(lua_State *L, int idx, size_t size,
                                          uint32_t tag, const char *key) {
-  void *u;
-  if (imalloc_udatasize(L, idx) != size) return NULL;
-  u = lua_touserdata(L, idx);
-  if (*(const uint32_t *)u != tag || !lua_getmetatable(L, idx)) return NULL;
+  void *u = imalloc_tagged(L, idx, size, tag);
+  if (u == NULL || !lua_getmetatable(L, idx)) return NULL;
   luaL_getmetatable(L, key);
   if (!lua_rawequal(L, -1, -2)) u = NULL;
   lua_pop(L, 2);
