@@ -4,7 +4,7 @@
 -- The specs in spec/ are written in the syntax all of them read: no
 -- `<close>`, no `//`, no bitwise operators, no `goto`, no integer literal
 -- beyond 2^53. What only Lua 5.4 has (to-be-closed variables, the integer
--- subtype) is specified in spec/5.4/, which runs there only.
+-- subtype) is specified in spec/runtime/5.4/, which runs there only.
 local helpers = {}
 
 helpers.imalloc = require "imalloc"

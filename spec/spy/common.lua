@@ -21,7 +21,7 @@ end
 --- Asserts that `...` is a failure tuple for the HRESULT named `name`:
 -- nil, "NAME: text", code, where the code's message is that text. (The
 -- codes of CO_E_OBJISREG and CO_E_OBJNOTREG are checked by value in
--- 00-codes_spec.lua.)
+-- codes_spec.lua.)
 function common.assert_hresult(name, ...)
   local n = select("#", ...)
   local ok, msg, code = ...

@@ -1,6 +1,7 @@
 -- examples/take_ownership.lua shows a block freed at the end of a <close>
 -- scope, so it is a Lua 5.4 script and this file runs on Lua 5.4 only
--- (spec/5.4/). The other examples run everywhere (spec/07, spec/13).
+-- (spec/runtime/5.4/). The other examples run everywhere (spec/docs/flow_example,
+-- spec/memory/crossing).
 local helpers = require "helpers"
 
 describe("examples/take_ownership.lua", function()

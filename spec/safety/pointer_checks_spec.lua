@@ -90,3 +90,18 @@ describe("pointer checks", function()
     assert.has_error(function() b:free(p) end, refused("free"))
   end)
 end)
+
+-- Only the built-in allocator answers Realloc of a pointer it does not
+-- know (with NULL); ole32 is handed it as setchecks(false) promises, and a
+-- heap may fault on it.
+local on_builtin = helpers.windows and pending or it
+
+describe("realloc on an unchecked handle", function()
+  on_builtin("raises for a pointer its allocator does not know, rather than answer out of memory", function()
+    local u = assert(imalloc.get()):setchecks(false)
+    local foreign = helpers.testkit.static_pointer()
+    assert.has_error(function() u:realloc(foreign, 32) end,
+      "bad argument #1 to 'realloc' (pointer is not a live block of this IMalloc)")
+    u:release()
+  end)
+end)

@@ -1,6 +1,6 @@
 -- The spy at the edges of its rules and books: rule values on the limits
 -- of their ranges, allocations through a C function (pcall), and
--- allocations the allocator itself refuses. (Realloc: 07-realloc_spec.)
+-- allocations the allocator itself refuses. (Realloc: realloc_spec.)
 local common = require "spy.common"
 local imalloc, spy = common.imalloc, common.spy
 local testkit = common.helpers.testkit

@@ -110,3 +110,14 @@ describe("examples", function()
     }, lines)
   end)
 end)
+
+describe("imalloc.h, for other C modules", function()
+  it("raises a type error for a value that is no handle", function()
+    assert.has_error(function() peer.take("x", nil) end,
+      "bad argument #1 to 'take' (IMalloc expected, got string)")
+    assert.has_error(function() peer.take(io.stdout, nil) end,
+      "bad argument #1 to 'take' (IMalloc expected, got " .. helpers.typename(io.stdout) .. ")")
+    assert.has_error(function() peer.take(helpers.testkit.static_pointer(), nil) end,
+      "bad argument #1 to 'take' (IMalloc expected, got light userdata)")
+  end)
+end)

@@ -1,5 +1,5 @@
 -- Collector order: handles and buffers finalized in every order, and
--- lua_close with live objects (<close> scopes: spec/5.4/close_spec.lua). Handles and
+-- lua_close with live objects (<close> scopes: spec/runtime/5.4/close_spec.lua). Handles and
 -- buffers here hold a counting IMalloc of the test kit, which records every
 -- AddRef, Release, Alloc and Free: a double Release shows as a count of
 -- references below 1, a missing one above, a double Free as more frees

@@ -162,7 +162,7 @@ end)
 describe("a block freed by native code", function()
   -- Where the heap tells a delayed block from a live one (Wine: GetSize
   -- fails on it), the check refuses it like any freed block. With the
-  -- record alone (IMALLOC_FREED_RECORD=1: the test wine-heapcheck-24-record)
+  -- record alone (IMALLOC_FREED_RECORD=1: the test wine-heapcheck-double_free-record)
   -- only the blocks this module freed are known: this one is not, and its
   -- second free reaches the heap, which Wine's refuses in turn.
   local recordonly = os.getenv("IMALLOC_FREED_RECORD") == "1"

@@ -1,8 +1,9 @@
 -- To-be-closed variables (`local x <close>`), which only Lua 5.4 has: a
 -- handle gives back its references and a buffer frees its block at the end
 -- of the scope, however the scope ends. CMake runs this file (and all of
--- spec/5.4/) on Lua 5.4 only; the other runtimes give the same objects
--- back through __gc (spec/04, spec/08, spec/12).
+-- spec/runtime/5.4/) on Lua 5.4 only; the other runtimes give the same objects
+-- back through __gc (spec/lifetime/references, spec/lifetime/collector,
+-- spec/buffer/methods).
 local helpers = require "helpers"
 local imalloc, testkit = helpers.imalloc, helpers.testkit
 local counted = helpers.counted
@@ -22,7 +23,7 @@ describe("a handle", function()
 end)
 
 describe("a handle closed by its scope", function()
-  it("raises when used after (spec/15: its methods check it is still live)", function()
+  it("raises when used after (handle/fastcheck: its methods check it is still live)", function()
     local kept
     do
       local m <close> = assert(imalloc.get())

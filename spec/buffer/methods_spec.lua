@@ -224,3 +224,28 @@ describe("buffer methods on something else", function()
       bad("read", 1, "IMalloc buffer expected, got IMalloc"))
   end)
 end)
+
+describe("buffers when the allocator fails", function()
+  it("resize(0) returns fail and keeps the buffer as it was; bufferof fails", function()
+    -- a counting IMalloc holds at most 1024 blocks: fill it
+    local m = imalloc.wrap(testkit.counting())
+    local b = m:buffer(8)
+    b:write("abcdefgh")
+    local filler = {}
+    for _ = 1, 2000 do
+      local p = m:alloc(1)
+      if not p then break end
+      filler[#filler + 1] = p
+    end
+    assert.equal(1023, #filler)
+    assert.same({ nil, "not enough memory", 0x8007000E }, { b:resize(0) })
+    assert.same({ nil, "not enough memory", 0x8007000E }, { m:bufferof("xyz") })
+    assert.equal(8, #b)
+    assert.equal("abcdefgh", b:read())
+    for _, p in ipairs(filler) do m:free(p) end
+    assert.equal(b, b:resize(0))
+    assert.equal(0, #b)
+    b:free()
+    m:release()
+  end)
+end)

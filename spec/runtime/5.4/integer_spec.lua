@@ -1,7 +1,8 @@
 -- The integer subtype (Lua 5.3 and 5.4): what the module returns as an
 -- integer is one, not a float with an integer value. The runtimes without
 -- the subtype (5.1, 5.2, LuaJIT) have only floats, so this file runs on
--- Lua 5.4 only (spec/5.4/); spec/01 and spec/05 check the values everywhere.
+-- Lua 5.4 only (spec/runtime/5.4/); spec/module/functions and
+-- spec/arguments/errors check the values everywhere.
 local helpers = require "helpers"
 local imalloc = helpers.imalloc
 

@@ -71,7 +71,7 @@ describe("spy.fail { nth = n }", function()
     assert.same(NOMEM, { m:strdup("") })
     assert.same(NOMEM, { m:wstrdup("abc") })
     assert.same(NOMEM, { m:buffer(16) })
-    -- m:realloc(nil, n) is an allocation too: 07-realloc_spec.lua
+    -- m:realloc(nil, n) is an allocation too: realloc_spec.lua
     spy.fail(nil)
   end)
 

@@ -8,7 +8,7 @@
 -- IMALLOC_SEED=n picks the seed (default: the fixed one below); "fresh"
 -- picks a new one. IMALLOC_MODEL_OPS=n the number of operations (default
 -- 100,000). The seed is printed first; a failure names the seed and the
--- step, so `IMALLOC_SEED=<seed> busted spec/09-model_spec.lua` replays it.
+-- step, so `IMALLOC_SEED=<seed> busted spec/safety/model_spec.lua` replays it.
 local helpers = require "helpers"
 local imalloc = helpers.imalloc
 
@@ -302,7 +302,7 @@ local function run(seed, ops)
       -- HeapValidate faults on an address inside another block (seen here:
       -- a read of 0xFFFFFFFFFFFFFFFF in ntdll). See README, m:setchecks.
       -- Freed pointers on Windows are covered where no reuse can intervene
-      -- (spec 06 and the catalogue, spec 10).
+      -- (safety/pointer_checks and arguments/catalogue).
       if helpers.windows then return false end
       local p = freed[rnd(64)]
       if not p or is_live(p) then return false end

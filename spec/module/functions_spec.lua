@@ -91,7 +91,7 @@ describe("imalloc.address", function()
     local m = imalloc.get()
     local p = m:alloc(8)
     local a = imalloc.address(p)
-    assert.is_true(a ~= 0 and a % 1 == 0)  -- an integer subtype: spec/5.4
+    assert.is_true(a ~= 0 and a % 1 == 0)  -- an integer subtype: spec/runtime/5.4
     -- tostring prints "%p": 0x-prefixed on glibc, bare upper-case hex on msvcrt
     local hex = tostring(p):match("^userdata: (%w+)$"):gsub("^0x", "")
     assert.equal(tonumber(hex, 16), a)
@@ -101,5 +101,28 @@ describe("imalloc.address", function()
   it("returns 0 for nil and an integer as it is", function()
     assert.equal(0, imalloc.address(nil))
     assert.equal(4096, imalloc.address(4096))
+  end)
+end)
+
+describe("imalloc.hresult of codes it has no name for", function()
+  local imalloc = require "imalloc"
+
+  it("writes eight hex digits, leading zeros included", function()
+    assert.equal("HRESULT 0x0000FFFF", imalloc.hresult(0xFFFF))
+    assert.equal("HRESULT 0x00000002", imalloc.hresult(2))
+    assert.equal("HRESULT 0x0FFFFFFF", imalloc.hresult(0x0FFFFFFF))
+    assert.equal("HRESULT 0x10000000", imalloc.hresult(0x10000000))
+    assert.equal("HRESULT 0xFFFFFFFF", imalloc.hresult(0xFFFFFFFF))
+    assert.equal("HRESULT 0xABCDEF09", imalloc.hresult(0xABCDEF09))
+  end)
+end)
+
+describe("constants", function()
+  local imalloc = require "imalloc"
+
+  it("include S_FALSE and MEMCTX_TASK", function()
+    assert.equal(1, imalloc.S_FALSE)
+    assert.equal(1, imalloc.MEMCTX_TASK)
+    assert.is_not_nil(imalloc.get(imalloc.MEMCTX_TASK))
   end)
 end)
