@@ -149,11 +149,15 @@ function helpers.counted()
   return p, expect
 end
 
---- Runs full collection cycles until memory stops shrinking.
+--- Runs full collection cycles until memory stops shrinking. Two at a
+-- time: the memory of an object whose finalizer one cycle ran is freed by
+-- the next, and one cycle that ran finalizers (which may allocate) and freed
+-- nothing else does not mean that nothing is left to free.
 function helpers.collect()
   local before
   repeat
     before = collectgarbage("count")
+    collectgarbage("collect")
     collectgarbage("collect")
   until collectgarbage("count") >= before
 end
