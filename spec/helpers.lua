@@ -186,6 +186,30 @@ function helpers.run_example(path)
   return lines
 end
 
+--- Runs the Lua text `code` in a new process of this interpreter, with this
+-- package.path and package.cpath (so with the same module); returns what it
+-- printed, stdout and stderr. For what only a fresh process shows, such as
+-- the spy before any start, whatever the tests before did.
+function helpers.run_fresh(code)
+  local lowest = 0
+  while arg and arg[lowest - 1] do lowest = lowest - 1 end
+  local dir = os.getenv("TEMP") or os.getenv("TMPDIR") or "/tmp"
+  -- a name no other run uses at once (the same spec may run under other
+  -- runtimes and variants in parallel, with the same math.random seed)
+  local script = ("%s%simalloc-fresh-%s-%s-%d.lua"):format(dir, package.config:sub(1, 1),
+    helpers.lua, tostring({}):match("(%x+)$"), os.time())
+  local f = assert(io.open(script, "w"))
+  f:write(("package.path = %q package.cpath = %q "):format(package.path, package.cpath), code)
+  f:close()
+  local command = ('"%s" "%s" 2>&1'):format(arg[lowest], script)
+  if helpers.windows then command = '"' .. command .. '"' end
+  local pipe = assert(io.popen(command))
+  local out = pipe:read("*a")
+  pipe:close()
+  os.remove(script)
+  return (out:gsub("\r", ""))
+end
+
 --- Its arguments: called on a call's results, so that the call is not a
 -- tail call, which LuaJIT reports as made by the caller's caller.
 function helpers.pass(...)

@@ -6,9 +6,10 @@ local imalloc, spy = common.imalloc, common.spy
 
 local m = imalloc.get()
 
+common.isolate()
+
 describe("a fault rule", function()
-  setup(function() assert.is_true(spy.start()) end)
-  teardown(function() assert.is_true(spy.stop()) end)
+  common.session()
 
   it("takes sizes and counts beyond the integers as no allocation reaches them", function()
     assert.is_true(spy.fail { above = 2 ^ 70 })

@@ -9,6 +9,8 @@
 local common = require "spy.common"
 local imalloc, spy = common.imalloc, common.spy
 
+common.isolate()
+
 describe("CO_E_OBJISREG and CO_E_OBJNOTREG", function()
   it("have winerror.h's values as imalloc constants", function()
     assert.equal(0x800401FC, imalloc.CO_E_OBJISREG)

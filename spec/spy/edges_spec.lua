@@ -19,10 +19,10 @@ local function outcomes(n, size)
   return table.concat(s)
 end
 
+common.isolate()
+
 describe("spy.fail at the limits of each field", function()
-  setup(function() assert.is_true(spy.start()) end)
-  teardown(function() assert.is_true(spy.stop()) end)
-  after_each(function() spy.fail(nil) end)
+  common.session()  -- a rule ends with its session
 
   it("takes every = false without nth, and fails nothing", function()
     assert.is_true(spy.fail { every = false })
@@ -63,8 +63,7 @@ describe("spy.fail at the limits of each field", function()
 end)
 
 describe("spy books", function()
-  setup(function() assert.is_true(spy.start()) end)
-  teardown(function() assert.is_true(spy.stop()) end)
+  common.session()
 
   local function find(p)
     for _, b in ipairs(spy.report().blocks) do

@@ -5,9 +5,10 @@ local imalloc, spy = common.imalloc, common.spy
 local m = imalloc.get()
 local NOMEM = { nil, "not enough memory", 0x8007000E }
 
+common.isolate()
+
 describe("spy.fail { above = n }", function()
-  setup(function() assert.is_true(spy.start()) end)
-  teardown(function() assert.is_true(spy.stop()) end)
+  common.session()
 
   it("fails allocations above n bytes, not n bytes", function()
     spy.fail { above = 100 }

@@ -20,9 +20,10 @@ end
 -- the same on Linux and under Wine.
 local SEED42 = ".x..x.x...x....xx.x..x..x...........x..x.x....xx...xx.x....x...x"
 
+common.isolate()
+
 describe("spy.fail { fraction = f, seed = s }", function()
-  setup(function() assert.is_true(spy.start()) end)
-  teardown(function() assert.is_true(spy.stop()) end)
+  common.session()
 
   it("fails the allocations its seed decides, the same every time", function()
     spy.fail { fraction = 0.25, seed = 42 }

@@ -1,5 +1,5 @@
--- examples/leaks.lua, run with print captured (helpers.run_example), in a
--- process of its own: it starts and stops the spy. Addresses, which differ
+-- examples/leaks.lua, run with print captured (helpers.run_example): it
+-- starts and stops the spy. Addresses, which differ
 -- from run to run, are compared as 0x?.
 local common = require "spy.common"
 
@@ -9,6 +9,8 @@ local function run_example(path)
   for i, line in ipairs(lines) do lines[i] = line:gsub("0x%x+", "0x?") end
   return lines
 end
+
+common.isolate()
 
 describe("examples/leaks.lua", function()
   it("finds the leak, frees it, and shows the fix clean, also out of memory", function()

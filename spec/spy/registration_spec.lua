@@ -3,18 +3,38 @@
 local common = require "spy.common"
 local imalloc, spy = common.imalloc, common.spy
 
+common.isolate()
+
+-- "before any start": in a process where no spy ever was.
 describe("spy.report before any start", function()
   it("is empty and inactive", function()
-    assert.same({
-      blocks = {}, count = 0, bytes = 0, allocs = 0, reallocs = 0, frees = 0,
-      failures = 0, dropped = 0, active = false, pending = false,
-    }, spy.report())
+    -- every field, by name, with its value (a table's: whether it is empty)
+    assert.equal(table.concat({
+      "active\tfalse", "allocs\t0", "blocks\ttable, empty", "bytes\t0", "count\t0",
+      "dropped\t0", "failures\t0", "frees\t0", "pending\tfalse", "reallocs\t0", "",
+    }, "\n"), common.helpers.run_fresh [[
+      local r = require("imalloc").spy.report()
+      local keys = {}
+      for k in pairs(r) do keys[#keys + 1] = k end
+      table.sort(keys)
+      for _, k in ipairs(keys) do
+        local v = r[k]
+        if type(v) == "table" then v = "table, " .. (next(v) == nil and "empty" or "not empty") end
+        print(k, tostring(v))
+      end
+    ]])
   end)
 end)
 
 describe("spy.stop", function()
   it("answers CO_E_OBJNOTREG when the spy was never started", function()
-    common.assert_hresult("CO_E_OBJNOTREG", spy.stop())
+    local out = common.helpers.run_fresh [[
+      local imalloc = require "imalloc"
+      local ok, msg, code = imalloc.spy.stop()
+      print(select("#", imalloc.spy.stop()), ok, msg, code == imalloc.CO_E_OBJNOTREG)
+    ]]
+    assert.equal(("3\tnil\t%s\ttrue\n"):format(imalloc.hresult(imalloc.CO_E_OBJNOTREG)), out)
+    assert.matches("^CO_E_OBJNOTREG: ", imalloc.hresult(imalloc.CO_E_OBJNOTREG))
   end)
 end)
 
@@ -24,15 +44,19 @@ describe("spy.start", function()
     local r = spy.report()
     assert.is_true(r.active)
     assert.is_false(r.pending)
+    assert.is_true(spy.stop())
   end)
 
   it("answers CO_E_OBJISREG while the spy is registered", function()
+    assert.is_true(spy.start())
     common.assert_hresult("CO_E_OBJISREG", spy.start())
     assert.is_true(spy.report().active)
+    assert.is_true(spy.stop())
   end)
 
   it("is undone by stop, which returns true with no spied block live", function()
     local m = imalloc.get()
+    assert.is_true(spy.start())
     m:free(m:alloc(10))
     assert.is_true(spy.stop())
     local r = spy.report()
@@ -46,6 +70,11 @@ describe("spy.start", function()
 
   it("can start again, with fresh books", function()
     local m = imalloc.get()
+    assert.is_true(spy.start())
+    m:free(m:alloc(5))
+    m:free(m:alloc(7))
+    assert.is_true(spy.stop())
+    assert.equal(2, spy.report().allocs)
     assert.is_true(spy.start())
     local p = m:alloc(3)
     local r = spy.report()

@@ -5,12 +5,22 @@ local imalloc, spy, where = common.imalloc, common.spy, common.where
 local peer = require "imalloc_peer"
 
 local m = imalloc.get()
-local before = m:alloc(24)        -- allocated before the spy started
-local before_buffer = m:buffer(8)
+
+common.isolate()
 
 describe("a block allocated before start", function()
-  it("can be asked about right after start", function()
+  local before, before_buffer  -- allocated before the spy started
+  before_each(function()
+    before, before_buffer = m:alloc(24), m:buffer(8)
     assert.is_true(spy.start())
+  end)
+  after_each(function()
+    if before then m:free(before) end
+    if before_buffer then before_buffer:free() end
+    assert.is_true(spy.stop())
+  end)
+
+  it("can be asked about right after start", function()
     -- The first calls after the start ask about a block the spy never saw.
     -- Wine 8's ole32 would fault in GetSize and DidAlloc here if nothing
     -- had been allocated under a spy yet: spy.start makes that first
@@ -30,6 +40,7 @@ describe("a block allocated before start", function()
   it("is not counted when it is freed", function()
     m:free(before)
     before_buffer:free()
+    before, before_buffer = nil, nil
     local r = spy.report()
     assert.equal(0, r.frees)
     assert.equal(0, r.count)
@@ -37,6 +48,8 @@ describe("a block allocated before start", function()
 end)
 
 describe("spy.report", function()
+  common.session()
+
   it("lists a block of m:alloc with its address, size, seq and line", function()
     local p, w = m:alloc(100), where()
     local r = spy.report()
@@ -140,12 +153,17 @@ describe("spy.report", function()
   end)
 
   it("counts allocations, reallocations and frees since start", function()
+    local p = m:alloc(10)
+    p = m:realloc(p, 20000)
+    local s = m:strdup("x")
+    m:free(p)
+    m:free(s)
     local r = spy.report()
-    assert.equal(r.allocs, r.frees)  -- nothing outstanding
+    assert.same({ 2, 1, 2 }, { r.allocs, r.reallocs, r.frees })
+    assert.equal(0, r.count)  -- nothing outstanding
     assert.equal(0, r.failures)
     assert.equal(0, r.dropped)
     assert.is_true(r.active)
-    assert.is_true(spy.stop())
   end)
 end)
 
