@@ -28,21 +28,24 @@ describe("docs/api.md", function()
   it("documents every module function", function()
     for name, value in pairs(require "imalloc.core") do
       if type(value) == "function" then
-        assert.is_true(documented(text, "`imalloc." .. name .. "("), name)
+        assert.is_true(documented(text, "`imalloc." .. name .. "("),
+          "docs/api.md has no heading with `imalloc." .. name .. "(")
       end
     end
   end)
 
   it("documents every handle method", function()
     for name in pairs(debug.getmetatable(imalloc.get()).__index) do
-      assert.is_true(documented(text, "`m:" .. name .. "("), name)
+      assert.is_true(documented(text, "`m:" .. name .. "("),
+        "docs/api.md has no heading with `m:" .. name .. "(")
     end
   end)
 
   it("documents every buffer method", function()
     local b = imalloc.get():buffer(1)
     for name in pairs(debug.getmetatable(b).__index) do
-      assert.is_true(documented(text, "b:" .. name .. "("), name)
+      assert.is_true(documented(text, "b:" .. name .. "("),
+        "docs/api.md has no heading with b:" .. name .. "(")
     end
   end)
 end)
@@ -52,7 +55,8 @@ describe("docs/spy.md", function()
     local text = slurp("docs/spy.md")
     for name, value in pairs(imalloc.spy) do
       if type(value) == "function" then
-        assert.is_true(documented(text, "`imalloc.spy." .. name .. "("), name)
+        assert.is_true(documented(text, "`imalloc.spy." .. name .. "("),
+          "docs/spy.md has no heading with `imalloc.spy." .. name .. "(")
       end
     end
   end)
