@@ -154,19 +154,40 @@ local function check(doc, queue, problems)
   end
 end
 
+-- The documents reached from ROOTS, and the problems found on the way.
+local function crawl()
+  local queue, done, problems = {}, {}, {}
+  for _, root in ipairs(ROOTS) do queue[#queue + 1] = root end
+  while #queue > 0 do
+    local doc = table.remove(queue, 1)
+    if not done[doc] and doc ~= "CHANGELOG.md" then
+      done[doc] = true
+      check(doc, queue, problems)
+    end
+  end
+  return done, problems
+end
+
 describe("the documents' links and named files", function()
   it("all exist", function()
-    local queue, done, problems = {}, {}, {}
-    for _, root in ipairs(ROOTS) do queue[#queue + 1] = root end
-    while #queue > 0 do
-      local doc = table.remove(queue, 1)
-      if not done[doc] and doc ~= "CHANGELOG.md" then
-        done[doc] = true
-        check(doc, queue, problems)
-      end
-    end
+    local done, problems = crawl()
     assert.same({}, problems)
     assert.is_true(done["docs/api.md"] and done["docs/testing.md"], "the crawl reached docs/")
+  end)
+
+  it("reach every document in docs/", function()
+    local done = crawl()
+    local pipe = assert(io.popen(helpers.windows and "dir /b docs" or "ls docs"))
+    local listing = pipe:read("*a")
+    pipe:close()
+    local unreached = {}
+    for name in listing:gmatch("[^\r\n]+") do
+      if name:match("%.md$") and not done["docs/" .. name] then
+        unreached[#unreached + 1] = "docs/" .. name
+      end
+    end
+    assert.is_truthy(listing:find("api.md", 1, true), "docs/ listed: " .. listing)
+    assert.same({}, unreached)
   end)
 
   it("has no stale entry of paths still to come", function()
