@@ -118,6 +118,12 @@ local function anchors(text)
   return set
 end
 
+local anchor_cache = {}
+local function anchors_of(file)
+  anchor_cache[file] = anchor_cache[file] or anchors(slurp(file))
+  return anchor_cache[file]
+end
+
 -- Every problem of one document: broken links, missing anchors, named
 -- files that do not exist. Markdown files it links to are queued.
 local function check(doc, queue, problems)
@@ -131,7 +137,7 @@ local function check(doc, queue, problems)
         problems[#problems + 1] = doc .. ": link to a missing file: " .. target
       elseif file:match("%.md$") then
         queue[#queue + 1] = file
-        if anchor ~= "" and not anchors(slurp(file))[anchor] then
+        if anchor ~= "" and not anchors_of(file)[anchor] then
           problems[#problems + 1] = doc .. ": link to a missing heading: " .. target
         end
       end
