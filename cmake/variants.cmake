@@ -156,6 +156,14 @@ if(IMALLOC_VARIANTS AND NOT WIN32)
     message(FATAL_ERROR "IMALLOC_VARIANTS: no C test was recorded "
             "(tests/c/CMakeLists.txt calls imalloc_c_test)")
   endif()
+  # A test added to tests/c with add_test itself would not be run here.
+  get_property(dir_tests DIRECTORY ${CMAKE_SOURCE_DIR}/tests/c PROPERTY TESTS)
+  foreach(t ${dir_tests})
+    if(NOT t IN_LIST c_tests)
+      message(FATAL_ERROR "${t}: a C test added without imalloc_c_test "
+              "(cmake/c_test.cmake), which the variants would not run")
+    endif()
+  endforeach()
   foreach(t ${c_tests})
     get_property(variants GLOBAL PROPERTY IMALLOC_C_TEST_${t}_VARIANTS)
     foreach(v ${variants})
