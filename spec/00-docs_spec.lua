@@ -74,11 +74,6 @@ end)
 -- file they link to, transitively (CHANGELOG.md is history: it names files
 -- as they were, and is not followed).
 local ROOTS = { "README.md", "CONTRIBUTING.md" }
--- Paths the documents name before they exist: another branch of the same
--- change creates them. Each entry must go once the path exists.
-local PENDING = {
-  ["tests/support/"] = "the C tests' shared helpers (issue 17)",
-}
 
 -- Whether a path of the tree exists, file or directory. Windows' C runtime
 -- cannot open a directory: it answers EACCES (13) for one that exists.
@@ -153,7 +148,7 @@ local function check(doc, queue, problems)
       path = path:gsub("[.]+$", "")        -- the end of a sentence
       path = path:match("^([^*<]*)")       -- up to a wildcard or a placeholder
       path = path:match("^(.*/)") and path:match("[*<]") and path:match("^(.*/)") or path
-      if not PENDING[path] and not exists(path) then
+      if not exists(path) then
         problems[#problems + 1] = doc .. ": names a missing file: " .. path
       end
     end
@@ -194,12 +189,6 @@ describe("the documents' links and named files", function()
     end
     assert.is_truthy(listing:find("api.md", 1, true), "docs/ listed: " .. listing)
     assert.same({}, unreached)
-  end)
-
-  it("has no stale entry of paths still to come", function()
-    for path, why in pairs(PENDING) do
-      assert.is_false(exists(path), path .. " exists now (" .. why .. "): drop it from PENDING")
-    end
   end)
 end)
 
