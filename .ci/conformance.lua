@@ -1,5 +1,6 @@
--- conformance.lua POSIX WINE README [--check]: merges the two answers of
--- spec/conformance.lua into the README's table (see .ci/conformance).
+-- conformance.lua POSIX WINE DOC [--check]: merges the two answers of
+-- spec/conformance.lua into DOC's conformance table (docs/reference.md;
+-- see .ci/conformance).
 local posix_file, wine_file, readme_file, check = ...
 
 local function rows(path)
@@ -30,7 +31,7 @@ local table_text = table.concat(lines, "\n")
 local update = dofile(".ci/readme_table.lua")
 update(readme_file, "conformance", table_text, check, "bash .ci/conformance BUILD")
 if check == "--check" then
-  print(("conformance: %d rows, README up to date"):format(#posix))
+  print(("conformance: %d rows, %s up to date"):format(#posix, readme_file))
 else
   print(("conformance: %d rows written to %s"):format(#posix, readme_file))
 end

@@ -1,5 +1,6 @@
 # .ci/deb-src.sh: sourced (not run) by the scripts that fetch Debian source
-# packages with `apt-get source` (.ci/win/build-deps.sh, .ci/hardgc/build-deps.sh).
+# packages with `apt-get source` (.ci/win/build-deps.sh, .ci/hardgc/build-deps.sh,
+# .ci/m32/build-deps.sh).
 #
 # deb_src_add_entries: when apt has no source index configured at all, adds
 # /etc/apt/sources.list.d/imalloc-deb-src.{sources,list}: a deb-src copy of
@@ -48,4 +49,49 @@ deb_src_add_entries() {
     return 1
   fi
   DEB_SRC_ADDED=1
+}
+
+# deb_src_fetch PKG DIR LOG [REUSE]: sets DEB_SRC_TREE to an unpacked source
+# tree of PKG, the first of:
+#   REUSE/PKG/tree, when REUSE (the PREFIX/src of .ci/win/build-deps.sh) has
+#     it: read only, objects go elsewhere;
+#   the tree already unpacked in DIR/PKG (a run before this one);
+#   `apt-get source PKG` in DIR/PKG: before the first one in this shell,
+#     deb-src entries are added when apt has none (deb_src_add_entries) and
+#     apt-get update runs when they were added or apt knows no source of
+#     PKG; when apt-get left only the upstream tarball (Debian's files
+#     missing), that tarball unpacked, with a note on stderr.
+# apt's output goes to LOG. Returns 1, DEB_SRC_TREE empty, when there is no
+# source. Adding entries and updating need root; without it, a warning.
+DEB_SRC_UPDATED=
+deb_src_fetch() {
+  local pkg=$1 dir=$2/$1 log=$3 reuse=${4:-} t
+  DEB_SRC_TREE=
+  if [ -n "$reuse" ] && [ -d "$reuse/$pkg/tree" ]; then
+    DEB_SRC_TREE=$(cd "$reuse/$pkg/tree" && pwd)
+    return 0
+  fi
+  DEB_SRC_TREE=$(find "$dir" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | head -n1 || true)
+  [ -z "$DEB_SRC_TREE" ] || return 0
+  mkdir -p "$dir"
+  if [ -z "$DEB_SRC_UPDATED" ]; then
+    DEB_SRC_UPDATED=1
+    deb_src_add_entries || echo "deb_src_fetch: cannot add deb-src entries (run as root)" >&2
+    if [ -n "$DEB_SRC_ADDED" ] ||
+       ! apt-cache showsrc --only-source "$pkg" 2>/dev/null | grep -q '^Package:'; then
+      apt-get update -qq >>"$log" 2>&1 ||
+        echo "deb_src_fetch: apt-get update reported errors (see $log)" >&2
+    fi
+  fi
+  (cd "$dir" && apt-get source -qq -o APT::Sandbox::User=root "$pkg") >>"$log" 2>&1 || true
+  DEB_SRC_TREE=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n1)
+  [ -z "$DEB_SRC_TREE" ] || return 0
+  for t in "$dir"/*.orig.tar.*; do
+    [ -f "$t" ] || continue
+    echo "$pkg: Debian's files are missing; building the upstream $(basename "$t")" >&2
+    tar -xf "$t" -C "$dir" &&
+      DEB_SRC_TREE=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n1)
+    [ -z "$DEB_SRC_TREE" ] || return 0
+  done
+  return 1
 }

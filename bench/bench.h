@@ -1,5 +1,5 @@
 /*
-** bench.h: what the benchmark drivers share (bench/README.md).
+** bench.h: what the benchmark drivers share (docs/performance.md).
 **
 ** A monotonic clock in nanoseconds, and callgrind's client requests: a
 ** driver zeroes callgrind's counters before a loop and dumps them, under a

@@ -1,4 +1,4 @@
---- The binding's benchmarks (bench/README.md), Lua 5.4.
+--- The binding's benchmarks (docs/performance.md), Lua 5.4.
 --
 --   LUA_PATH="lua/?.lua;;" LUA_CPATH="build/?.so;;" lua5.4 bench/binding.lua
 --

@@ -1,6 +1,6 @@
 /*
 ** cbench.c: the POSIX task allocator against the process's malloc, from C
-** (bench/README.md).
+** (docs/performance.md).
 **
 **   imalloc_cbench [NAME]   times every loop (median of REPS runs) and
 **                           prints "key value" lines; NAME (default

@@ -1,4 +1,4 @@
---- The peer (bench/README.md): LuaJIT's FFI calling the same POSIX task
+--- The peer (docs/performance.md): LuaJIT's FFI calling the same POSIX task
 -- allocator through its IMalloc vtable. LuaJIT 2.1, Lua 5.1 syntax.
 --
 --   luajit [-joff] bench/ffi.lua build/bench/libimalloc_bench.so PREFIX

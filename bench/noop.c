@@ -1,5 +1,5 @@
 /*
-** noop.c: the floor of the binding's benchmarks (bench/README.md), as the
+** noop.c: the floor of the binding's benchmarks (docs/performance.md), as the
 ** Lua module bench.noop. Built for the benchmarks only; never installed.
 **
 **   local noop = require "bench.noop"

@@ -1,7 +1,7 @@
 /*
 ** scenarios.c: what an allocator does with memory over a process's life,
 ** measured with the kernel's counts (RSS, peak RSS, page faults) and, where
-** only time tells, the clock (bench/README.md, "Allocators side by side").
+** only time tells, the clock (docs/performance.md, "Allocators side by side").
 **
 ** Linked with one peer_*.c into bench/alloc-<allocator>; each invocation
 ** runs one scenario in a fresh process and prints "key value" lines:

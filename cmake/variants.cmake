@@ -8,7 +8,8 @@
 #                    build (gcc), under the generational collector. lua5.4
 #                    itself is not instrumented, so the runner preloads the
 #                    ASan runtime; leaks are checked (LeakSanitizer).
-#   asan-c-*         the C tests (tests/c) of that build.
+#   asan-c-*         the C tests (tests/c) of that build: those that
+#                    imalloc_c_test recorded (cmake/c_test.cmake).
 #   tsan-c-*         the C tests on a ThreadSanitizer build: the threaded
 #                    allocator stress, the spy's threads, and lua_threads
 #                    (several Lua states in threads).
@@ -150,22 +151,33 @@ if(IMALLOC_VARIANTS AND NOT WIN32)
   endforeach()
 
   # --- the C tests --------------------------------------------------------
-  # Every test that tests/c/CMakeLists.txt adds, run by the variant build's
-  # own ctest, so that each keeps its arguments.
-  file(STRINGS ${CMAKE_SOURCE_DIR}/tests/c/CMakeLists.txt c_lines
-       REGEX "add_test\\(NAME c-")
-  set(c_tests "")
-  foreach(line ${c_lines})
-    string(REGEX MATCH "NAME c-([A-Za-z0-9_-]+)" _ "${line}")
-    list(APPEND c_tests ${CMAKE_MATCH_1})
+  # Every test that imalloc_c_test (cmake/c_test.cmake) added, in the
+  # variants it names (by default asan and tsan), run by the variant build's
+  # own ctest, so that each keeps its arguments and environment.
+  get_property(c_tests GLOBAL PROPERTY IMALLOC_C_TESTS)
+  if(NOT c_tests)
+    message(FATAL_ERROR "IMALLOC_VARIANTS: no C test was recorded "
+            "(tests/c/CMakeLists.txt calls imalloc_c_test)")
+  endif()
+  # A test added to tests/c with add_test itself would not be run here.
+  get_property(dir_tests DIRECTORY ${CMAKE_SOURCE_DIR}/tests/c PROPERTY TESTS)
+  foreach(t ${dir_tests})
+    if(NOT t IN_LIST c_tests)
+      message(FATAL_ERROR "${t}: a C test added without imalloc_c_test "
+              "(cmake/c_test.cmake), which the variants would not run")
+    endif()
   endforeach()
   foreach(t ${c_tests})
-    foreach(v asan tsan)
-      add_test(NAME ${v}-c-${t}
+    get_property(variants GLOBAL PROPERTY IMALLOC_C_TEST_${t}_VARIANTS)
+    foreach(v ${variants})
+      if(NOT DEFINED ${v}_env)
+        message(FATAL_ERROR "${t}: no variant ${v} (cmake/variants.cmake)")
+      endif()
+      add_test(NAME ${v}-${t}
         COMMAND ${CMAKE_CTEST_COMMAND} --output-on-failure --no-tests=error
-                -R "^c-${t}$"
+                -R "^${t}$"
         WORKING_DIRECTORY ${variants_dir}/${v})
-      set_tests_properties(${v}-c-${t} PROPERTIES
+      set_tests_properties(${v}-${t} PROPERTIES
         ENVIRONMENT "${${v}_env}" LABELS "variant;${v}" TIMEOUT 900)
     endforeach()
   endforeach()

@@ -9,7 +9,8 @@
 -- metatable of a table as if it were a userdata's (lj_record_mm_lookup,
 -- with a NULL metatable). The specs compare handles with io.stdout and
 -- then ask for its type's name in loops, so spec/helpers.lua keeps that one
--- function out of the compiler (jit.off); see README, "Every Lua".
+-- function out of the compiler (jit.off); see docs/api.md, "Lua 5.1, 5.2, 5.3,
+-- 5.4 and LuaJIT 2.1".
 local u = newproxy(true)
 getmetatable(u).__eq = function() return false end
 for _ = 1, 100 do local _ = (u == io.stdout) end

@@ -1,6 +1,6 @@
 --- imalloc: the COM task allocator (IMalloc) for Lua 5.1 to 5.4 and LuaJIT.
 -- The C core (imalloc.core) holds the handle and its methods; this file adds
--- the constants a script needs to talk COM. See README.md for the API.
+-- the constants a script needs to talk COM. See docs/api.md for the API.
 local core = require "imalloc.core"
 
 -- The module functions from core.api, closures of their own, so that an

@@ -21,8 +21,8 @@ dependencies = {
 }
 build = {
   type = "builtin",
-  -- The C headers a module needs to share the allocator (README: "For C
-  -- modules"), in the rock's directory: $(luarocks show --rock-dir imalloc)/conf/include.
+  -- The C headers a module needs to share the allocator (docs/c-interface.md:
+  -- "For C modules"), in the rock's directory: $(luarocks show --rock-dir imalloc)/conf/include.
   install = {
     conf = {
       ["include/imalloc.h"] = "src/imalloc.h",

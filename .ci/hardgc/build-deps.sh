@@ -34,36 +34,11 @@ done
 
 # shellcheck source=../deb-src.sh
 . "$here/../deb-src.sh"
-updated=
-# fetch PKG: the unpacked source of PKG in $src.
+# fetch PKG: the unpacked source of PKG in $src (.ci/deb-src.sh).
 fetch() {
-  local dir=$prefix/src/$1 t
-  src=
-  if [ -n "${IMALLOC_HARDGC_SOURCES:-}" ] && [ -d "$IMALLOC_HARDGC_SOURCES/$1/tree" ]; then
-    src=$(cd "$IMALLOC_HARDGC_SOURCES/$1/tree" && pwd)
-    return 0
-  fi
-  src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | head -n1 || true)
-  [ -z "$src" ] || return 0
-  mkdir -p "$dir"
-  if [ -z "$updated" ]; then
-    updated=1
-    deb_src_add_entries || die "cannot add deb-src entries (run as root)"
-    if [ -n "$DEB_SRC_ADDED" ] ||
-       ! apt-cache showsrc --only-source "$1" 2>/dev/null | grep -q '^Package:'; then
-      apt-get update -qq >>"$log" 2>&1 || echo "$me: apt-get update reported errors (see $log)" >&2
-    fi
-  fi
-  (cd "$dir" && apt-get source -qq -o APT::Sandbox::User=root "$1") >>"$log" 2>&1 || true
-  src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n1)
-  [ -z "$src" ] || return 0
-  for t in "$dir"/*.orig.tar.*; do
-    [ -f "$t" ] || continue
-    echo "$me: $1: Debian's files are missing; building the upstream $(basename "$t")" >&2
-    tar -xf "$t" -C "$dir" && src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n1)
-    return 0
-  done
-  die "$1: no source from apt-get source; see $log"
+  deb_src_fetch "$1" "$prefix/src" "$log" "${IMALLOC_HARDGC_SOURCES:-}" ||
+    die "$1: no source from apt-get source; see $log"
+  src=$DEB_SRC_TREE
 }
 
 multiarch=$(gcc -print-multiarch)

@@ -8,7 +8,8 @@
 # applied); lua-term from its upstream tarball when Debian's is missing (as
 # on this project's mirror); system.core is .ci/m32/system_core.c (lua-system's
 # source is not served). apt needs deb-src entries: .ci/win/build-deps.sh
-# adds them (IMALLOC_M32_SOURCES=ITS_PREFIX/src reuses what it fetched).
+# adds them (IMALLOC_M32_SOURCES=ITS_PREFIX/src reuses what it fetched), as
+# this script does when run as root and there are none (.ci/deb-src.sh).
 # Idempotent: what exists in PREFIX is kept.
 set -euo pipefail
 me=m32/build-deps.sh
@@ -32,26 +33,12 @@ gcc -m32 -o "$prefix/probe" "$prefix/probe.c" >>"$log" 2>&1 && "$prefix/probe" |
 
 # fetch PKG: the unpacked source of PKG in $src ("" when none); the tree
 # .ci/win/build-deps.sh already fetched when IMALLOC_M32_SOURCES names its
-# PREFIX/src (read only: objects go to PREFIX/build).
+# PREFIX/src (read only: objects go to PREFIX/build). .ci/deb-src.sh.
+# shellcheck source=../deb-src.sh
+. "$here/../deb-src.sh"
 fetch() {
-  local dir=$prefix/src/$1 t
-  src=
-  if [ -n "${IMALLOC_M32_SOURCES:-}" ] && [ -d "$IMALLOC_M32_SOURCES/$1/tree" ]; then
-    src=$(cd "$IMALLOC_M32_SOURCES/$1/tree" && pwd)
-    return 0
-  fi
-  src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | head -n1 || true)
-  [ -z "$src" ] || return 0
-  mkdir -p "$dir"
-  (cd "$dir" && apt-get source -qq -o APT::Sandbox::User=root "$1") >>"$log" 2>&1 || true
-  src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n1)
-  [ -z "$src" ] || return 0
-  for t in "$dir"/*.orig.tar.*; do
-    [ -f "$t" ] || continue
-    echo "$1: Debian's files are missing; building the upstream $(basename "$t")" >&2
-    tar -xf "$t" -C "$dir" && src=$(find "$dir" -mindepth 1 -maxdepth 1 -type d | head -n1)
-    return 0
-  done
+  deb_src_fetch "$1" "$prefix/src" "$log" "${IMALLOC_M32_SOURCES:-}" || true
+  src=$DEB_SRC_TREE
 }
 
 cc=(gcc -m32 -std=gnu99 -O2)

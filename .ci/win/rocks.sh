@@ -22,7 +22,7 @@
 # imalloc_peer.dll for that Lua (test modules the specs need; for msvc,
 # rocks/msvc.sh builds its own). OUT: this ARCH's work directory, e.g.
 # build/rocks/x86_64. All Windows commands of a STEP run in one Wine session
-# (OUT/run-STEP/steps.bat, the README's commands); the exit status is 0 only if
+# (OUT/run-STEP/steps.bat, the commands of docs/windows.md); the exit status is 0 only if
 # every one of them succeeded and their output shows it.
 set -euo pipefail
 me=rocks.sh
@@ -122,7 +122,7 @@ LUA="$(win "$PREFIX/bin/$LUAEXE")"
 printf '@"%s" "%s" "Z:\\usr\\bin\\luarocks" %%*\r\n' "$LUA" "$(win "$R/luarocks.lua")" \
   >"$W/luarocks.bat"
 
-# --- the batch file: the README's commands ---------------------------------------
+# --- the batch file: docs/windows.md's commands----------------------------------
 bat=$W/steps.bat
 line() { printf '%s\r\n' "$*" >>"$bat"; }
 # must COMMAND: a line of the batch file that stops it when COMMAND fails

@@ -1,7 +1,7 @@
 --- imalloc.spy: an IMallocSpy that keeps the books of the task allocator,
 -- for finding COM memory leaks and testing out-of-memory paths.
 -- The C core (imalloc.core's spy table) does the work; this file adds a
--- printer for its report. See README.md, "The spy".
+-- printer for its report. See docs/spy.md.
 local core = require "imalloc.core"
 
 local spy = {}

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "backend.h"
 #include "taskalloc.h"
+#include "interpose.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -60,7 +61,7 @@ static int count_visit(struct dl_phdr_info *info, size_t size, void *data) {
 int dl_iterate_phdr(phdr_callback callback, void *data) {
   static int (*real)(phdr_callback, void *);
   struct counted c;
-  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "dl_iterate_phdr");
+  INTERPOSE_NEXT(real, "dl_iterate_phdr");
   c.callback = callback;
   c.data = data;
   return real(count_visit, &c);

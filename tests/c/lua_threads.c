@@ -37,6 +37,7 @@
 #include "lauxlib.h"
 
 #include "lua_state.h"
+#include "fake_com.h"
 
 #include "com_abi.h"
 #include "taskalloc.h"  /* struct imalloc_taskstats only: see stats_fn */
@@ -142,18 +143,6 @@ typedef struct Counting {
   long refs, addrefs, releases; /* touched by its own thread only */
 } Counting;
 
-static HRESULT STDMETHODCALLTYPE c_qi(IMalloc *m, REFIID riid, void **out) {
-  static const IID unk = IMALLOC_IID_IUNKNOWN, mal = IMALLOC_IID_IMALLOC;
-  if (memcmp(riid, &unk, sizeof unk) == 0 ||
-      memcmp(riid, &mal, sizeof mal) == 0) {
-    *out = m;
-    m->lpVtbl->AddRef(m);
-    return S_OK;
-  }
-  *out = NULL;
-  return E_NOINTERFACE;
-}
-
 static ULONG STDMETHODCALLTYPE c_addref(IMalloc *m) {
   Counting *c = (Counting *)(void *)m;
   c->addrefs++;
@@ -166,29 +155,11 @@ static ULONG STDMETHODCALLTYPE c_release(IMalloc *m) {
   return (ULONG)--c->refs;
 }
 
-/* Blocks never come from it in this test. */
-static void *STDMETHODCALLTYPE c_alloc(IMalloc *m, SIZE_T cb) {
-  (void)m, (void)cb;
-  return NULL;
-}
-static void *STDMETHODCALLTYPE c_realloc(IMalloc *m, void *p, SIZE_T cb) {
-  (void)m, (void)p, (void)cb;
-  return NULL;
-}
-static void STDMETHODCALLTYPE c_free(IMalloc *m, void *p) { (void)m, (void)p; }
-static SIZE_T STDMETHODCALLTYPE c_getsize(IMalloc *m, void *p) {
-  (void)m, (void)p;
-  return (SIZE_T)-1;
-}
-static int STDMETHODCALLTYPE c_didalloc(IMalloc *m, void *p) {
-  (void)m;
-  return p ? 0 : -1;
-}
-static void STDMETHODCALLTYPE c_heapminimize(IMalloc *m) { (void)m; }
-
+/* Its own AddRef and Release; blocks never come from it in this test. */
 static const IMallocVtbl counting_vtbl = {
-  c_qi, c_addref, c_release, c_alloc, c_realloc,
-  c_free, c_getsize, c_didalloc, c_heapminimize
+  fake_malloc_qi, c_addref, c_release, fake_malloc_no_alloc,
+  fake_malloc_no_realloc, fake_malloc_no_free, fake_malloc_no_getsize,
+  fake_malloc_no_didalloc, fake_malloc_heapminimize
 };
 
 /* ---- the Lua side ------------------------------------------------------ */
@@ -448,12 +419,7 @@ typedef void (*stats_fn)(struct imalloc_taskstats *);
 static stats_fn find_stats(lua_State *L) {
   const char *path;
   void *lib;
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "searchpath");
-  lua_pushliteral(L, "imalloc.core");
-  lua_getfield(L, -3, "cpath");
-  lua_call(L, 2, 1);
-  path = lua_tostring(L, -1);
+  path = lua_module_file(L, "imalloc.core");
   if (!path) return NULL;
   lib = dlopen(path, RTLD_NOW | RTLD_NOLOAD);  /* loaded by require */
   if (!lib) return NULL;
@@ -477,14 +443,7 @@ int main(int argc, char **argv) {
   stats_fn stats;
   size_t base, i;
   int failed = 0, passed = 0;
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc < 3) {
-    fprintf(stderr, "usage: lua_threads CPATH LPATH [rounds]\n");
-    return 2;
-  }
-  g_cpath = argv[1];
-  g_lpath = argv[2];
-  if (argc > 3) g_rounds = atol(argv[3]);
+  if (!lua_test_args(argc, argv, &g_cpath, &g_lpath, &g_rounds)) return 2;
 
   /* This state loads the module first, finds its stats, and frees what
   ** is left in the queue at the end: blocks of the other states. */

@@ -34,12 +34,7 @@ static const char *run_and_close(const char *code, const char *name) {
     lua_close(L);
     return NULL;
   }
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "searchpath");
-  lua_pushstring(L, name);
-  lua_pushstring(L, g_cpath);
-  lua_call(L, 2, 1);
-  found = lua_tostring(L, -1);
+  found = lua_module_file(L, name);
   if (found) snprintf(file, sizeof file, "%s", found);
   lua_close(L);  /* unloads the C modules it loaded, unless pinned */
   return found ? file : NULL;
@@ -53,13 +48,7 @@ static int still_loaded(const char *file) {
 
 int main(int argc, char **argv) {
   const char *kit, *core;
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc != 3) {
-    fprintf(stderr, "usage: module_pin CPATH LPATH\n");
-    return 2;
-  }
-  g_cpath = argv[1];
-  g_lpath = argv[2];
+  if (!lua_test_args(argc, argv, &g_cpath, &g_lpath, NULL)) return 2;
 
   kit = run_and_close("require 'imalloc_testkit'", "imalloc_testkit");
   CHECK(kit != NULL);

@@ -34,6 +34,7 @@
 #include "lauxlib.h"
 
 #include "lua_state.h"
+#include "fake_com.h"
 
 #include "check.h"
 #include "com_abi.h"
@@ -205,12 +206,7 @@ static void *c_worker(void *arg) {
 static void find_task_functions(lua_State *L) {
   const char *path;
   void *lib, *a, *f, *r, *v;
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "searchpath");
-  lua_pushliteral(L, "imalloc.core");
-  lua_getfield(L, -3, "cpath");
-  lua_call(L, 2, 1);
-  path = lua_tostring(L, -1);
+  path = lua_module_file(L, "imalloc.core");
   lib = path ? dlopen(path, RTLD_NOW | RTLD_NOLOAD) : NULL;
   a = lib ? dlsym(lib, "imalloc_CoTaskMemAlloc") : NULL;
   f = lib ? dlsym(lib, "imalloc_CoTaskMemFree") : NULL;
@@ -291,60 +287,22 @@ static long field(lua_State *M, const char *name) {
 /* Another module's spy: it sees calls, and is not ours to revoke. */
 static long other_calls;
 
-static HRESULT STDMETHODCALLTYPE o_qi(IMallocSpy *This, REFIID riid,
-                                     void **ppv) {
-  (void)riid;
-  *ppv = This;
-  return S_OK;
-}
-static ULONG STDMETHODCALLTYPE o_ref(IMallocSpy *This) {
-  (void)This;
-  return 1;
-}
 static SIZE_T STDMETHODCALLTYPE o_prealloc(IMallocSpy *This, SIZE_T cb) {
   (void)This;
   other_calls++;
   return cb;
-}
-static void *STDMETHODCALLTYPE o_post(IMallocSpy *This, void *p) {
-  (void)This;
-  return p;
 }
 static void *STDMETHODCALLTYPE o_pre(IMallocSpy *This, void *p, BOOL s) {
   (void)This, (void)s;
   other_calls++;
   return p;
 }
-static void STDMETHODCALLTYPE o_postfree(IMallocSpy *This, BOOL s) {
-  (void)This, (void)s;
-}
-static SIZE_T STDMETHODCALLTYPE o_prerealloc(IMallocSpy *This, void *p,
-                                             SIZE_T cb, void **pnew, BOOL s) {
-  (void)This, (void)s;
-  *pnew = p;
-  return cb;
-}
-static void *STDMETHODCALLTYPE o_postrealloc(IMallocSpy *This, void *p,
-                                             BOOL s) {
-  (void)This, (void)s;
-  return p;
-}
-static SIZE_T STDMETHODCALLTYPE o_postgetsize(IMallocSpy *This, SIZE_T cb,
-                                              BOOL s) {
-  (void)This, (void)s;
-  return cb;
-}
-static int STDMETHODCALLTYPE o_postdidalloc(IMallocSpy *This, void *p,
-                                            BOOL s, int actual) {
-  (void)This, (void)p, (void)s;
-  return actual;
-}
-static void STDMETHODCALLTYPE o_heapmin(IMallocSpy *This) { (void)This; }
 
 static const IMallocSpyVtbl other_vtbl = {
-  o_qi, o_ref, o_ref, o_prealloc, o_post, o_pre, o_postfree, o_prerealloc,
-  o_postrealloc, o_pre, o_postgetsize, o_pre, o_postdidalloc, o_heapmin,
-  o_heapmin
+  fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, o_prealloc,
+  pass_postalloc, o_pre, pass_postfree, pass_prerealloc, pass_postrealloc,
+  o_pre, pass_postgetsize, o_pre, pass_postdidalloc, pass_heapminimize,
+  pass_heapminimize
 };
 
 static void other_spy(lua_State *M) {
@@ -370,14 +328,7 @@ int main(int argc, char **argv) {
   lua_State *M;
   long reports;
   int i;
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc < 3) {
-    fprintf(stderr, "usage: spy_threads CPATH LPATH [rounds]\n");
-    return 2;
-  }
-  g_cpath = argv[1];
-  g_lpath = argv[2];
-  if (argc > 3) g_rounds = atol(argv[3]);
+  if (!lua_test_args(argc, argv, &g_cpath, &g_lpath, &g_rounds)) return 2;
   M = open_state(main_side, sizeof main_side - 1, "=main");
   find_task_functions(M);
   for (i = 0; i < NLUA; i++) {

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "client.h"
+#include "fake_com.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -53,14 +54,6 @@ static ULONG STDMETHODCALLTYPE s_AddRef(IMallocSpy *This) {
 static ULONG STDMETHODCALLTYPE s_Release(IMallocSpy *This) {
   return (ULONG)--S(This)->refs;
 }
-static SIZE_T STDMETHODCALLTYPE s_PreAlloc(IMallocSpy *This, SIZE_T cb) {
-  (void)This;
-  return cb;
-}
-static void *STDMETHODCALLTYPE s_PostAlloc(IMallocSpy *This, void *p) {
-  (void)This;
-  return p;
-}
 static void *STDMETHODCALLTYPE s_PreFree(IMallocSpy *This, void *p, BOOL f) {
   S(This)->spyed = f;
   S(This)->pre++;
@@ -80,23 +73,11 @@ static SIZE_T STDMETHODCALLTYPE s_PreRealloc(IMallocSpy *This, void *p,
   *pnew = p;
   return cb;
 }
-static void *STDMETHODCALLTYPE s_PostRealloc(IMallocSpy *This, void *p,
-                                             BOOL f) {
-  (void)This;
-  (void)f;
-  return p;
-}
 static void *STDMETHODCALLTYPE s_PreGetSize(IMallocSpy *This, void *p,
                                             BOOL f) {
   S(This)->spyed = f;
   S(This)->pre++;
   return p;
-}
-static SIZE_T STDMETHODCALLTYPE s_PostGetSize(IMallocSpy *This, SIZE_T cb,
-                                              BOOL f) {
-  (void)This;
-  (void)f;
-  return cb;
 }
 static void *STDMETHODCALLTYPE s_PreDidAlloc(IMallocSpy *This, void *p,
                                              BOOL f) {
@@ -104,25 +85,12 @@ static void *STDMETHODCALLTYPE s_PreDidAlloc(IMallocSpy *This, void *p,
   S(This)->pre++;
   return p;
 }
-static int STDMETHODCALLTYPE s_PostDidAlloc(IMallocSpy *This, void *p, BOOL f,
-                                            int actual) {
-  (void)This;
-  (void)p;
-  (void)f;
-  return actual;
-}
-static void STDMETHODCALLTYPE s_PreHeapMinimize(IMallocSpy *This) {
-  (void)This;
-}
-static void STDMETHODCALLTYPE s_PostHeapMinimize(IMallocSpy *This) {
-  (void)This;
-}
 
 static const IMallocSpyVtbl spy_vtbl = {
-  s_QueryInterface, s_AddRef, s_Release, s_PreAlloc, s_PostAlloc,
-  s_PreFree, s_PostFree, s_PreRealloc, s_PostRealloc, s_PreGetSize,
-  s_PostGetSize, s_PreDidAlloc, s_PostDidAlloc, s_PreHeapMinimize,
-  s_PostHeapMinimize
+  s_QueryInterface, s_AddRef, s_Release, pass_prealloc, pass_postalloc,
+  s_PreFree, s_PostFree, s_PreRealloc, pass_postrealloc, s_PreGetSize,
+  pass_postgetsize, s_PreDidAlloc, pass_postdidalloc, pass_heapminimize,
+  pass_heapminimize
 };
 
 static struct spy spy = { { &spy_vtbl }, 1, 0, 0, NULL, 0, 0, 0 };
@@ -204,11 +172,7 @@ static void test_revoke_in_postfree(void) {
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
-    printf("FAIL: no allocator\n0 passed, 1 failed\n");
-    return 1;
-  }
+  if (!client_open()) return 1;
   test_register_from_query_interface();
   CHECK(imalloc_CoRegisterMallocSpy(&spy.iface) == S_OK);
   test_large_block_edges();

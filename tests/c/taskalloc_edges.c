@@ -12,6 +12,7 @@
 #define _DEFAULT_SOURCE  /* mincore */
 #include "check.h"
 #include "client.h"
+#include "late_thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -260,19 +261,14 @@ static void test_given_back(void) {
 /* Calls made while a thread is ending, after the allocator's own
 ** destructor has given its cache back: a destructor that sets its value
 ** again runs in the next round, when the cache is gone for good. Those
-** calls still work, without a cache. */
+** calls still work, without a cache (late_thread.h). */
 enum { LATE = 40 };
-static pthread_key_t late_key;
 static void *late_blocks[LATE];
 static int late_ok;
 
-static void late_destructor(void *arg) {
-  int round = (int)(uintptr_t)arg, i, ok = 1;
+static void late_calls(void) {
+  int i, ok = 1;
   void *tmp[8];
-  if (round < 2) {  /* wait for a round after the allocator's destructor */
-    pthread_setspecific(late_key, (void *)(uintptr_t)(round + 1));
-    return;
-  }
   for (i = 0; i < LATE; i++) {
     late_blocks[i] = ALLOC((size_t)(i % 4) * 100 + 1);
     if (!late_blocks[i] || DIDALLOC(late_blocks[i]) != 1) ok = 0;
@@ -284,21 +280,10 @@ static void late_destructor(void *arg) {
   late_ok = ok;
 }
 
-static void *late_thread(void *arg) {
-  void *p = ALLOC(16);  /* sets the thread's cache up */
-  (void)arg;
-  FREE(p);
-  pthread_setspecific(late_key, (void *)(uintptr_t)1);
-  return NULL;
-}
-
 static void test_calls_while_exiting(void) {
   struct imalloc_taskstats st0 = stats(), st1;
-  pthread_t t;
   int i, ok = 1;
-  CHECK(pthread_key_create(&late_key, late_destructor) == 0);
-  CHECK(pthread_create(&t, NULL, late_thread, NULL) == 0);
-  pthread_join(t, NULL);
+  CHECK(late_thread_run(late_calls));
   CHECK(late_ok);
   st1 = stats();
   CHECK(st1.live_blocks == st0.live_blocks + LATE);
@@ -309,7 +294,6 @@ static void test_calls_while_exiting(void) {
   CHECK(ok);
   st1 = stats();
   CHECK(st1.live_blocks == st0.live_blocks && st1.live_bytes == st0.live_bytes);
-  pthread_key_delete(late_key);
 }
 
 /* Addresses that are no live block (client.h), and QueryInterface
@@ -321,11 +305,7 @@ static void test_foreign_addresses(void) {
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
-    printf("FAIL: no allocator\n0 passed, 1 failed\n");
-    return 1;
-  }
+  if (!client_open()) return 1;
   test_shrink_in_place();
   test_first_call_frees();
   test_exit_with_live_blocks();

@@ -210,12 +210,8 @@ static void test_grow_in_place(void) {
 int main(void) {
   long ps = sysconf(_SC_PAGESIZE);
   page = ps > 0 ? (size_t)ps : 4096;
-  setvbuf(stdout, NULL, _IOLBF, 0);
   setenv("IMALLOC_RETAIN", "16M", 1);  /* read at the allocator's first use */
-  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
-    printf("FAIL: no allocator\n0 passed, 1 failed\n");
-    return 1;
-  }
+  if (!client_open()) return 1;
   test_grow_to_a_neighbour();  /* first: it needs a fresh address space */
   test_smaller_block();
   test_best_fit();

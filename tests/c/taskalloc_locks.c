@@ -21,6 +21,8 @@
 #define _GNU_SOURCE  /* RTLD_NEXT */
 #include "check.h"
 #include "client.h"
+#include "fake_com.h"
+#include "interpose.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -148,7 +150,7 @@ int pthread_mutex_unlock(pthread_mutex_t *mx) {
 /* After fork the child makes its locks anew: none is held then. */
 int pthread_mutex_init(pthread_mutex_t *mx, const pthread_mutexattr_t *a) {
   static int (*f)(pthread_mutex_t *, const pthread_mutexattr_t *);
-  if (!f) *(void **)&f = dlsym(RTLD_NEXT, "pthread_mutex_init");
+  INTERPOSE_NEXT(f, "pthread_mutex_init");
   forget(mx);
   return f(mx, a);
 }
@@ -226,53 +228,14 @@ static void registry(void) {
   CHECK(locks_balanced());
 }
 
-/* A spy that changes nothing: every call passes its arguments through. */
-static HRESULT STDMETHODCALLTYPE s_qi(IMallocSpy *This, REFIID riid, void **out) {
-  (void)riid;
-  *out = This;
-  return S_OK;
-}
-static ULONG STDMETHODCALLTYPE s_ref(IMallocSpy *This) { (void)This; return 1; }
-static SIZE_T STDMETHODCALLTYPE s_prealloc(IMallocSpy *This, SIZE_T n) {
-  (void)This;
-  return n;
-}
-static void *STDMETHODCALLTYPE s_post(IMallocSpy *This, void *p) {
-  (void)This;
-  return p;
-}
-static void *STDMETHODCALLTYPE s_pre(IMallocSpy *This, void *p, BOOL f) {
-  (void)This, (void)f;
-  return p;
-}
-static void STDMETHODCALLTYPE s_postfree(IMallocSpy *This, BOOL f) {
-  (void)This, (void)f;
-}
-static SIZE_T STDMETHODCALLTYPE s_prerealloc(IMallocSpy *This, void *p,
-                                             SIZE_T n, void **np, BOOL f) {
-  (void)This, (void)f;
-  *np = p;
-  return n;
-}
-static void *STDMETHODCALLTYPE s_postrealloc(IMallocSpy *This, void *p, BOOL f) {
-  (void)This, (void)f;
-  return p;
-}
-static SIZE_T STDMETHODCALLTYPE s_postgetsize(IMallocSpy *This, SIZE_T n, BOOL f) {
-  (void)This, (void)f;
-  return n;
-}
-static int STDMETHODCALLTYPE s_postdidalloc(IMallocSpy *This, void *p, BOOL f,
-                                            int actual) {
-  (void)This, (void)p, (void)f;
-  return actual;
-}
-static void STDMETHODCALLTYPE s_minimize(IMallocSpy *This) { (void)This; }
-
+/* A spy that changes nothing: every call passes its arguments through
+** (fake_com.h). */
 static const IMallocSpyVtbl pass_vtbl = {
-  s_qi, s_ref, s_ref, s_prealloc, s_post, s_pre, s_postfree, s_prerealloc,
-  s_postrealloc, s_pre, s_postgetsize, s_pre, s_postdidalloc, s_minimize,
-  s_minimize};
+  fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, pass_prealloc,
+  pass_postalloc, pass_pre, pass_postfree, pass_prerealloc, pass_postrealloc,
+  pass_pre, pass_postgetsize, pass_pre, pass_postdidalloc, pass_heapminimize,
+  pass_heapminimize
+};
 static IMallocSpy pass_spy = {&pass_vtbl};
 
 /* The spy's lock: register, every call under the spy, a revoke left

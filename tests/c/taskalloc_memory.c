@@ -7,7 +7,7 @@
 */
 #define _DEFAULT_SOURCE  /* mincore */
 #include "check.h"
-#include "taskalloc.h"
+#include "client.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -39,14 +39,9 @@
 #define MIB ((size_t)1 << 20)
 #define CHUNK(p) ((uintptr_t)(p) & ~(MIB - 1))
 
-static IMalloc *m;
 static size_t page;
 
-#define ALLOC(n) m->lpVtbl->Alloc(m, (n))
-#define REALLOC(p, n) m->lpVtbl->Realloc(m, (p), (n))
-#define FREE(p) m->lpVtbl->Free(m, (p))
-#define GETSIZE(p) m->lpVtbl->GetSize(m, (p))
-#define DIDALLOC(p) m->lpVtbl->DidAlloc(m, (p))
+/* m, ALLOC, REALLOC, FREE, GETSIZE, DIDALLOC: client.h */
 #define MINIMIZE() m->lpVtbl->HeapMinimize(m)
 
 /* Resident bytes of [p, p + n), n rounded to pages. */
@@ -316,12 +311,8 @@ static void test_small_class(void) {
 int main(void) {
   long ps = sysconf(_SC_PAGESIZE);
   page = ps > 0 ? (size_t)ps : 4096;
-  setvbuf(stdout, NULL, _IOLBF, 0);
   setenv("IMALLOC_RETAIN", "16M", 1);  /* read at the allocator's first use */
-  if (imalloc_CoGetMalloc(1, &m) != S_OK || !m) {
-    printf("0 passed, 1 failed\n");
-    return 1;
-  }
+  if (!client_open()) return 1;
   test_return();
   test_reuse_across_classes();
   test_large_cache();

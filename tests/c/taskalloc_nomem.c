@@ -12,6 +12,7 @@
 #define _GNU_SOURCE  /* RTLD_NEXT, mremap */
 #include "check.h"
 #include "client.h"
+#include "interpose.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -35,7 +36,7 @@ static int refuse(void) {
 
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   static void *(*real)(void *, size_t, int, int, int, off_t);
-  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "mmap");
+  INTERPOSE_NEXT(real, "mmap");
   if (refuse()) {
     errno = ENOMEM;
     return MAP_FAILED;
@@ -44,21 +45,15 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
 }
 
 void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
-  static void *(*real)(void *, size_t, size_t, int, ...);
-  void *to = NULL;
-  va_list ap;
-  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "mremap");
-  if (flags & MREMAP_FIXED) {
-    va_start(ap, flags);
-    to = va_arg(ap, void *);
-    va_end(ap);
-  }
+  static mremap_fn real;
+  void *to;
+  INTERPOSE_NEXT(real, "mremap");
+  MREMAP_TARGET(flags, to);
   if (refuse()) {
     errno = ENOMEM;
     return MAP_FAILED;
   }
-  return (flags & MREMAP_FIXED) ? real(old, oldlen, newlen, flags, to)
-                                : real(old, oldlen, newlen, flags);
+  return interpose_mremap(real, old, oldlen, newlen, flags, to);
 }
 
 /* ---- the workload ------------------------------------------------------- */
@@ -126,12 +121,8 @@ int main(void) {
   struct imalloc_taskstats st0, st1;
   long n, total;
   int results_ok = 1, counts_ok = 1, refused = 0;
-  setvbuf(stdout, NULL, _IOLBF, 0);
   setenv("IMALLOC_RETAIN", "0", 1);  /* every large block maps anew */
-  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
-    printf("FAIL: no allocator\n0 passed, 1 failed\n");
-    return 1;
-  }
+  if (!client_open()) return 1;
   imalloc_taskalloc_stats(&st0);
 
   /* How many calls the workload makes when nothing fails. */

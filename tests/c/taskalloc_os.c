@@ -22,6 +22,7 @@
 #define _GNU_SOURCE  /* RTLD_NEXT, mremap */
 #include "check.h"
 #include "client.h"
+#include "interpose.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -71,7 +72,7 @@ static int mapped_page(void *p) {
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   static void *(*real)(void *, size_t, int, int, int, off_t);
   void *r;
-  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "mmap");
+  INTERPOSE_NEXT(real, "mmap");
   if (atomic_exchange(&answer_high, 0)) return (void *)HIGH;
   if (atomic_load(&mmap_refusals) > 0) {
     atomic_fetch_sub(&mmap_refusals, 1);
@@ -100,7 +101,7 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
 int munmap(void *addr, size_t len) {
   static int (*real)(void *, size_t);
   size_t off;
-  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "munmap");
+  INTERPOSE_NEXT(real, "munmap");
   if ((uintptr_t)addr >= HIGH) {
     atomic_fetch_add(&high_unmapped, len);
     return 0;
@@ -121,23 +122,17 @@ int munmap(void *addr, size_t len) {
 }
 
 void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
-  static void *(*real)(void *, size_t, size_t, int, ...);
-  void *to = NULL, *r;
-  va_list ap;
-  if (!real) *(void **)&real = dlsym(RTLD_NEXT, "mremap");
-  if (flags & MREMAP_FIXED) {
-    va_start(ap, flags);
-    to = va_arg(ap, void *);
-    va_end(ap);
-  }
+  static mremap_fn real;
+  void *to, *r;
+  INTERPOSE_NEXT(real, "mremap");
+  MREMAP_TARGET(flags, to);
   if (atomic_load(&refuse_mremap) == 1 ||
       (atomic_load(&refuse_mremap) == 2 && !(flags & MREMAP_FIXED))) {
     if (to) atomic_store(&refused_move_to, (uintptr_t)to);
     errno = ENOMEM;
     return MAP_FAILED;
   }
-  r = (flags & MREMAP_FIXED) ? real(old, oldlen, newlen, flags, to)
-                             : real(old, oldlen, newlen, flags);
+  r = interpose_mremap(real, old, oldlen, newlen, flags, to);
   if (r != MAP_FAILED) {
     /* a move replaces the mapping at `to`: only the old range goes */
     if (flags & MREMAP_FIXED) atomic_fetch_sub(&held, (long)oldlen);
@@ -480,11 +475,7 @@ static void leaf_grow(void) {
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   page = sysconf(_SC_PAGESIZE);
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
-    printf("FAIL: no allocator\n0 passed, 1 failed\n");
-    return 1;
-  }
+  if (!client_open()) return 1;
   if (!strcmp(mode, "accounting")) accounting();
   else if (!strcmp(mode, "leaf-once")) leaf_once();
   else if (!strcmp(mode, "leaf-always")) leaf_always();

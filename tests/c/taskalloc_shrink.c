@@ -33,11 +33,7 @@ static int stays(size_t from, size_t n) {
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
-    printf("FAIL: no allocator\n0 passed, 1 failed\n");
-    return 1;
-  }
+  if (!client_open()) return 1;
   /* up to 128 bytes: in place, down to 1 byte */
   CHECK(stays(128, 1) == 1);
   CHECK(stays(16, 1) == 1);

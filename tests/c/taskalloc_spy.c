@@ -684,8 +684,7 @@ static void test_threads_pending(void) {
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);  /* a crash loses no report line */
-  if (imalloc_CoGetMalloc(1, &m) != S_OK) return 1;
+  if (!client_open()) return 1;
   test_registration();
   test_calls();
   test_header_spy();

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "client.h"
+#include "late_thread.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -272,17 +273,12 @@ static void test_first_call_is_free(void) {
 /* Calls made while a thread ends, after the allocator's own key destructor
 ** gave its cache back (a destructor that sets its value again runs in the
 ** next round): a block freed then goes straight back to its class, for
-** other threads, in every class. */
-static pthread_key_t late_key;
+** other threads, in every class (late_thread.h). */
 static void *late[2], *late_kept[2];
 static const size_t late_sizes[2] = {16, 65536};
 
-static void late_destructor(void *arg) {
-  int round = (int)(uintptr_t)arg, i;
-  if (round < 2) {
-    pthread_setspecific(late_key, (void *)(uintptr_t)(round + 1));
-    return;
-  }
+static void late_calls(void) {
+  int i;
   for (i = 0; i < 2; i++) {  /* one kept live: its chunk stays this class's */
     late_kept[i] = ALLOC(late_sizes[i]);
     late[i] = ALLOC(late_sizes[i]);
@@ -290,26 +286,14 @@ static void late_destructor(void *arg) {
   }
 }
 
-static void *late_thread(void *arg) {
-  void *p = ALLOC(16);  /* sets the thread's cache up */
-  (void)arg;
-  FREE(p);
-  pthread_setspecific(late_key, (void *)(uintptr_t)1);
-  return NULL;
-}
-
 static void test_free_after_exit(void) {
-  pthread_t t;
   int i;
-  CHECK(pthread_key_create(&late_key, late_destructor) == 0);
-  CHECK(pthread_create(&t, NULL, late_thread, NULL) == 0);
-  pthread_join(t, NULL);
+  CHECK(late_thread_run(late_calls));
   for (i = 0; i < 2; i++) {
     CHECK(late[i] != NULL);
     CHECK(regained(&late[i], 1, late_sizes[i], enough(late_sizes[i])) == 1);
     FREE(late_kept[i]);
   }
-  pthread_key_delete(late_key);
   MINIMIZE();
 }
 
@@ -393,11 +377,7 @@ static void test_exit_order(void) {
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
-    printf("FAIL: no allocator\n0 passed, 1 failed\n");
-    return 1;
-  }
+  if (!client_open()) return 1;
   test_whole_cache();
   test_minimize_then_alloc();
   test_minimize_then_free();

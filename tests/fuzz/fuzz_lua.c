@@ -36,6 +36,8 @@
 #include "com_abi.h"
 #include "imalloc.h"
 #include "taskalloc.h"
+#include "fake_com.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -70,16 +72,6 @@ static int fake_find(const void *p) {
   return -1;
 }
 
-static HRESULT STDMETHODCALLTYPE f_qi(IMalloc *m, REFIID riid, void **out) {
-  static const IID unk = IMALLOC_IID_IUNKNOWN, mal = IMALLOC_IID_IMALLOC;
-  if (!memcmp(riid, &unk, sizeof unk) || !memcmp(riid, &mal, sizeof mal)) {
-    *out = m;
-    m->lpVtbl->AddRef(m);
-    return S_OK;
-  }
-  *out = NULL;
-  return E_NOINTERFACE;
-}
 static ULONG STDMETHODCALLTYPE f_addref(IMalloc *m) {
   (void)m;
   return (ULONG)++fake.refs;
@@ -134,31 +126,15 @@ static int STDMETHODCALLTYPE f_didalloc(IMalloc *m, void *p) {
   if (!p) return -1;
   return fake_find(p) >= 0;
 }
-static void STDMETHODCALLTYPE f_heapmin(IMalloc *m) { (void)m; }
 
 static const IMallocVtbl fake_vtbl = {
-  f_qi, f_addref, f_release, f_alloc, f_realloc,
-  f_free, f_getsize, f_didalloc, f_heapmin
+  fake_malloc_qi, f_addref, f_release, f_alloc, f_realloc, f_free, f_getsize,
+  f_didalloc, fake_malloc_heapminimize
 };
 
 /* ---- the state ------------------------------------------------------------ */
 
-typedef struct { const uint8_t *p; size_t n; } Input;
-
-static uint8_t u8(Input *in) {
-  uint8_t v;
-  if (in->n == 0) return 0;
-  v = *in->p++;
-  in->n--;
-  return v;
-}
-
-static uint64_t u64(Input *in) {
-  uint64_t v = 0;
-  int i;
-  for (i = 0; i < 8; i++) v = (v << 8) | u8(in);
-  return v;
-}
+/* Input, u8, u64: fuzz_input.h */
 
 static IMalloc *task;           /* the task allocator */
 static void *pool[NPOOL];       /* pointers calls returned, this input */

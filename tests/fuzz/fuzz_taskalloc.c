@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "taskalloc.h"
+#include "fake_com.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -35,27 +37,7 @@ static void fail(const char *what, int line) {
 
 /* ---- the input ---------------------------------------------------------- */
 
-typedef struct { const uint8_t *p; size_t n; } Input;
-
-static uint8_t u8(Input *in) {
-  uint8_t v;
-  if (in->n == 0) return 0;
-  v = *in->p++;
-  in->n--;
-  return v;
-}
-
-static uint16_t u16(Input *in) {
-  uint16_t hi = u8(in);
-  return (uint16_t)((hi << 8) | u8(in));
-}
-
-static uint64_t u64(Input *in) {
-  uint64_t v = 0;
-  int i;
-  for (i = 0; i < 8; i++) v = (v << 8) | u8(in);
-  return v;
-}
+/* Input, u8, u16, u64: fuzz_input.h */
 
 static size_t take_size(Input *in) {
   static const size_t special[] = {
@@ -243,16 +225,6 @@ static void realloc_slot(int k, size_t n, int how) {
 static long spy_refs;
 static int spy_state;  /* 0 none, 1 registered, 2 revoke pending */
 
-static HRESULT STDMETHODCALLTYPE s_qi(IMallocSpy *s, REFIID riid, void **out) {
-  static const IID unk = IMALLOC_IID_IUNKNOWN, spy = IMALLOC_IID_IMALLOCSPY;
-  if (!memcmp(riid, &unk, sizeof unk) || !memcmp(riid, &spy, sizeof spy)) {
-    *out = s;
-    s->lpVtbl->AddRef(s);
-    return S_OK;
-  }
-  *out = NULL;
-  return E_NOINTERFACE;
-}
 static ULONG STDMETHODCALLTYPE s_addref(IMallocSpy *s) {
   (void)s;
   return (ULONG)++spy_refs;
@@ -262,55 +234,12 @@ static ULONG STDMETHODCALLTYPE s_release(IMallocSpy *s) {
   CHECK(spy_refs > 0);
   return (ULONG)--spy_refs;
 }
-static SIZE_T STDMETHODCALLTYPE s_prealloc(IMallocSpy *s, SIZE_T cb) {
-  (void)s;
-  return cb;
-}
-static void *STDMETHODCALLTYPE s_postalloc(IMallocSpy *s, void *p) {
-  (void)s;
-  return p;
-}
-static void *STDMETHODCALLTYPE s_prefree(IMallocSpy *s, void *p, BOOL f) {
-  (void)s, (void)f;
-  return p;
-}
-static void STDMETHODCALLTYPE s_postfree(IMallocSpy *s, BOOL f) {
-  (void)s, (void)f;
-}
-static SIZE_T STDMETHODCALLTYPE s_prerealloc(IMallocSpy *s, void *p, SIZE_T cb,
-                                             void **newp, BOOL f) {
-  (void)s, (void)f;
-  *newp = p;
-  return cb;
-}
-static void *STDMETHODCALLTYPE s_postrealloc(IMallocSpy *s, void *p, BOOL f) {
-  (void)s, (void)f;
-  return p;
-}
-static void *STDMETHODCALLTYPE s_pregetsize(IMallocSpy *s, void *p, BOOL f) {
-  (void)s, (void)f;
-  return p;
-}
-static SIZE_T STDMETHODCALLTYPE s_postgetsize(IMallocSpy *s, SIZE_T cb,
-                                              BOOL f) {
-  (void)s, (void)f;
-  return cb;
-}
-static void *STDMETHODCALLTYPE s_predidalloc(IMallocSpy *s, void *p, BOOL f) {
-  (void)s, (void)f;
-  return p;
-}
-static int STDMETHODCALLTYPE s_postdidalloc(IMallocSpy *s, void *p, BOOL f,
-                                            int actual) {
-  (void)s, (void)p, (void)f;
-  return actual;
-}
-static void STDMETHODCALLTYPE s_heapmin(IMallocSpy *s) { (void)s; }
 
 static const IMallocSpyVtbl spy_vtbl = {
-  s_qi, s_addref, s_release, s_prealloc, s_postalloc, s_prefree, s_postfree,
-  s_prerealloc, s_postrealloc, s_pregetsize, s_postgetsize, s_predidalloc,
-  s_postdidalloc, s_heapmin, s_heapmin
+  fake_spy_qi, s_addref, s_release, pass_prealloc, pass_postalloc, pass_pre,
+  pass_postfree, pass_prerealloc, pass_postrealloc, pass_pre,
+  pass_postgetsize, pass_pre, pass_postdidalloc, pass_heapminimize,
+  pass_heapminimize
 };
 static IMallocSpy the_spy = { &spy_vtbl };
 

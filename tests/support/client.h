@@ -2,12 +2,14 @@
 ** client.h: the C tests' view of the built-in allocator, called through
 ** its vtable as a COM client would (m is set by each test's main), its
 ** statistics, and a byte pattern to tell whether a block kept its bytes.
+** client_open() starts each test's main.
 */
 #ifndef IMALLOC_TESTS_CLIENT_H
 #define IMALLOC_TESTS_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "taskalloc.h"
 
@@ -18,6 +20,18 @@ static IMalloc *m;
 #define FREE(p) m->lpVtbl->Free(m, (p))
 #define GETSIZE(p) m->lpVtbl->GetSize(m, (p))
 #define DIDALLOC(p) m->lpVtbl->DidAlloc(m, (p))
+
+/* stdout line-buffered (a crash loses no line printed before it), and the
+** allocator in m; without one, a failure and the tally's line "0 passed,
+** 1 failed" are printed and 0 is returned: main returns 1 then. */
+static inline int client_open(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (imalloc_CoGetMalloc(1, &m) != S_OK || !m) {
+    printf("FAIL: no allocator\n0 passed, 1 failed\n");
+    return 0;
+  }
+  return 1;
+}
 
 static inline struct imalloc_taskstats stats(void) {
   struct imalloc_taskstats st;
