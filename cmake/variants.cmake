@@ -19,10 +19,11 @@
 #                    a spec or the binding leaks is "definitely lost".
 #   fuzz-*           bounded libFuzzer runs (clang) of tests/fuzz, seeded by
 #                    the committed corpus tests/fuzz/corpus/<target>.
-#   asan-spec-luajit-*  the catalogue (spec/10) and the model (spec/09) on
-#                    an ASan + UBSan build against LuaJIT, under luajit.
-#   spec-09-model-fresh-seed  the model-based test with a fresh seed, which
-#                    it prints (spec-09-model runs the fixed one).
+#   asan-spec-luajit-*  the catalogue (spec/arguments/catalogue) and the
+#                    model (spec/safety/model) on an ASan + UBSan build
+#                    against LuaJIT, under luajit.
+#   spec-safety-model-fresh-seed  the model-based test with a fresh seed,
+#                    which it prints (spec-safety-model runs the fixed one).
 #   hardgc-*         specs under Lua 5.4 and 5.2 built with HARDMEMTESTS and
 #                    ASan (a full collection wherever the collector may
 #                    run), finalizers freeing what methods use: hardgc.cmake.
@@ -123,13 +124,15 @@ if(IMALLOC_VARIANTS AND NOT WIN32)
   imalloc_variant(asan-luajit -DCMAKE_C_COMPILER=${IMALLOC_GCC}
                               -DIMALLOC_LUA=luajit
                               -DIMALLOC_SANITIZE=address,undefined)
-  foreach(spec 09-model 10-catalogue)
-    add_test(NAME asan-spec-luajit-${spec}
+  foreach(spec safety/model arguments/catalogue)
+    string(REPLACE "/" "-" name ${spec})
+    add_test(NAME asan-spec-luajit-${name}
       COMMAND ${CMAKE_COMMAND} -E env ${asan_env}
               ${IMALLOC_LUAJIT} ${BUSTED_SCRIPT} --output=plainTerminal
               --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua
               --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua
               --cpath=${variants_dir}/asan-luajit/?.so
+              --shuffle --seed=${IMALLOC_SHUFFLE_SEED}
               ${CMAKE_SOURCE_DIR}/spec/${spec}_spec.lua
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   endforeach()
@@ -192,15 +195,15 @@ if(IMALLOC_VARIANTS AND NOT WIN32)
   endforeach()
 
   # --- the model-based test with a fresh seed -------------------------------
-  if(EXISTS ${CMAKE_SOURCE_DIR}/spec/09-model_spec.lua)
-    add_test(NAME spec-09-model-fresh-seed
+  if(EXISTS ${CMAKE_SOURCE_DIR}/spec/safety/model_spec.lua)
+    add_test(NAME spec-safety-model-fresh-seed
       COMMAND ${CMAKE_COMMAND} -E env IMALLOC_SEED=fresh
               ${LUA_EXECUTABLE} ${BUSTED_SCRIPT} --output=plainTerminal
               --lpath=${CMAKE_SOURCE_DIR}/lua/?.lua
               --lpath=${CMAKE_SOURCE_DIR}/spec/?.lua
               --cpath=${CMAKE_BINARY_DIR}/?.so
-              ${CMAKE_SOURCE_DIR}/spec/09-model_spec.lua
+              ${CMAKE_SOURCE_DIR}/spec/safety/model_spec.lua
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-    set_tests_properties(spec-09-model-fresh-seed PROPERTIES LABELS "variant")
+    set_tests_properties(spec-safety-model-fresh-seed PROPERTIES LABELS "variant")
   endif()
 endif()

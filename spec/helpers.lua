@@ -4,7 +4,7 @@
 -- The specs in spec/ are written in the syntax all of them read: no
 -- `<close>`, no `//`, no bitwise operators, no `goto`, no integer literal
 -- beyond 2^53. What only Lua 5.4 has (to-be-closed variables, the integer
--- subtype) is specified in spec/5.4/, which runs there only.
+-- subtype) is specified in spec/runtime/5.4/, which runs there only.
 local helpers = {}
 
 helpers.imalloc = require "imalloc"
@@ -149,11 +149,15 @@ function helpers.counted()
   return p, expect
 end
 
---- Runs full collection cycles until memory stops shrinking.
+--- Runs full collection cycles until memory stops shrinking. Two at a
+-- time: the memory of an object whose finalizer one cycle ran is freed by
+-- the next, and one cycle that ran finalizers (which may allocate) and freed
+-- nothing else does not mean that nothing is left to free.
 function helpers.collect()
   local before
   repeat
     before = collectgarbage("count")
+    collectgarbage("collect")
     collectgarbage("collect")
   until collectgarbage("count") >= before
 end
@@ -180,6 +184,30 @@ function helpers.run_example(path)
   }, { __index = _G })
   helpers.dofile(path, env)
   return lines
+end
+
+--- Runs the Lua text `code` in a new process of this interpreter, with this
+-- package.path and package.cpath (so with the same module); returns what it
+-- printed, stdout and stderr. For what only a fresh process shows, such as
+-- the spy before any start, whatever the tests before did.
+function helpers.run_fresh(code)
+  local lowest = 0
+  while arg and arg[lowest - 1] do lowest = lowest - 1 end
+  local dir = os.getenv("TEMP") or os.getenv("TMPDIR") or "/tmp"
+  -- a name no other run uses at once (the same spec may run under other
+  -- runtimes and variants in parallel, with the same math.random seed)
+  local script = ("%s%simalloc-fresh-%s-%s-%d.lua"):format(dir, package.config:sub(1, 1),
+    helpers.lua, tostring({}):match("(%x+)$"), os.time())
+  local f = assert(io.open(script, "w"))
+  f:write(("package.path = %q package.cpath = %q "):format(package.path, package.cpath), code)
+  f:close()
+  local command = ('"%s" "%s" 2>&1'):format(arg[lowest], script)
+  if helpers.windows then command = '"' .. command .. '"' end
+  local pipe = assert(io.popen(command))
+  local out = pipe:read("*a")
+  pipe:close()
+  os.remove(script)
+  return (out:gsub("\r", ""))
 end
 
 --- Its arguments: called on a call's results, so that the call is not a

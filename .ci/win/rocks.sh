@@ -47,7 +47,7 @@ win() { local p=${1//\//\\}; printf 'Z:%s' "$p"; }
 # CMake build in wine-spec-*): loading, the handle, the article's flow, and
 # blocks crossing to another module (imalloc_peer).
 SPECS=
-for f in 01-module 02-get 07-flow 13-crossing; do SPECS+=" $(win "$ROOT/spec/${f}_spec.lua")"; done
+for f in module/functions handle/get docs/flow_example memory/crossing; do SPECS+=" $(win "$ROOT/spec/${f}_spec.lua")"; done
 
 # unixtool DIR NAME COMMAND...: DIR/NAME.exe, which Windows programs find on
 # PATH, runs COMMAND with their arguments on the Linux side (rocks/unixtool.c).

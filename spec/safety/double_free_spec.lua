@@ -1,0 +1,183 @@
+-- A block this module handed out and has freed is refused by a second free
+-- and by every other use, whatever the heap answers for it: also where the
+-- heap delays frees and DidAlloc still answers 1 for a freed block (Wine
+-- with WINEDEBUG=warn+heap keeps the last 1024 freed blocks aside: the
+-- test wine-heapcheck runs this file and the rest of the Wine suite so).
+-- There the module's record of the blocks it freed (src/freed.c) refuses
+-- the address, and Wine's GetSize tells a block freed by native code;
+-- elsewhere DidAlloc does.
+local helpers = require "helpers"
+local imalloc, testkit = helpers.imalloc, helpers.testkit
+
+local NOTLIVE = "pointer is not a live block of this IMalloc"
+
+-- f raises the refusal of a pointer that is not a live block, the same
+-- whatever the heap.
+local function refused(f)
+  local ok, err = pcall(f)
+  assert.is_false(ok, "not refused")
+  err = tostring(err)
+  assert.is_truthy(err:find(NOTLIVE, 1, true), err)
+end
+
+-- Sizes of small blocks, of the heap's largest small ones and of blocks
+-- mapped on their own (which no heap delays).
+local SIZES = { 1, 16, 100, 4096, 200000, 2 ^ 20 + 16 }
+local BIG = 4 * 2 ^ 20
+
+describe("a block this module freed", function()
+  local m
+  before_each(function()
+    m = assert(imalloc.get())
+  end)
+
+  it("is refused by a second free, whatever its size", function()
+    for _, n in ipairs(SIZES) do
+      local p = assert(m:alloc(n))
+      m:free(p)
+      refused(function() m:free(p) end)
+      refused(function() m:free(p) end)  -- and a third
+    end
+  end)
+
+  it("has didalloc 0 right after the free", function()
+    for _, n in ipairs(SIZES) do
+      local p = assert(m:alloc(n))
+      assert.equal(1, m:didalloc(p))
+      m:free(p)
+      assert.equal(0, m:didalloc(p))
+    end
+  end)
+
+  it("is refused by every method that takes a block", function()
+    local p = assert(m:alloc(32))
+    m:free(p)
+    for _, use in ipairs {
+      function() return m:realloc(p, 64) end,
+      function() return m:realloc(p, 0) end,
+      function() return m:getsize(p) end,
+      function() return m:read(p) end,
+      function() return m:write(p, "x") end,
+      function() return m:string(p) end,
+      function() return m:wstring(p) end,
+      function() return m:adopt(p) end,
+    } do
+      refused(use)
+    end
+    refused(function() m:free(p) end)
+  end)
+
+  it("is refused after realloc(p, 0) freed it", function()
+    local p = assert(m:alloc(32))
+    assert.is_nil(m:realloc(p, 0))
+    assert.equal(0, m:didalloc(p))
+    refused(function() m:free(p) end)
+  end)
+
+  it("is refused at its old address after realloc moved it", function()
+    local p = assert(m:alloc(16))
+    local q = assert(m:realloc(p, BIG))  -- a small block cannot grow in place to 4 MiB
+    assert.are_not.equal(p, q)
+    assert.equal(0, m:didalloc(p))
+    refused(function() m:free(p) end)
+    m:free(q)
+    refused(function() m:free(q) end)
+  end)
+
+  it("is refused after a buffer freed it, by free or resize", function()
+    local b = assert(m:buffer(16))
+    local p = b:ptr()
+    b:free()
+    refused(function() m:free(p) end)
+    b = assert(m:bufferof("moved"))
+    p = b:ptr()
+    b:resize(BIG)
+    assert.are_not.equal(p, b:ptr())
+    refused(function() m:free(p) end)
+    p = b:ptr()
+    b:resize(0)  -- a new empty block; the old one is freed
+    refused(function() m:free(p) end)
+    b:free()
+  end)
+
+  it("is refused by a checking handle after one that does not check freed it", function()
+    local u = assert(imalloc.get()):setchecks(false)
+    local p = assert(m:alloc(24))
+    u:free(p)
+    refused(function() m:free(p) end)
+    assert.equal(0, m:didalloc(p))
+  end)
+
+  it("is a buffer's no more: the buffer raises instead of freeing it twice", function()
+    local u = assert(imalloc.get()):setchecks(false)
+    local b = assert(m:buffer(16))
+    u:free(b:ptr())
+    assert.has_error(function() b:free() end,
+      "buffer's block was freed or resized behind its back")
+  end)
+
+  it("is a live block again once this module hands its address out again", function()
+    -- The allocator gives a freed address out again once it has let the
+    -- block go: at once on the built-in allocator, on a heap that delays
+    -- frees once 1024 other frees have pushed it out. Live blocks on both
+    -- sides keep it from merging with a neighbour; frees of another size
+    -- push it out; then blocks of its size are taken until one is it.
+    -- The loop allocates no Lua memory (Lua shares the heap through the C
+    -- runtime's malloc), and the file runs in a process of its own under
+    -- heap checking: a fresh heap, whose free blocks are where it put them.
+    local SIZE, TRIES = 48, 20000
+    local taken, n = {}, 0
+    for i = 1, TRIES do taken[i] = false end
+    local before, p, after = assert(m:alloc(SIZE)), assert(m:alloc(SIZE)), assert(m:alloc(SIZE))
+    m:free(p)
+    for _ = 1, 2000 do m:free(assert(m:alloc(200))) end
+    local q
+    repeat
+      q = assert(m:alloc(SIZE))
+      n = n + 1
+      taken[n] = q
+    until q == p or n == TRIES
+    for i = 1, n - 1 do m:free(taken[i]) end
+    m:free(before)
+    m:free(after)
+    assert.equal(p, q)
+    assert.equal(1, m:didalloc(q))
+    m:write(q, "again")
+    assert.equal("again", m:read(q, 5))
+    m:free(q)
+    refused(function() m:free(q) end)
+  end)
+end)
+
+describe("wrap of a block this module freed", function()
+  it("refuses it as no interface, as for any freed block", function()
+    local m = assert(imalloc.get())
+    local p = assert(m:alloc(64))
+    m:free(p)
+    assert.has_error(function() imalloc.wrap(p) end,
+      "bad argument #1 to 'wrap' (pointer is not a COM interface (no vtable into loaded code))")
+  end)
+end)
+
+describe("a block freed by native code", function()
+  -- Where the heap tells a delayed block from a live one (Wine: GetSize
+  -- fails on it), the check refuses it like any freed block. With the
+  -- record alone (IMALLOC_FREED_RECORD=1: the test wine-heapcheck-double_free-record)
+  -- only the blocks this module freed are known: this one is not, and its
+  -- second free reaches the heap, which Wine's refuses in turn.
+  local recordonly = os.getenv("IMALLOC_FREED_RECORD") == "1"
+
+  it("is refused by a second free through the module" ..
+     (recordonly and " (not with the record alone)" or ""), function()
+    local m = assert(imalloc.get())
+    testkit.cotaskmem_open(package.searchpath("imalloc.core", package.cpath))
+    local p = assert(m:alloc(40))
+    testkit.cotaskmem_free(p)
+    if recordonly then
+      assert.has_no.errors(function() m:free(p) end)
+    else
+      refused(function() m:free(p) end)
+      assert.equal(0, m:didalloc(p))
+    end
+  end)
+end)
