@@ -3,7 +3,7 @@
 -- own (as luv's CI checks its docs.md): in docs/api.md, the spy's in
 -- docs/spy.md; the README starts with the demo and test commands; and every
 -- relative link of the documents, and every file of the tree they name
--- (src/..., tests/..., bench/..., .ci/...), exists.
+-- (src/..., spec/..., tests/..., bench/..., .ci/...), exists.
 local helpers = require "helpers"
 local imalloc = helpers.imalloc
 
@@ -143,7 +143,7 @@ local function check(doc, queue, problems)
   for before, path in text:gmatch("(.?)(%f[%w.](%.?[%a]+/[%w_.%-/*<>]*))") do
     local top = path:match("^([^/]+)/")
     local tree = ({ src = 1, tests = 1, bench = 1, [".ci"] = 1, cmake = 1,
-                    lua = 1, examples = 1 })[top]
+                    lua = 1, examples = 1, spec = 1, rockspec = 1 })[top]
     if tree and not before:match("[%w_/.%-]") then
       path = path:gsub("[.]+$", "")        -- the end of a sentence
       path = path:match("^([^*<]*)")       -- up to a wildcard or a placeholder
