@@ -1,7 +1,7 @@
 /*
 ** alloc.c: the core operations (Alloc, Free, Realloc, GetSize, DidAlloc,
 ** their fast paths inline here), the IMalloc singleton, the exported
-** functions, fork handling and statistics. See internal.h for the design.
+** functions and statistics. See internal.h for the design.
 */
 #include "internal.h"
 
@@ -297,38 +297,6 @@ static HRESULT STDMETHODCALLTYPE m_QueryInterface(IMalloc *This, REFIID riid,
   }
   *ppv = NULL;  /* COM's rule (Wine leaves it untouched) */
   return riid ? E_NOINTERFACE : E_INVALIDARG;
-}
-
-/* ---- fork ---------------------------------------------------------------
-** A fork from a multithreaded process must not leave a lock held by a thread
-** that does not exist in the child: all are taken around fork (in the order
-** the code nests them). The child re-initialises them, as glibc's malloc
-** does, because a recursive mutex may only be unlocked by its owner's TID,
-** which the child does not have. */
-
-static void fork_prepare(void) {
-  ta_spy_lock();
-  ta_registry_lock();
-  ta_chunk_lock_all();
-  ta_large_lock();
-}
-
-static void fork_parent(void) {
-  ta_large_unlock();
-  ta_chunk_unlock_all();
-  ta_registry_unlock();
-  ta_spy_unlock();
-}
-
-static void fork_child(void) {
-  ta_large_reinit();
-  ta_chunk_reinit_locks();
-  ta_registry_reinit();
-  ta_spy_reinit();
-}
-
-void ta_fork_install(void) {
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 /* ---- exported functions ------------------------------------------------- */

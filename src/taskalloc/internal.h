@@ -7,11 +7,12 @@
 **   radix.c   the table from address >> 20 to a chunk or a large block
 **   chunk.c   1 MiB chunks cut into blocks of one size class; the pool of
 **             empty chunks any class can take; the retention policy
-**   tcache.c  per-thread caches of free blocks, thread registry, start-up
+**   tcache.c  per-thread caches of free blocks, thread registry
 **   large.c   blocks above 64 KiB: one mapping each, a cache of freed
 **             mappings, Realloc in place (mremap)
 **   alloc.c   Alloc, Free, Realloc, GetSize, DidAlloc; the IMalloc object
 **   cospy.c   IMallocSpy: registration and the spied calls
+**   init.c    process start-up and fork handling
 **
 ** Design, in short:
 **  - A small block (up to 64 KiB) lives in a 1 MiB chunk aligned to 1 MiB.
@@ -364,7 +365,8 @@ static inline void tc_count_fast(struct tcache *tc, int64_t nb, int64_t sz) {
                         atomic_load_explicit(&tc->bytes, RLX) + sz, RLX);
 }
 
-TA_HIDDEN void ta_init(void);   /* once per process; cheap after */
+TA_HIDDEN void ta_init(void);   /* once per process; cheap after (init.c) */
+TA_HIDDEN void ta_tc_key_create(void);  /* at start-up: the exit flush */
 TA_HIDDEN void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz);
 TA_HIDDEN void ta_tc_ready(struct tcache *tc);  /* sets the cache up */
 TA_HIDDEN void *ta_small_alloc_slow(size_t n, uint32_t spy);
@@ -435,6 +437,5 @@ TA_HIDDEN size_t ta_getsize(void *p);
 TA_HIDDEN int ta_didalloc(void *p);
 TA_HIDDEN BOOL ta_spyed(void *p);
 TA_HIDDEN void *ta_move_block(void *p, size_t n, uint32_t spy);
-TA_HIDDEN void ta_fork_install(void);  /* pthread_atfork, at start-up */
 
 #endif

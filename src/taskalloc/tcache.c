@@ -2,7 +2,7 @@
 ** tcache.c: each thread's cache of free small blocks (a list per class,
 ** intrusive: the link lives in the free block), refilled from and flushed
 ** to the classes in batches; the registry of threads' caches, and the
-** shard (chunk.c) each live thread refills from; start-up.
+** shard (chunk.c) each live thread refills from.
 **
 ** HeapMinimize cannot reach into another thread's cache (its owner uses it
 ** without a lock), so it bumps an epoch instead: every thread flushes its
@@ -11,8 +11,6 @@
 ** per class); a thread that exits flushes everything (a key destructor).
 */
 #include "internal.h"
-
-#include <unistd.h>
 
 _Thread_local struct tcache ta_cache;
 #if defined(__GNUC__)
@@ -30,7 +28,6 @@ static _Atomic unsigned g_epoch;              /* HeapMinimize calls */
 ** (ta_shards); both written under the registry lock. */
 static unsigned g_shard_next;
 _Static_assert(NSHARD <= 32, "ta_shards is 32 bits");
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 /* The key's destructor is code of this module. The Lua module is linked
 ** with -Wl,-z,nodelete, so it is never unloaded while threads still run,
 ** and the key is never deleted. */
@@ -39,16 +36,10 @@ static int g_key_ok;
 
 static void tc_exit(void *arg);
 
-static void global_init(void) {
-  long ps = sysconf(_SC_PAGESIZE);
-  if (ps > 0) ta_page = (size_t)ps;
-  ta_classes_init();
+/* Once, at start-up (init.c): the key whose destructor flushes an exiting
+** thread's cache. */
+void ta_tc_key_create(void) {
   g_key_ok = pthread_key_create(&g_key, tc_exit) == 0;
-  ta_fork_install();
-}
-
-void ta_init(void) {
-  pthread_once(&g_once, global_init);
 }
 
 void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz) {
