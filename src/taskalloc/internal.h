@@ -418,6 +418,8 @@ TA_HIDDEN int ta_large_claim(uintptr_t u, uintptr_t *old);
 TA_HIDDEN void ta_large_release(uintptr_t u, uintptr_t old);
 TA_HIDDEN void *ta_large_realloc(void *p, size_t n, uint32_t spy);
 TA_HIDDEN void ta_large_cache_drain(void);
+TA_HIDDEN int ta_large_excess(void);  /* the cache holds more than ta_retain */
+TA_HIDDEN void ta_large_idle(void);   /* a small slow path, while it does */
 TA_HIDDEN void ta_large_lock(void);
 TA_HIDDEN void ta_large_unlock(void);
 TA_HIDDEN void ta_large_reinit(void);

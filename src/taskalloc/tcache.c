@@ -147,6 +147,7 @@ void *ta_small_alloc_slow(size_t n, uint32_t spy) {
       tc->fill[c] = (uint16_t)(2 * want < tc->bins[c].limit
                                    ? 2 * want : tc->bins[c].limit);
   }
+  if (UNLIKELY(ta_large_excess())) ta_large_idle();
   p = ta_class_take(tc->shard, c, want, &got);
   /* After the take: a chunk the flush empties goes to the pool for other
   ** threads, rather than straight back to this one's miss. */
@@ -167,6 +168,7 @@ void ta_small_release_slow(void *p, unsigned c, uint32_t old) {
   struct tcache *tc = tc_self();
   struct bin *b = &tc->bins[c];
   if (tc->state == TC_NONE) tc_init(tc);
+  if (UNLIKELY(ta_large_excess())) ta_large_idle();
   if (tc->state == TC_ACTIVE) {
     NEXT(p) = b->head;
     b->head = p;
