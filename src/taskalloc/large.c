@@ -25,6 +25,7 @@
 */
 #include "internal.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define LCACHE_MAX 16
@@ -306,7 +307,7 @@ void *ta_large_alloc(size_t n, uint32_t spy) {
   struct tcache *tc = tc_self();
   size_t len;
   uintptr_t p;
-  if (n > MAX_ALLOC) return NULL;
+  if (n > MAX_ALLOC) goto nomem;
   ta_init();
   len = page_up(n);
   p = lcache_take(len);
@@ -314,19 +315,22 @@ void *ta_large_alloc(size_t n, uint32_t spy) {
     UNPOISON((void *)p, len);
   } else {
     p = (uintptr_t)ta_os_map_aligned(len);
-    if (!p) return NULL;
+    if (!p) goto nomem;
     atomic_fetch_add_explicit(&ta_mapped, len, RLX);
   }
   if (!large_publish(p, len, large_head(n, spy ? L_SPY : 0))) {
     ta_table_clear(p, len);  /* before the munmap, as above */
     unmap_cached(p, len);
-    return NULL;
+    goto nomem;
   }
   if (spy) atomic_fetch_add_explicit(&ta_spied, 1, RLX);
   ta_tc_ready(tc);
   ta_tc_count(tc, 1, (int64_t)n);
   VG_ALLOC((void *)p, n);
   return (void *)p;
+nomem:  /* as malloc does: the C library's shim returns our NULL as it is */
+  errno = ENOMEM;
+  return NULL;
 }
 
 /* Claims the large block at u by swapping its head entry from live (and

@@ -12,11 +12,15 @@
 */
 #include "internal.h"
 
+#include <errno.h>
+
 _Thread_local struct tcache ta_cache;
+struct tcache ta_nocache;
 #if defined(__GNUC__)
-_Thread_local struct tcache *ta_self __attribute__((tls_model("initial-exec")));
+_Thread_local struct tcache *ta_self
+    __attribute__((tls_model("initial-exec"))) = &ta_nocache;
 #else
-_Thread_local struct tcache *ta_self;
+_Thread_local struct tcache *ta_self = &ta_nocache;
 #endif
 
 static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -56,7 +60,7 @@ static void tc_init(struct tcache *tc) {
   uint32_t held;
   ta_init();
   for (c = 0; c < NCLASS; c++) {
-    tc->bins[c].limit = 2 * ta_batch[c];
+    tc->bins[c].limit = tc->bins[c].room = 2 * ta_batch[c];
     tc->fill[c] = 1;
   }
   tc->epoch = atomic_load_explicit(&g_epoch, RLX);
@@ -91,14 +95,15 @@ static void bin_flush(struct bin *b, unsigned c, uint32_t n) {
   if (!n) return;
   for (i = 1; i < n; i++) t = NEXT(t);
   b->head = NEXT(t);
-  b->count -= n;
+  b->room += n;
   NEXT(t) = NULL;
   ta_class_give(c, head);
 }
 
 static void tc_flush_all(struct tcache *tc) {
   unsigned c;
-  for (c = 0; c < NCLASS; c++) bin_flush(&tc->bins[c], c, tc->bins[c].count);
+  for (c = 0; c < NCLASS; c++)
+    bin_flush(&tc->bins[c], c, tc->bins[c].limit - tc->bins[c].room);
 }
 
 /* A HeapMinimize happened since this cache last flushed: flush it. */
@@ -115,7 +120,7 @@ static void tc_exit(void *arg) {
   unsigned c;
   pthread_mutex_lock(&g_reg_lock);
   tc_flush_all(tc);
-  for (c = 0; c < NCLASS; c++) tc->bins[c].limit = 0;
+  for (c = 0; c < NCLASS; c++) tc->bins[c].limit = tc->bins[c].room = 0;
   atomic_fetch_add_explicit(&g_dead_blocks,
                             atomic_load_explicit(&tc->blocks, RLX), RLX);
   atomic_fetch_add_explicit(&g_dead_bytes,
@@ -152,10 +157,13 @@ void *ta_small_alloc_slow(size_t n, uint32_t spy) {
   /* After the take: a chunk the flush empties goes to the pool for other
   ** threads, rather than straight back to this one's miss. */
   if (tc->state == TC_ACTIVE) tc_check_epoch(tc);
-  if (!p) return NULL;
+  if (!p) {  /* the system refused a chunk or a table leaf */
+    errno = ENOMEM;
+    return NULL;
+  }
   if (got > 1) {  /* only an active cache takes more than one */
     tc->bins[c].head = NEXT(p);
-    tc->bins[c].count = got - 1;
+    tc->bins[c].room = tc->bins[c].limit - (got - 1);
   }
   small_mark(p, c, n, spy);
   ta_tc_count(tc, 1, (int64_t)n);
@@ -172,8 +180,8 @@ void ta_small_release_slow(void *p, unsigned c, uint32_t old) {
   if (tc->state == TC_ACTIVE) {
     NEXT(p) = b->head;
     b->head = p;
-    b->count++;
-    if (b->count > b->limit) bin_flush(b, c, ta_batch[c]);
+    if (!b->room) bin_flush(b, c, ta_batch[c]);  /* full: limit + 1 */
+    b->room--;
     tc_check_epoch(tc);
   } else {
     NEXT(p) = NULL;

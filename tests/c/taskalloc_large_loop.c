@@ -19,6 +19,7 @@
 #include "interpose.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -187,6 +188,8 @@ int main(void) {
     printf("FAIL: no allocator\n0 passed, 1 failed\n");
     return 1;
   }
+  errno = 0;  /* a size above the limit: NULL and errno, as malloc */
+  CHECK(ALLOC((size_t)1 << 41) == NULL && errno == ENOMEM);
   FREE(ALLOC(100));  /* the small blocks' chunk, before the baseline */
   m->lpVtbl->HeapMinimize(m);
   base = mapped();
