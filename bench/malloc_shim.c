@@ -40,10 +40,10 @@ static IMalloc *task(void) {
   return p;
 }
 
+/* The allocator sets errno to ENOMEM when it returns NULL (its own
+** size limit, or the system's refusal), as malloc must: a tail call. */
 SHIM_EXPORT void *malloc(size_t n) {
-  void *p = imalloc_CoTaskMemAlloc(n);
-  if (!p) errno = ENOMEM;
-  return p;
+  return imalloc_CoTaskMemAlloc(n);
 }
 
 SHIM_EXPORT void free(void *p) {

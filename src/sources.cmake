@@ -6,6 +6,6 @@ set(IMALLOC_BINDING_SOURCES module.c binding.c handle.c bytes.c buffer.c freed.c
 # The built-in task allocator, one file per subsystem (taskalloc/internal.h).
 set(IMALLOC_TASKALLOC_SOURCES taskalloc/os.c taskalloc/radix.c
     taskalloc/chunk.c taskalloc/tcache.c taskalloc/large.c taskalloc/alloc.c
-    taskalloc/cospy.c)
+    taskalloc/cospy.c taskalloc/init.c)
 set(IMALLOC_POSIX_SOURCES backend_posix.c ${IMALLOC_TASKALLOC_SOURCES})
 set(IMALLOC_WIN32_SOURCES backend_win32.c)

@@ -1,7 +1,7 @@
 /*
 ** alloc.c: the core operations (Alloc, Free, Realloc, GetSize, DidAlloc,
 ** their fast paths inline here), the IMalloc singleton, the exported
-** functions, fork handling and statistics. See internal.h for the design.
+** functions and statistics. See internal.h for the design.
 */
 #include "internal.h"
 
@@ -10,44 +10,47 @@
 /* ---- small blocks: the thread cache's fast paths ------------------------- */
 
 /* The fast paths read the cache's address without setting it up (the slow
-** paths do): with every call a tail call, they save no registers. */
-static HOT void *small_alloc(size_t n, uint32_t spy) {
+** paths do; until then it is ta_nocache, whose bins send every call
+** there): with every call a tail call, they save no registers. */
+static HOT void *small_alloc(size_t n, unsigned c, uint32_t spy) {
   struct tcache *tc = ta_self;
-  unsigned c = size_class(n + SPY_PAD(spy));
   struct bin *b;
   void *p;
-  if (UNLIKELY(!tc)) return ta_small_alloc_slow(n, spy);
   b = &tc->bins[c];
   p = b->head;
   if (UNLIKELY(!p)) return ta_small_alloc_slow(n, spy);
   UNPOISON(p, 2 * sizeof(void *));
   b->head = NEXT(p);
-  b->count--;
-  small_mark(p, c, n, spy);
+  b->room++;
+  atomic_store_explicit(SLOT_AT(p), slot_word(c, n, spy), RLX);
+  if (UNLIKELY(spy)) atomic_fetch_add_explicit(&ta_spied, 1, RLX);
+  UNPOISON(p, n);
+  VG_ALLOC(p, n);
   tc_count_fast(tc, 1, (int64_t)n);
   return p;
 }
 
-/* p was claimed (its slot swapped from old to 0): back to the free lists. */
-static HOT void small_release(void *p, size_t c, uint32_t old) {
+/* p was claimed (its slot, at `slot`, swapped from old to 0): back to the
+** free lists. The caller counts a spied block out of ta_spied. */
+/* e is the chunk's table entry: its class bits, class << 4, are also the
+** offset of the class's bin (struct bin is 16 bytes) and geometry. */
+_Static_assert(sizeof(struct bin) == 1u << E_CLS_SHIFT, "bin size");
+static HOT void small_release(void *p, uintptr_t e, uint32_t old,
+                              _Atomic uint32_t *slot) {
   struct tcache *tc = ta_self;
   struct bin *b;
   VG_FREE(p);
-  POISON(p, ta_geom[c].bsize);
+  POISON(p, entry_geom(e)->bsize);
   UNPOISON(p, 2 * sizeof(void *));
-  if (UNLIKELY(old & SLOT_SPY)) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
-  if (UNLIKELY(!tc)) {
-    ta_small_release_slow(p, (unsigned)c, old);
-    return;
-  }
-  b = &tc->bins[c];
-  if (UNLIKELY(b->count >= b->limit)) {
-    ta_small_release_slow(p, (unsigned)c, old);
+  SLOT_AT(p) = slot;
+  b = (struct bin *)((char *)tc->bins + (e & E_CLS));
+  if (UNLIKELY(!b->room)) {
+    ta_small_release_slow(p, (unsigned)entry_class(e), old);
     return;
   }
   NEXT(p) = b->head;
   b->head = p;
-  b->count++;
+  b->room--;
   tc_count_fast(tc, -1, -(int64_t)(old & SLOT_SIZE));
 }
 
@@ -67,9 +70,22 @@ static inline uint32_t small_claim(uintptr_t e, uintptr_t u) {
 
 /* ---- the core operations (no spy) --------------------------------------- */
 
+/* The sizes of the table (up to 1024 bytes) first: one compare for them. */
 static HOT void *core_alloc(size_t n, uint32_t spy) {
-  if (LIKELY(n <= SMALL_MAX - SPY_PAD(spy))) return small_alloc(n, spy);
+  if (LIKELY(n <= 1024 - SPY_PAD(spy)))  /* n + 1 may wrap: not tested */
+    return small_alloc(n, ta_cls16[(n + SPY_PAD(spy) + 15) >> 4], spy);
+  if (LIKELY(n <= SMALL_MAX - SPY_PAD(spy)))
+    return small_alloc(n, size_class(n + SPY_PAD(spy)), spy);
   return ta_large_alloc(n, spy);
+}
+
+/* Free of the small block at p (entry e, slot `slot`) whose slot is not a
+** live block without the SPY flag: a spied one, or none. */
+static NOINLINE void free_other(void *p, uintptr_t e, _Atomic uint32_t *slot) {
+  uint32_t old = small_claim(e, (uintptr_t)p);
+  if (!old) return;
+  if (old & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
+  small_release(p, e, old, slot);
 }
 
 static HOT void core_free(void *p) {
@@ -85,10 +101,13 @@ static HOT void core_free(void *p) {
   if (!slot) return;
   old = atomic_load_explicit(slot, RLX);
   do {  /* small_claim, with no second test of the result */
-    if (!slot_live(old, e)) return;
+    if (UNLIKELY(!slot_live_unspied(old, e))) {
+      free_other(p, e, slot);
+      return;
+    }
   } while (UNLIKELY(
       !atomic_compare_exchange_weak_explicit(slot, &old, 0, ACQ, RLX)));
-  small_release(p, entry_class(e), old);
+  small_release(p, e, old, slot);
 }
 
 static HOT size_t core_getsize(void *p) {
@@ -157,7 +176,8 @@ void *ta_move_block(void *p, size_t n, uint32_t spy) {
     if (!old) goto lost;  /* a racing Free gave the address away */
     oldn = old & SLOT_SIZE;
     memcpy(q, p, oldn < n ? oldn : n);
-    small_release(p, entry_class(e), old);
+    if (old & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
+    small_release(p, e, old, small_slot(e, u));
   }
   return q;
 lost:  /* p was freed by another thread meanwhile */
@@ -230,10 +250,28 @@ static ULONG STDMETHODCALLTYPE m_Release(IMalloc *This) {
   return 1;
 }
 
-static void *STDMETHODCALLTYPE m_Alloc(IMalloc *This, SIZE_T cb) {
-  (void)This;
+/* The methods' bodies, inline in the methods and in the exported
+** functions alike (CoTaskMemAlloc and CoTaskMemFree are not one more call
+** in front of the method). */
+static HOT void *do_alloc(SIZE_T cb) {
   if (SPYING()) return ta_spy_alloc(cb);
   return core_alloc(cb, 0);
+}
+
+/* NULL is tested only for the spy: without one, the table's entry of the
+** region at 0 is 0 (nothing of ours is mapped there), as for any address
+** that is not ours. */
+static HOT void do_free(void *pv) {
+  if (SPYING()) {
+    if (pv) ta_spy_free(pv);
+    return;
+  }
+  core_free(pv);
+}
+
+static void *STDMETHODCALLTYPE m_Alloc(IMalloc *This, SIZE_T cb) {
+  (void)This;
+  return do_alloc(cb);
 }
 
 static void *STDMETHODCALLTYPE m_Realloc(IMalloc *This, void *pv, SIZE_T cb) {
@@ -244,12 +282,7 @@ static void *STDMETHODCALLTYPE m_Realloc(IMalloc *This, void *pv, SIZE_T cb) {
 
 static void STDMETHODCALLTYPE m_Free(IMalloc *This, void *pv) {
   (void)This;
-  if (!pv) return;
-  if (SPYING()) {
-    ta_spy_free(pv);
-    return;
-  }
-  core_free(pv);
+  do_free(pv);
 }
 
 static SIZE_T STDMETHODCALLTYPE m_GetSize(IMalloc *This, void *pv) {
@@ -299,38 +332,6 @@ static HRESULT STDMETHODCALLTYPE m_QueryInterface(IMalloc *This, REFIID riid,
   return riid ? E_NOINTERFACE : E_INVALIDARG;
 }
 
-/* ---- fork ---------------------------------------------------------------
-** A fork from a multithreaded process must not leave a lock held by a thread
-** that does not exist in the child: all are taken around fork (in the order
-** the code nests them). The child re-initialises them, as glibc's malloc
-** does, because a recursive mutex may only be unlocked by its owner's TID,
-** which the child does not have. */
-
-static void fork_prepare(void) {
-  ta_spy_lock();
-  ta_registry_lock();
-  ta_chunk_lock_all();
-  ta_large_lock();
-}
-
-static void fork_parent(void) {
-  ta_large_unlock();
-  ta_chunk_unlock_all();
-  ta_registry_unlock();
-  ta_spy_unlock();
-}
-
-static void fork_child(void) {
-  ta_large_reinit();
-  ta_chunk_reinit_locks();
-  ta_registry_reinit();
-  ta_spy_reinit();
-}
-
-void ta_fork_install(void) {
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
 /* ---- exported functions ------------------------------------------------- */
 
 HRESULT imalloc_CoGetMalloc(DWORD context, IMalloc **out) {
@@ -344,7 +345,7 @@ HRESULT imalloc_CoGetMalloc(DWORD context, IMalloc **out) {
 }
 
 void *imalloc_CoTaskMemAlloc(SIZE_T cb) {
-  return m_Alloc(&g_malloc, cb);
+  return do_alloc(cb);
 }
 
 void *imalloc_CoTaskMemRealloc(void *p, SIZE_T cb) {
@@ -352,7 +353,7 @@ void *imalloc_CoTaskMemRealloc(void *p, SIZE_T cb) {
 }
 
 void imalloc_CoTaskMemFree(void *p) {
-  m_Free(&g_malloc, p);
+  do_free(p);
 }
 
 void imalloc_taskalloc_stats(struct imalloc_taskstats *out) {

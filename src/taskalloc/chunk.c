@@ -31,6 +31,12 @@
 struct geom ta_geom[NCLASS];
 uint32_t ta_nslots[NCLASS];
 uint32_t ta_batch[NCLASS];
+const uint8_t ta_cls16[65] = {
+  0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11,
+  12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15,
+  16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17,
+  18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19
+};
 size_t ta_retain = DEFAULT_RETAIN;
 
 enum { CH_PARTIAL = 1, CH_FULL, CH_POOL };
@@ -285,7 +291,8 @@ static void *chunk_take(struct klass *k, struct chunk *c, unsigned cls,
     c->free = NULL;
     c->nfree = 0;
     while (n < want && c->next_idx < ta_nslots[cls]) {
-      char *b = (char *)c + BLOCKS_OFF + (size_t)c->next_idx++ * bsize;
+      char *b = (char *)c + BLOCKS_OFF + (size_t)c->next_idx * bsize;
+      SLOT_AT(b) = block_slot((uintptr_t)c, c->next_idx++);
       NEXT(b) = head;
       head = b;
       n++;

@@ -7,11 +7,12 @@
 **   radix.c   the table from address >> 20 to a chunk or a large block
 **   chunk.c   1 MiB chunks cut into blocks of one size class; the pool of
 **             empty chunks any class can take; the retention policy
-**   tcache.c  per-thread caches of free blocks, thread registry, start-up
+**   tcache.c  per-thread caches of free blocks, thread registry
 **   large.c   blocks above 64 KiB: one mapping each, a cache of freed
 **             mappings, Realloc in place (mremap)
 **   alloc.c   Alloc, Free, Realloc, GetSize, DidAlloc; the IMalloc object
 **   cospy.c   IMallocSpy: registration and the spied calls
+**   init.c    process start-up and fork handling
 **
 ** Design, in short:
 **  - A small block (up to 64 KiB) lives in a 1 MiB chunk aligned to 1 MiB.
@@ -191,8 +192,9 @@ extern TA_HIDDEN _Atomic(tentry *) ta_top[(size_t)1 << TOP_BITS];
 
 static inline uintptr_t table_get(uintptr_t u) {
   tentry *leaf;
-  if (u >> VA_BITS) return 0;
-  leaf = atomic_load_explicit(&ta_top[u >> (CHUNK_SHIFT + LEAF_BITS)], ACQ);
+  uintptr_t t = u >> (CHUNK_SHIFT + LEAF_BITS);  /* one shift for both */
+  if (t >= ((uintptr_t)1 << TOP_BITS)) return 0;  /* u >> VA_BITS */
+  leaf = atomic_load_explicit(&ta_top[t], ACQ);
   if (!leaf) return 0;
   return atomic_load_explicit(&leaf[(u >> CHUNK_SHIFT) & (LEAF_LEN - 1)],
                               ACQ);
@@ -258,13 +260,28 @@ static inline _Atomic uint32_t *chunk_slots(uintptr_t c) {
 ** are XORed into the next 4, which stays within a group of 256 slots and
 ** keeps a page's worth of blocks on a page of slots), and two threads
 ** using nearby blocks do not bounce one line between their cores. */
-static inline _Atomic uint32_t *block_slot(uintptr_t c, uint64_t idx) {
-  return &chunk_slots(c)[idx ^ (idx & 15) << 4];
+static inline uint32_t slot_ix(uint64_t idx) {
+  return (uint32_t)(idx ^ (idx & 15) << 4);
 }
+
+static inline _Atomic uint32_t *block_slot(uintptr_t c, uint64_t idx) {
+  return &chunk_slots(c)[slot_ix(idx)];
+}
+
+/* A free block's second word (its first is NEXT) holds the address of its
+** slot: written when the block is carved from its chunk and each time it
+** is freed, read by the Alloc fast path, which so needs no division to
+** find the slot. A block's slot never changes while the block is out of
+** its chunk or on its chunk's free list (its class cannot change then). */
+#define SLOT_AT(p) (((_Atomic uint32_t **)(p))[1])
+
+/* size_class of every n up to 1024, by (n + 15) / 16: the classes up to
+** 1024 bytes have sizes that are multiples of 16 (chunk.c). */
+extern TA_HIDDEN const uint8_t ta_cls16[65];
 
 static inline unsigned size_class(size_t n) {
   unsigned lg;
-  if (n <= 128) return (unsigned)(((n ? n : 1) - 1) >> 4);
+  if (n <= 1024) return ta_cls16[(n + 15) >> 4];
   lg = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
   return 8u + ((lg - 7u) << 2) + (unsigned)(((n - 1) >> (lg - 2)) & 3u);
 }
@@ -291,6 +308,16 @@ static inline _Atomic uint32_t *small_slot(uintptr_t e, uintptr_t u) {
 static inline int slot_live(uint32_t w, uintptr_t e) {
   return (w >> (SLOT_CLS_SHIFT - E_CLS_SHIFT)) ==
          ((SLOT_LIVE >> (SLOT_CLS_SHIFT - E_CLS_SHIFT)) | (uint32_t)(e & E_CLS));
+}
+
+/* The same, and without the SPY flag (bit 19, just below the class): one
+** compare for both. */
+_Static_assert(SLOT_SPY == 1u << (SLOT_CLS_SHIFT - E_CLS_SHIFT - 1),
+               "SLOT_SPY right below the compared bits");
+static inline int slot_live_unspied(uint32_t w, uintptr_t e) {
+  return (w >> (SLOT_CLS_SHIFT - E_CLS_SHIFT - 1)) ==
+         ((SLOT_LIVE >> (SLOT_CLS_SHIFT - E_CLS_SHIFT - 1)) |
+          (uint32_t)(e & E_CLS) << 1);
 }
 
 static inline uint32_t slot_word(unsigned cls, size_t n, uint32_t spy) {
@@ -324,9 +351,11 @@ enum { TC_NONE = 0, TC_ACTIVE = 1, TC_DEAD = 2 };
 
 struct bin {
   void *head;
-  uint32_t count;
-  uint32_t limit;   /* 0 unless the cache is active: sends Free to the slow
-                    ** path, which sets the cache up or bypasses it */
+  uint32_t room;    /* blocks it may still take: limit - blocks held; 0
+                    ** sends Free to the slow path (one test, no compare
+                    ** with the limit) */
+  uint32_t limit;   /* 0 unless the cache is active: then the slow path
+                    ** sets the cache up or bypasses it */
 };
 
 struct tcache {
@@ -351,20 +380,49 @@ extern TA_HIDDEN _Thread_local struct tcache *ta_self
 extern TA_HIDDEN _Thread_local struct tcache *ta_self;
 #endif
 
+/* What ta_self points to until the thread's first slow path: a cache
+** that is never written, with empty bins of limit 0, so that the fast
+** paths take the slow ones without testing for it. */
+extern TA_HIDDEN struct tcache ta_nocache;
+
 static inline struct tcache *tc_self(void) {
   struct tcache *tc = ta_self;
-  if (UNLIKELY(!tc)) ta_self = tc = &ta_cache;
+  if (UNLIKELY(tc == &ta_nocache)) ta_self = tc = &ta_cache;
   return tc;
 }
 
+/* The owner's counts, read by statistics with relaxed loads. Only the
+** owner writes them, so an add to memory that is not a locked
+** read-modify-write is enough: on x86-64 an aligned 8-byte store is
+** single-copy atomic, and one `add` per counter is what the C11 code
+** below means, in 2 instructions instead of 6 (GCC does not fuse a
+** relaxed load, add and store). ThreadSanitizer does not see inside asm,
+** so its builds keep the C11 code. */
+#if defined(__SANITIZE_THREAD__)
+#define TA_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TA_TSAN 1
+#endif
+#endif
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(TA_TSAN)
+#define TC_COUNT_ASM 1
+#endif
 static inline void tc_count_fast(struct tcache *tc, int64_t nb, int64_t sz) {
+#ifdef TC_COUNT_ASM
+  __asm__("addq %2, %0\n\taddq %3, %1"
+          : "+m"(*(int64_t *)&tc->blocks), "+m"(*(int64_t *)&tc->bytes)
+          : "er"(nb), "er"(sz));
+#else
   atomic_store_explicit(&tc->blocks,
                         atomic_load_explicit(&tc->blocks, RLX) + nb, RLX);
   atomic_store_explicit(&tc->bytes,
                         atomic_load_explicit(&tc->bytes, RLX) + sz, RLX);
+#endif
 }
 
-TA_HIDDEN void ta_init(void);   /* once per process; cheap after */
+TA_HIDDEN void ta_init(void);   /* once per process; cheap after (init.c) */
+TA_HIDDEN void ta_tc_key_create(void);  /* at start-up: the exit flush */
 TA_HIDDEN void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz);
 TA_HIDDEN void ta_tc_ready(struct tcache *tc);  /* sets the cache up */
 TA_HIDDEN void *ta_small_alloc_slow(size_t n, uint32_t spy);
@@ -416,6 +474,8 @@ TA_HIDDEN int ta_large_claim(uintptr_t u, uintptr_t *old);
 TA_HIDDEN void ta_large_release(uintptr_t u, uintptr_t old);
 TA_HIDDEN void *ta_large_realloc(void *p, size_t n, uint32_t spy);
 TA_HIDDEN void ta_large_cache_drain(void);
+TA_HIDDEN int ta_large_excess(void);  /* the cache holds more than ta_retain */
+TA_HIDDEN void ta_large_idle(void);   /* a small slow path, while it does */
 TA_HIDDEN void ta_large_lock(void);
 TA_HIDDEN void ta_large_unlock(void);
 TA_HIDDEN void ta_large_reinit(void);
@@ -435,6 +495,5 @@ TA_HIDDEN size_t ta_getsize(void *p);
 TA_HIDDEN int ta_didalloc(void *p);
 TA_HIDDEN BOOL ta_spyed(void *p);
 TA_HIDDEN void *ta_move_block(void *p, size_t n, uint32_t spy);
-TA_HIDDEN void ta_fork_install(void);  /* pthread_atfork, at start-up */
 
 #endif

@@ -4,10 +4,11 @@
 ** the requested size and the flags, so a block costs 8 bytes per MiB
 ** spanned. The mapping is the requested size rounded up to the page size.
 **
-** A freed mapping goes to a small cache (up to LCACHE_MAX mappings and
-** ta_retain bytes, oldest out first) with its pages, so that freeing and
-** allocating a block of the same size again costs no mmap and no page
-** faults; HeapMinimize unmaps the cache. Realloc to a larger size grows
+** A freed mapping goes to a small cache (up to LCACHE_MAX mappings and a
+** bound that follows what the program recycles, below; oldest out first)
+** with its pages, so that freeing and allocating a block of about the same
+** size again costs no mmap and few page faults; HeapMinimize unmaps the
+** cache. Realloc to a larger size grows
 ** the mapping where it is, or moves its pages to a new place with mremap,
 ** without copying them.
 **
@@ -24,21 +25,49 @@
 */
 #include "internal.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define LCACHE_MAX 16
+/* The window of the adaptive bound: the last RECENT large operations
+** (Allocs and Frees of large blocks). */
+#define RECENT 16
+/* Small refills and flushes with no large operation between them after
+** which the cache falls back to ta_retain (ta_large_idle). */
+#define IDLE_SLOW 64
 
 struct mapping {
   uintptr_t base;
   size_t len;
 };
 
+/* The cache of freed mappings. It keeps up to LCACHE_MAX mappings and
+** max(ta_retain, reuse) bytes, where reuse follows the program: of the
+** last RECENT large operations, the bytes the Allocs could have taken from
+** the Frees before them (a block freed and another allocated soon after
+** counts, up to the smaller of the two; frees with no allocation after
+** them, or allocations with no free before them, do not). A loop over large blocks thus keeps about
+** what it recycles, however large (malloc-large: blocks of 5 to 25 MiB);
+** once the program stops recycling (its large operations only allocate or
+** only free, or it makes none while its small blocks' slow paths run
+** IDLE_SLOW times), the bound falls back to ta_retain and the excess is
+** unmapped. HeapMinimize unmaps everything. */
 static struct {
   pthread_mutex_t lock;
   struct mapping m[LCACHE_MAX];   /* oldest first */
   unsigned count;
   size_t bytes;
-} g_lcache = { PTHREAD_MUTEX_INITIALIZER, { { 0, 0 } }, 0, 0 };
+  size_t reuse;                   /* of the window, below */
+  ptrdiff_t op[RECENT];           /* the window: +len an Alloc, -len a Free */
+  unsigned next;                  /* op's oldest entry */
+  unsigned long tick;             /* large operations so far */
+  unsigned long idle_tick;        /* tick at the last idle check */
+} g_lcache = { PTHREAD_MUTEX_INITIALIZER, { { 0, 0 } }, 0, 0, 0, { 0 },
+               0, 0, 0 };
+
+/* Whether the cache holds more than ta_retain: the slow paths of small
+** blocks then count towards ta_large_idle (read without the lock). */
+static _Atomic int g_excess;
 
 static void unmap_cached(uintptr_t base, size_t len) {
   UNPOISON((void *)base, len);  /* whoever maps the range next */
@@ -46,63 +75,202 @@ static void unmap_cached(uintptr_t base, size_t len) {
   atomic_fetch_sub_explicit(&ta_mapped, len, RLX);
 }
 
-/* A cached mapping of at least len bytes and at most twice that, its
-** tail beyond len unmapped; 0 if none. */
-static uintptr_t lcache_take(size_t len) {
-  unsigned i, best = LCACHE_MAX;
-  struct mapping got;
-  pthread_mutex_lock(&g_lcache.lock);
-  for (i = 0; i < g_lcache.count; i++) {
-    size_t l = g_lcache.m[i].len;
-    if (l >= len && l / 2 <= len &&
-        (best == LCACHE_MAX || l < g_lcache.m[best].len))
-      best = i;
+/* With the lock held: one large operation of len bytes (+ allocated,
+** - freed) enters the window, the oldest leaves it; reuse becomes the
+** bytes the window's Allocs could have taken from its earlier Frees. */
+static void lcache_note(ptrdiff_t len) {
+  size_t avail = 0, matched = 0;
+  unsigned i;
+  g_lcache.op[g_lcache.next] = len;
+  g_lcache.next = (g_lcache.next + 1) % RECENT;
+  for (i = 0; i < RECENT; i++) {  /* oldest first */
+    ptrdiff_t o = g_lcache.op[(g_lcache.next + i) % RECENT];
+    if (o < 0) {
+      avail += (size_t)-o;
+    } else {
+      size_t t = (size_t)o < avail ? (size_t)o : avail;
+      matched += t;
+      avail -= t;
+    }
   }
-  if (best == LCACHE_MAX) {
-    pthread_mutex_unlock(&g_lcache.lock);
-    return 0;
-  }
-  got = g_lcache.m[best];
-  memmove(&g_lcache.m[best], &g_lcache.m[best + 1],
-          (g_lcache.count - best - 1) * sizeof got);
-  g_lcache.count--;
-  g_lcache.bytes -= got.len;
-  pthread_mutex_unlock(&g_lcache.lock);
-  if (got.len > len) unmap_cached(got.base + len, got.len - len);
-  return got.base;
+  g_lcache.reuse = matched;
+  g_lcache.tick++;
 }
 
-/* Keeps the freed mapping [base, base + len) (its entries cleared). */
-static void lcache_put(uintptr_t base, size_t len) {
-  struct mapping out[LCACHE_MAX + 1];
-  unsigned nout = 0, i;
-  POISON((void *)base, len);
-  pthread_mutex_lock(&g_lcache.lock);
-  if (len <= ta_retain) {
-    if (g_lcache.count == LCACHE_MAX) {
-      out[nout++] = g_lcache.m[0];
-      g_lcache.bytes -= g_lcache.m[0].len;
-      memmove(&g_lcache.m[0], &g_lcache.m[1],
-              (LCACHE_MAX - 1) * sizeof out[0]);
-      g_lcache.count--;
-    }
-    g_lcache.m[g_lcache.count].base = base;
-    g_lcache.m[g_lcache.count].len = len;
-    g_lcache.count++;
-    g_lcache.bytes += len;
-  } else {
-    out[nout].base = base;
-    out[nout++].len = len;
-  }
-  while (g_lcache.bytes > ta_retain) {  /* the oldest go */
+static size_t lcache_bound(void) {
+  return g_lcache.reuse > ta_retain ? g_lcache.reuse : ta_retain;
+}
+
+/* With the lock held: the oldest mappings out to `out` until the cache
+** holds at most `bound` bytes (and at most `max` mappings). */
+static unsigned lcache_trim(size_t bound, unsigned max,
+                            struct mapping *out) {
+  unsigned nout = 0;
+  while (g_lcache.count && (g_lcache.bytes > bound || g_lcache.count > max)) {
     out[nout++] = g_lcache.m[0];
     g_lcache.bytes -= g_lcache.m[0].len;
     memmove(&g_lcache.m[0], &g_lcache.m[1],
             (g_lcache.count - 1) * sizeof out[0]);
     g_lcache.count--;
   }
+  atomic_store_explicit(&g_excess, g_lcache.bytes > ta_retain, RLX);
+  return nout;
+}
+
+/* With the lock held: entry i out of the cache. */
+static struct mapping lcache_remove(unsigned i) {
+  struct mapping got = g_lcache.m[i];
+  memmove(&g_lcache.m[i], &g_lcache.m[i + 1],
+          (g_lcache.count - i - 1) * sizeof got);
+  g_lcache.count--;
+  g_lcache.bytes -= got.len;
+  return got;
+}
+
+/* Moves the last `part` bytes of the cached range [b, b + part) (already
+** out of the cache) over [to, to + part), a range of a mapping of ours
+** whose pages were never touched: the donor's resident pages replace them,
+** with no copy and no fault. 1 if done. */
+static int lcache_donate(uintptr_t b, size_t part, uintptr_t to) {
+  UNPOISON((void *)b, part);
+  if (!ta_os_move((void *)b, part, (void *)to, part)) {
+    POISON((void *)b, part);
+    return 0;
+  }
+  atomic_fetch_sub_explicit(&ta_mapped, part, RLX);
+  return 1;
+}
+
+/* A mapping of exactly len bytes at a CHUNK_SIZE-aligned address, made of
+** the cache's pages as far as they go (0 when the cache is empty: the
+** caller maps a fresh one). The base is the smallest cached range that
+** holds len bytes, else the largest; a longer one gives its tail back to
+** the cache, a shorter one grows (mremap, in place or moved) and takes the
+** pages it lacks from the other cached ranges, moved with mremap: what the
+** cache holds is recycled page for page, whatever the sizes, and only the
+** part of a block the cache cannot cover is faulted in fresh. Counts the
+** Alloc in the window either way. */
+static uintptr_t lcache_take(size_t len) {
+  unsigned i, best = LCACHE_MAX;
+  struct mapping got, out[LCACHE_MAX];
+  unsigned nout;
+  uintptr_t q;
+  size_t have;
+  pthread_mutex_lock(&g_lcache.lock);
+  lcache_note((ptrdiff_t)len);
+  for (i = 0; i < g_lcache.count; i++) {
+    size_t l = g_lcache.m[i].len, bl;
+    if (best == LCACHE_MAX) { best = i; continue; }
+    bl = g_lcache.m[best].len;
+    if (l >= len ? (bl < len || l < bl) : (bl < len && l > bl)) best = i;
+  }
+  if (best == LCACHE_MAX) {
+    pthread_mutex_unlock(&g_lcache.lock);
+    return 0;
+  }
+  got = lcache_remove(best);
+  if (got.len > len) {  /* the tail stays cached, its pages resident */
+    g_lcache.m[g_lcache.count].base = got.base + len;
+    g_lcache.m[g_lcache.count].len = got.len - len;
+    g_lcache.bytes += got.len - len;
+    g_lcache.count++;
+    got.len = len;
+  }
+  q = got.base;
+  if (q & (CHUNK_SIZE - 1)) {  /* a tail: its pages go to an aligned place */
+    q = (uintptr_t)ta_os_map_aligned(len);
+    if (!q) goto fail;
+    atomic_fetch_add_explicit(&ta_mapped, len, RLX);
+    if (!lcache_donate(got.base, got.len, q)) {
+      unmap_cached(q, len);
+      goto fail;
+    }
+  } else if (got.len < len) {
+    UNPOISON((void *)q, got.len);
+    if (!ta_os_grow((void *)q, got.len, len)) {
+      q = (uintptr_t)ta_os_map_aligned(len);
+      if (!q) goto fail;
+      atomic_fetch_add_explicit(&ta_mapped, len, RLX);
+      if (!lcache_donate(got.base, got.len, q)) {
+        unmap_cached(q, len);
+        goto fail;
+      }
+    } else {
+      atomic_fetch_add_explicit(&ta_mapped, len - got.len, RLX);
+    }
+  }
+  /* [q, q + got.len) holds cached pages; the rest from other ranges. */
+  have = got.len;
+  while (have < len && g_lcache.count) {
+    struct mapping *d = &g_lcache.m[g_lcache.count - 1];
+    size_t part = len - have < d->len ? len - have : d->len;
+    if (!lcache_donate(d->base + d->len - part, part, q + have)) break;
+    d->len -= part;
+    g_lcache.bytes -= part;
+    if (!d->len) g_lcache.count--;
+    have += part;
+  }
+  nout = lcache_trim(lcache_bound(), LCACHE_MAX, out);
   pthread_mutex_unlock(&g_lcache.lock);
   for (i = 0; i < nout; i++) unmap_cached(out[i].base, out[i].len);
+  return q;
+fail:  /* the system refused a mapping: got's pages back to it */
+  nout = lcache_trim(lcache_bound(), LCACHE_MAX, out);
+  pthread_mutex_unlock(&g_lcache.lock);
+  for (i = 0; i < nout; i++) unmap_cached(out[i].base, out[i].len);
+  unmap_cached(got.base, got.len);
+  return 0;
+}
+
+/* Keeps the freed mapping [base, base + len) (its entries cleared), and
+** counts the Free in the window. */
+static void lcache_put(uintptr_t base, size_t len) {
+  struct mapping out[LCACHE_MAX + 1];
+  unsigned nout = 0, i;
+  size_t bound;
+  POISON((void *)base, len);
+  pthread_mutex_lock(&g_lcache.lock);
+  lcache_note(-(ptrdiff_t)len);
+  bound = lcache_bound();
+  if (len <= bound) {
+    nout = lcache_trim(bound - len, LCACHE_MAX - 1, out);
+    g_lcache.m[g_lcache.count].base = base;
+    g_lcache.m[g_lcache.count].len = len;
+    g_lcache.count++;
+    g_lcache.bytes += len;
+    atomic_store_explicit(&g_excess, g_lcache.bytes > ta_retain, RLX);
+  } else {
+    nout = lcache_trim(bound, LCACHE_MAX, out);
+    out[nout].base = base;
+    out[nout++].len = len;
+  }
+  pthread_mutex_unlock(&g_lcache.lock);
+  for (i = 0; i < nout; i++) unmap_cached(out[i].base, out[i].len);
+}
+
+/* Called by the small blocks' slow paths while the cache holds more than
+** ta_retain: after IDLE_SLOW of them with no large operation between, the
+** program has stopped recycling large blocks, and the cache falls back to
+** ta_retain. */
+void ta_large_idle(void) {
+  static _Thread_local unsigned slow;
+  struct mapping out[LCACHE_MAX];
+  unsigned nout = 0, i;
+  if (++slow < IDLE_SLOW) return;
+  slow = 0;
+  pthread_mutex_lock(&g_lcache.lock);
+  if (g_lcache.tick == g_lcache.idle_tick) {
+    memset(g_lcache.op, 0, sizeof g_lcache.op);
+    g_lcache.reuse = 0;
+    nout = lcache_trim(ta_retain, LCACHE_MAX, out);
+  }
+  g_lcache.idle_tick = g_lcache.tick;
+  pthread_mutex_unlock(&g_lcache.lock);
+  for (i = 0; i < nout; i++) unmap_cached(out[i].base, out[i].len);
+}
+
+int ta_large_excess(void) {
+  return atomic_load_explicit(&g_excess, RLX);
 }
 
 void ta_large_cache_drain(void) {
@@ -113,6 +281,9 @@ void ta_large_cache_drain(void) {
   memcpy(out, g_lcache.m, n * sizeof out[0]);
   g_lcache.count = 0;
   g_lcache.bytes = 0;
+  memset(g_lcache.op, 0, sizeof g_lcache.op);
+  g_lcache.reuse = 0;
+  atomic_store_explicit(&g_excess, 0, RLX);
   pthread_mutex_unlock(&g_lcache.lock);
   for (i = 0; i < n; i++) unmap_cached(out[i].base, out[i].len);
 }
@@ -136,7 +307,7 @@ void *ta_large_alloc(size_t n, uint32_t spy) {
   struct tcache *tc = tc_self();
   size_t len;
   uintptr_t p;
-  if (n > MAX_ALLOC) return NULL;
+  if (n > MAX_ALLOC) goto nomem;
   ta_init();
   len = page_up(n);
   p = lcache_take(len);
@@ -144,19 +315,22 @@ void *ta_large_alloc(size_t n, uint32_t spy) {
     UNPOISON((void *)p, len);
   } else {
     p = (uintptr_t)ta_os_map_aligned(len);
-    if (!p) return NULL;
+    if (!p) goto nomem;
     atomic_fetch_add_explicit(&ta_mapped, len, RLX);
   }
   if (!large_publish(p, len, large_head(n, spy ? L_SPY : 0))) {
     ta_table_clear(p, len);  /* before the munmap, as above */
     unmap_cached(p, len);
-    return NULL;
+    goto nomem;
   }
   if (spy) atomic_fetch_add_explicit(&ta_spied, 1, RLX);
   ta_tc_ready(tc);
   ta_tc_count(tc, 1, (int64_t)n);
   VG_ALLOC((void *)p, n);
   return (void *)p;
+nomem:  /* as malloc does: the C library's shim returns our NULL as it is */
+  errno = ENOMEM;
+  return NULL;
 }
 
 /* Claims the large block at u by swapping its head entry from live (and

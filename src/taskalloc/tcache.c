@@ -2,7 +2,7 @@
 ** tcache.c: each thread's cache of free small blocks (a list per class,
 ** intrusive: the link lives in the free block), refilled from and flushed
 ** to the classes in batches; the registry of threads' caches, and the
-** shard (chunk.c) each live thread refills from; start-up.
+** shard (chunk.c) each live thread refills from.
 **
 ** HeapMinimize cannot reach into another thread's cache (its owner uses it
 ** without a lock), so it bumps an epoch instead: every thread flushes its
@@ -12,13 +12,15 @@
 */
 #include "internal.h"
 
-#include <unistd.h>
+#include <errno.h>
 
 _Thread_local struct tcache ta_cache;
+struct tcache ta_nocache;
 #if defined(__GNUC__)
-_Thread_local struct tcache *ta_self __attribute__((tls_model("initial-exec")));
+_Thread_local struct tcache *ta_self
+    __attribute__((tls_model("initial-exec"))) = &ta_nocache;
 #else
-_Thread_local struct tcache *ta_self;
+_Thread_local struct tcache *ta_self = &ta_nocache;
 #endif
 
 static pthread_mutex_t g_reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,7 +32,6 @@ static _Atomic unsigned g_epoch;              /* HeapMinimize calls */
 ** (ta_shards); both written under the registry lock. */
 static unsigned g_shard_next;
 _Static_assert(NSHARD <= 32, "ta_shards is 32 bits");
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 /* The key's destructor is code of this module. The Lua module is linked
 ** with -Wl,-z,nodelete, so it is never unloaded while threads still run,
 ** and the key is never deleted. */
@@ -39,16 +40,10 @@ static int g_key_ok;
 
 static void tc_exit(void *arg);
 
-static void global_init(void) {
-  long ps = sysconf(_SC_PAGESIZE);
-  if (ps > 0) ta_page = (size_t)ps;
-  ta_classes_init();
+/* Once, at start-up (init.c): the key whose destructor flushes an exiting
+** thread's cache. */
+void ta_tc_key_create(void) {
   g_key_ok = pthread_key_create(&g_key, tc_exit) == 0;
-  ta_fork_install();
-}
-
-void ta_init(void) {
-  pthread_once(&g_once, global_init);
 }
 
 void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz) {
@@ -65,7 +60,7 @@ static void tc_init(struct tcache *tc) {
   uint32_t held;
   ta_init();
   for (c = 0; c < NCLASS; c++) {
-    tc->bins[c].limit = 2 * ta_batch[c];
+    tc->bins[c].limit = tc->bins[c].room = 2 * ta_batch[c];
     tc->fill[c] = 1;
   }
   tc->epoch = atomic_load_explicit(&g_epoch, RLX);
@@ -100,14 +95,15 @@ static void bin_flush(struct bin *b, unsigned c, uint32_t n) {
   if (!n) return;
   for (i = 1; i < n; i++) t = NEXT(t);
   b->head = NEXT(t);
-  b->count -= n;
+  b->room += n;
   NEXT(t) = NULL;
   ta_class_give(c, head);
 }
 
 static void tc_flush_all(struct tcache *tc) {
   unsigned c;
-  for (c = 0; c < NCLASS; c++) bin_flush(&tc->bins[c], c, tc->bins[c].count);
+  for (c = 0; c < NCLASS; c++)
+    bin_flush(&tc->bins[c], c, tc->bins[c].limit - tc->bins[c].room);
 }
 
 /* A HeapMinimize happened since this cache last flushed: flush it. */
@@ -124,7 +120,7 @@ static void tc_exit(void *arg) {
   unsigned c;
   pthread_mutex_lock(&g_reg_lock);
   tc_flush_all(tc);
-  for (c = 0; c < NCLASS; c++) tc->bins[c].limit = 0;
+  for (c = 0; c < NCLASS; c++) tc->bins[c].limit = tc->bins[c].room = 0;
   atomic_fetch_add_explicit(&g_dead_blocks,
                             atomic_load_explicit(&tc->blocks, RLX), RLX);
   atomic_fetch_add_explicit(&g_dead_bytes,
@@ -156,14 +152,18 @@ void *ta_small_alloc_slow(size_t n, uint32_t spy) {
       tc->fill[c] = (uint16_t)(2 * want < tc->bins[c].limit
                                    ? 2 * want : tc->bins[c].limit);
   }
+  if (UNLIKELY(ta_large_excess())) ta_large_idle();
   p = ta_class_take(tc->shard, c, want, &got);
   /* After the take: a chunk the flush empties goes to the pool for other
   ** threads, rather than straight back to this one's miss. */
   if (tc->state == TC_ACTIVE) tc_check_epoch(tc);
-  if (!p) return NULL;
+  if (!p) {  /* the system refused a chunk or a table leaf */
+    errno = ENOMEM;
+    return NULL;
+  }
   if (got > 1) {  /* only an active cache takes more than one */
     tc->bins[c].head = NEXT(p);
-    tc->bins[c].count = got - 1;
+    tc->bins[c].room = tc->bins[c].limit - (got - 1);
   }
   small_mark(p, c, n, spy);
   ta_tc_count(tc, 1, (int64_t)n);
@@ -176,11 +176,12 @@ void ta_small_release_slow(void *p, unsigned c, uint32_t old) {
   struct tcache *tc = tc_self();
   struct bin *b = &tc->bins[c];
   if (tc->state == TC_NONE) tc_init(tc);
+  if (UNLIKELY(ta_large_excess())) ta_large_idle();
   if (tc->state == TC_ACTIVE) {
     NEXT(p) = b->head;
     b->head = p;
-    b->count++;
-    if (b->count > b->limit) bin_flush(b, c, ta_batch[c]);
+    if (!b->room) bin_flush(b, c, ta_batch[c]);  /* full: limit + 1 */
+    b->room--;
     tc_check_epoch(tc);
   } else {
     NEXT(p) = NULL;

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -21,6 +22,15 @@
 static size_t page;
 
 static size_t mapped(void) { return stats().mapped_bytes; }
+
+/* Pages of [p, p + n) resident. */
+static size_t resident(const void *p, size_t n) {
+  unsigned char v[1024];
+  size_t i, k = 0, np = n / page;
+  if (np > sizeof v || mincore((void *)p, n, v) != 0) return 0;
+  for (i = 0; i < np; i++) k += v[i] & 1;
+  return k;
+}
 
 /* Whether the page at p is mapped at all (resident or not). */
 static int mapped_page(const void *p) {
@@ -73,22 +83,28 @@ static void test_grow_to_a_neighbour(void) {
   m->lpVtbl->HeapMinimize(m);
 }
 
-/* A freed mapping serves the next block of at least half its size, and
-** gives back the part that block does not need. */
+/* A freed mapping serves a smaller block and keeps the part that block
+** does not need, its pages resident, for the next one; a larger block
+** grows from it, taking the pages it lacks from the other kept mappings:
+** nothing is unmapped while the kept bytes can serve. */
 static void test_smaller_block(void) {
   unsigned char *p = ALLOC(4 * MiB), *q, *r;
   size_t before;
   CHECK(p != NULL);
   if (!p) return;
+  memset(p, 7, 4 * MiB);
   FREE(p);
   before = mapped();
   q = ALLOC(3 * MiB);
   CHECK(q == p);
-  CHECK(mapped() == before - MiB);
-  CHECK(mapped_page(q + 3 * MiB - 1) && !mapped_page(q + 3 * MiB));
+  CHECK(mapped() == before);  /* the last MiB kept */
+  CHECK(mapped_page(q + 3 * MiB) && mapped_page(q + 4 * MiB - 1));
   FREE(q);
-  r = ALLOC(MiB + 1);  /* less than half of the 3 MiB kept: a new one */
-  CHECK(r != NULL && r != q);
+  CHECK(mapped() == before);
+  r = ALLOC(4 * MiB);  /* q's 3 MiB and the kept MiB, no new page */
+  CHECK(r != NULL && mapped() == before);
+  if (!r) return;
+  CHECK(resident(r, 4 * MiB) == 4 * MiB / page);
   FREE(r);
   m->lpVtbl->HeapMinimize(m);
 }

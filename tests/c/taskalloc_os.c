@@ -248,9 +248,9 @@ static void accounting(void) {
   /* mremap refused: the growth is a copy, and the range it was to move
   ** into is neither ours nor mapped any more. A cached mapping of the new
   ** size serves the copy, so the refused range is not taken again. */
+  p = ALLOC(2 * MiB + 1);  /* before: the cached one serves only the copy */
   cached = ALLOC(6 * MiB);
   FREE(cached);
-  p = ALLOC(2 * MiB + 1);
   CHECK(p != NULL);
   if (p) {
     fill(p, 2 * MiB + 1, 3);

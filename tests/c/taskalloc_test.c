@@ -162,6 +162,7 @@ static void test_large(void) {
   unsigned char *p, *q, **v;
   int i, ok;
 
+  m->lpVtbl->HeapMinimize(m);  /* a fresh mapping, not a kept one */
   imalloc_taskalloc_stats(&st0);
   p = ALLOC(n);
   CHECK(p != NULL && ((uintptr_t)p & (MiB - 1)) == 0);

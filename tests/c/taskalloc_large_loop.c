@@ -1,0 +1,206 @@
+/*
+** taskalloc_large_loop.c: a program that cycles large blocks above the
+** retention bound (IMALLOC_RETAIN=1M here, set before the allocator's
+** first use; every block is 2 to 7 MiB) keeps them hot: after a warm-up,
+** every block the loop allocates is made of pages already resident (no
+** page of it is faulted in: mincore, before the loop touches it). The
+** system calls that remain (mmap and mremap, counted by this program's own
+** definitions, which call the C library's through dlsym) only make room
+** for the kept pages, which are moved, not faulted in again.
+** Once the program stops cycling, the memory goes back: after its small
+** blocks' slow paths ran a while with no large operation, after large
+** operations that only allocate, and on HeapMinimize. Everything is a
+** count: pages, bytes, calls; never a time.
+** Prints "N passed, N failed"; exits non-zero on a failure.
+*/
+#define _GNU_SOURCE  /* RTLD_NEXT, mremap, mincore */
+#include "check.h"
+#include "client.h"
+#include "interpose.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MiB ((size_t)1 << 20)
+
+/* ---- the system's memory calls, counted ---------------------------------- */
+
+static atomic_long n_mmap;     /* mmap calls */
+static atomic_long n_grow;     /* mremap calls that add pages (not moves) */
+static atomic_long unmapped;   /* bytes given back by munmap */
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  static void *(*real)(void *, size_t, int, int, int, off_t);
+  INTERPOSE_NEXT(real, "mmap");
+  atomic_fetch_add(&n_mmap, 1);
+  return real(addr, len, prot, flags, fd, off);
+}
+
+int munmap(void *addr, size_t len) {
+  static int (*real)(void *, size_t);
+  INTERPOSE_NEXT(real, "munmap");
+  atomic_fetch_add(&unmapped, (long)len);
+  return real(addr, len);
+}
+
+void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
+  static mremap_fn real;
+  void *to;
+  INTERPOSE_NEXT(real, "mremap");
+  MREMAP_TARGET(flags, to);
+  if (!(flags & MREMAP_FIXED) && newlen > oldlen) atomic_fetch_add(&n_grow, 1);
+  return interpose_mremap(real, old, oldlen, newlen, flags, to);
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static size_t page;
+
+static size_t mapped(void) { return stats().mapped_bytes; }
+
+/* Pages of [p, p + n) not resident. */
+static size_t absent(const void *p, size_t n) {
+  static unsigned char v[8 * MiB / 4096];
+  size_t i, k = 0, np = (n + page - 1) / page;
+  if (np > sizeof v || mincore((void *)p, n, v) != 0) return np;
+  for (i = 0; i < np; i++) k += !(v[i] & 1);
+  return k;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+/* K live blocks, replaced oldest first (a new one allocated, then the
+** oldest freed, as a program that replaces a buffer does), sizes taken in
+** turn from a cycle of 2 to 7 MiB (not multiples of the page). */
+enum { K = 4, NSIZES = 7 };
+static const size_t sizes_mib[NSIZES] = { 3, 6, 2, 5, 7, 4, 6 };
+static unsigned char *live[K];
+static unsigned turn;
+
+struct tally {
+  long allocs, absent_pages, mmaps, grows;
+};
+
+static void cycle(int n, struct tally *t) {
+  int i;
+  long m0 = atomic_load(&n_mmap), g0 = atomic_load(&n_grow);
+  for (i = 0; i < n; i++, turn++) {
+    size_t sz = sizes_mib[turn % NSIZES] * MiB + 12345;
+    unsigned char *p = ALLOC(sz);
+    CHECK(p != NULL);
+    if (!p) return;
+    if (t) {
+      t->allocs++;
+      t->absent_pages += (long)absent(p, sz);
+    }
+    memset(p, (int)turn, sz);  /* the program uses all of it */
+    FREE(live[turn % K]);
+    live[turn % K] = p;
+  }
+  if (t) {
+    t->mmaps += atomic_load(&n_mmap) - m0;
+    t->grows += atomic_load(&n_grow) - g0;
+  }
+}
+
+static void drop_all(void) {
+  int i;
+  for (i = 0; i < K; i++) {
+    FREE(live[i]);
+    live[i] = NULL;
+  }
+}
+
+/* (a) After a warm-up, the loop's blocks are recycled page for page. */
+static void test_hot(void) {
+  struct tally t = { 0, 0, 0, 0 };
+  cycle(3 * NSIZES, NULL);  /* warm-up */
+  cycle(10 * NSIZES, &t);
+  printf("# steady loop: %ld allocations, %ld pages faulted in, %ld mmap "
+         "calls, %ld growing mremap calls\n",
+         t.allocs, t.absent_pages, t.mmaps, t.grows);
+  CHECK(t.allocs == 10 * NSIZES);
+  CHECK(t.absent_pages == 0);
+  /* The system calls that remain only make room: an aligned range (mmap)
+  ** or a longer one in place (mremap), which kept pages are then moved
+  ** into; at most one of each per allocation. */
+  CHECK(t.mmaps <= t.allocs && t.grows <= t.allocs);
+}
+
+/* (b) Freed and no longer cycled, the kept mappings go back. */
+static size_t cached_after_loop(size_t base) {
+  size_t kept;
+  cycle(2 * NSIZES, NULL);
+  drop_all();
+  kept = mapped() - base;
+  printf("# kept after the loop: %zu MiB\n", kept / MiB);
+  CHECK(kept > 8 * MiB);  /* more than the fixed bound (1 MiB) */
+  return kept;
+}
+
+static void test_idle(size_t base) {
+  size_t kept = cached_after_loop(base), before = mapped();
+  long u0 = atomic_load(&unmapped);
+  void *v[256];
+  int r, i;
+  /* small blocks only: many refills and flushes, no large operation */
+  for (r = 0; r < 100; r++) {
+    for (i = 0; i < 256; i++) v[i] = ALLOC(100);
+    for (i = 0; i < 256; i++) FREE(v[i]);
+  }
+  printf("# after small blocks only: %zu MiB mapped, was %zu\n",
+         (mapped() - base) / MiB, (before - base) / MiB);
+  CHECK(mapped() + kept - 2 * MiB <= before);
+  CHECK(atomic_load(&unmapped) - u0 >= (long)(kept - 2 * MiB));
+}
+
+static void test_alloc_only(size_t base) {
+  size_t kept = cached_after_loop(base), before = mapped();
+  void *v[20];
+  int i;
+  /* large operations that only allocate: nothing freed is reused */
+  for (i = 0; i < 20; i++) v[i] = ALLOC(70 * 1024 + (size_t)i * 4096);
+  printf("# after large allocations only: %zu MiB kept of %zu\n",
+         (mapped() - base) / MiB - 1, kept / MiB);
+  CHECK(mapped() <= before - kept + 1 * MiB + 20 * 200 * 1024);
+  for (i = 0; i < 20; i++) FREE(v[i]);
+}
+
+static void test_minimize(size_t base) {
+  cached_after_loop(base);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(mapped() == base);
+}
+
+int main(void) {
+  long ps = sysconf(_SC_PAGESIZE);
+  size_t base;
+  page = ps > 0 ? (size_t)ps : 4096;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  setenv("IMALLOC_RETAIN", "1M", 1);  /* read at the allocator's first use */
+  if (imalloc_CoGetMalloc(1, &m) != S_OK) {
+    printf("FAIL: no allocator\n0 passed, 1 failed\n");
+    return 1;
+  }
+  errno = 0;  /* a size above the limit: NULL and errno, as malloc */
+  CHECK(ALLOC((size_t)1 << 41) == NULL && errno == ENOMEM);
+  FREE(ALLOC(100));  /* the small blocks' chunk, before the baseline */
+  m->lpVtbl->HeapMinimize(m);
+  base = mapped();
+  test_hot();
+  drop_all();
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(mapped() == base);
+  test_idle(base);
+  m->lpVtbl->HeapMinimize(m);
+  test_alloc_only(base);
+  m->lpVtbl->HeapMinimize(m);
+  test_minimize(base);
+  return check_report();
+}
