@@ -32,9 +32,9 @@ static _Atomic unsigned g_epoch;              /* HeapMinimize calls */
 ** (ta_shards); both written under the registry lock. */
 static unsigned g_shard_next;
 _Static_assert(NSHARD <= 32, "ta_shards is 32 bits");
-/* The key's destructor is code of this module. The Lua module is linked
-** with -Wl,-z,nodelete, so it is never unloaded while threads still run,
-** and the key is never deleted. */
+/* The key's destructor is code of this module. The Lua module pins itself
+** (backend_posix.c: dlopen with RTLD_NODELETE), so it is never unloaded
+** while threads still run, and the key is never deleted. */
 static pthread_key_t g_key;
 static int g_key_ok;
 
