@@ -1,16 +1,18 @@
 /*
-** taskalloc_spy_race.c: an Alloc that saw a spy registered, while another
-** thread revokes it before the Alloc takes the spy's lock. The race is
+** taskalloc_spy_race.c: a call that saw a spy registered, while another
+** thread revokes it before the call takes the spy's lock. The race is
 ** made deterministic: this program defines pthread_mutex_lock (calling
 ** the C library's), and a thread that is told to stops in it before it
 ** takes the spy's lock (the mutex CoRevokeMallocSpy takes first, noted
 ** once) until the main thread has revoked the spy.
 **
-** The Alloc then finds no spy under the lock and must make a block as
-** without one: not counted as spied (statistics), told to a spy
-** registered later as not spied (fSpyed FALSE), and a later revoke not
-** held back by it. Prints "N passed, N failed"; exits non-zero on a
-** failure.
+** Each call (Alloc, Realloc, Free, GetSize, DidAlloc, HeapMinimize) then
+** finds no spy under the lock and must do what it does without one: a
+** block made or resized is not counted as spied (statistics), is told to
+** a spy registered later as not spied (fSpyed FALSE) and holds no later
+** revoke back; a block freed is gone; sizes are answered; memory kept
+** for reuse is given back. Prints "N passed, N failed"; exits non-zero
+** on a failure.
 */
 #define _GNU_SOURCE  /* RTLD_NEXT */
 #include "check.h"
@@ -21,6 +23,7 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef int (*mutex_fn)(pthread_mutex_t *);
 
@@ -138,16 +141,62 @@ static IMallocSpy spy = { &spy_vtbl };
 
 /* ---- the race ------------------------------------------------------------ */
 
-static void *allocator(void *arg) {
-  void **out = arg;
+enum op { OP_ALLOC, OP_REALLOC, OP_REALLOC_NULL, OP_FREE, OP_GETSIZE,
+          OP_DIDALLOC, OP_MINIMIZE };
+
+struct job {
+  enum op op;
+  void *p;        /* the block the call is given */
+  void *got;      /* what Alloc or Realloc answered */
+  SIZE_T size;    /* GetSize's answer */
+  int did;        /* DidAlloc's */
+};
+
+static void *call(void *arg) {
+  struct job *j = arg;
   stop_at_spy_lock = 1;
-  *out = ALLOC(100);
+  switch (j->op) {
+    case OP_ALLOC: j->got = ALLOC(100); break;
+    case OP_REALLOC: j->got = REALLOC(j->p, 300); break;
+    case OP_REALLOC_NULL: j->got = REALLOC(NULL, 100); break;
+    case OP_FREE: FREE(j->p); break;
+    case OP_GETSIZE: j->size = GETSIZE(j->p); break;
+    case OP_DIDALLOC: j->did = DIDALLOC(j->p); break;
+    case OP_MINIMIZE: m->lpVtbl->HeapMinimize(m); break;
+  }
+  stop_at_spy_lock = 0;
   return NULL;
 }
 
-int main(void) {
+/* Runs op in a thread that saw the spy registered and is stopped at its
+** lock while this one revokes the spy (done at once: no spied block is
+** live); 0 on a failure of the set-up. */
+static int race(struct job *j) {
   pthread_t t;
-  void *p = NULL, *warm;
+  int ok = imalloc_CoRegisterMallocSpy(&spy) == S_OK &&
+           pthread_create(&t, NULL, call, j) == 0;
+  if (!ok) return 0;
+  while (sem_wait(&at_lock) != 0) {
+  }
+  ok = imalloc_CoRevokeMallocSpy() == S_OK;
+  sem_post(&go_on);
+  return pthread_join(t, NULL) == 0 && ok;
+}
+
+/* Not made under a spy: no spied block counted, and a spy registered now
+** is told fSpyed FALSE for it (then revoked: nothing holds it back). */
+static int unspied(void *p) {
+  int ok = stats().spied_blocks == 0 &&
+           imalloc_CoRegisterMallocSpy(&spy) == S_OK;
+  last_spyed = -1;
+  ok = ok && DIDALLOC(p) == 1 && last_spyed == 0;
+  return imalloc_CoRevokeMallocSpy() == S_OK && ok;
+}
+
+int main(void) {
+  struct job j;
+  void *warm, *p;
+  size_t live, mapped;
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (imalloc_CoGetMalloc(1, &m) != S_OK || sem_init(&at_lock, 0, 0) != 0 ||
       sem_init(&go_on, 0, 0) != 0) {
@@ -158,26 +207,74 @@ int main(void) {
   note_next = 1;      /* the first lock a revoke takes is the spy's */
   CHECK(imalloc_CoRevokeMallocSpy() == CO_E_OBJNOTREG);
   CHECK(spy_lock != NULL);
-  CHECK(imalloc_CoRegisterMallocSpy(&spy) == S_OK);
-  CHECK(pthread_create(&t, NULL, allocator, &p) == 0);
-  while (sem_wait(&at_lock) != 0) {
-  }
-  /* the thread saw the spy and waits at its lock: no spied block is
-  ** live, so the revoke is done at once */
-  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
-  sem_post(&go_on);
-  CHECK(pthread_join(t, NULL) == 0);
 
-  CHECK(p != NULL && GETSIZE(p) == 100);
-  CHECK(stats().spied_blocks == 0);
-  /* a spy registered now is told the block was not made under one */
+  /* Alloc: a block as without a spy */
+  memset(&j, 0, sizeof j);
+  j.op = OP_ALLOC;
+  CHECK(race(&j));
+  CHECK(j.got != NULL && GETSIZE(j.got) == 100);
+  CHECK(unspied(j.got));
+  p = j.got;
+
+  /* Realloc: the block resized, still not spied */
+  memset(&j, 0, sizeof j);
+  j.op = OP_REALLOC;
+  j.p = p;
+  fill(p, 100, 5);
+  CHECK(race(&j));
+  CHECK(j.got != NULL && GETSIZE(j.got) == 300 && is_pattern(j.got, 100, 5));
+  if (j.got) p = j.got;
+  CHECK(unspied(p));
+
+  /* Realloc of NULL: a new block, not spied */
+  memset(&j, 0, sizeof j);
+  j.op = OP_REALLOC_NULL;
+  CHECK(race(&j));
+  CHECK(j.got != NULL && GETSIZE(j.got) == 100);
+  CHECK(unspied(j.got));
+  FREE(j.got);
+
+  /* GetSize and DidAlloc answer for the block */
+  memset(&j, 0, sizeof j);
+  j.op = OP_GETSIZE;
+  j.p = p;
+  CHECK(race(&j));
+  CHECK(j.size == 300);
+  memset(&j, 0, sizeof j);
+  j.op = OP_DIDALLOC;
+  j.p = p;
+  CHECK(race(&j));
+  CHECK(j.did == 1);
+
+  /* Free: the block is gone */
+  live = live_blocks();
+  memset(&j, 0, sizeof j);
+  j.op = OP_FREE;
+  j.p = p;
+  CHECK(race(&j));
+  CHECK(live_blocks() == live - 1);
+  CHECK(DIDALLOC(p) == 0);
+
+  /* HeapMinimize: the mapping of a freed large block, kept for reuse,
+  ** is given back */
+  p = ALLOC(1000000);
+  CHECK(p != NULL);
+  FREE(p);
+  mapped = stats().mapped_bytes;
+  memset(&j, 0, sizeof j);
+  j.op = OP_MINIMIZE;
+  CHECK(race(&j));
+  printf("mapped bytes: %zu before the HeapMinimize, %zu after\n", mapped,
+         stats().mapped_bytes);
+  CHECK(stats().mapped_bytes + 900000 <= mapped);  /* most of that block */
+
+  /* a Realloc of NULL under a spy: PreRealloc told fSpyed FALSE */
   CHECK(imalloc_CoRegisterMallocSpy(&spy) == S_OK);
   last_spyed = -1;
-  CHECK(DIDALLOC(p) == 1);
-  CHECK(last_spyed == 0);
+  p = REALLOC(NULL, 40);
+  CHECK(p != NULL && last_spyed == 0);
   FREE(p);
-  CHECK(last_spyed == 0);
-  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);  /* nothing holds it back */
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
   FREE(warm);
   return check_report();
 }
