@@ -40,8 +40,8 @@ static int g_key_ok;
 static void tc_exit(void *arg);
 
 static void global_init(void) {
-  long ps = sysconf(_SC_PAGESIZE);
-  if (ps > 0) ta_page = (size_t)ps;
+  /* POSIX requires _SC_PAGESIZE: sysconf always answers it */
+  ta_page = (size_t)sysconf(_SC_PAGESIZE);
   ta_classes_init();
   g_key_ok = pthread_key_create(&g_key, tc_exit) == 0;
   ta_fork_install();
