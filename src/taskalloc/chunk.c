@@ -168,7 +168,7 @@ static int clean_room(void) {
   v = ta_os_map(bytes);
   if (!v) return 0;
   if (g_pool.nclean) memcpy(v, g_pool.clean, g_pool.nclean * sizeof *v);
-  if (g_pool.clean) ta_os_unmap(g_pool.clean, old);
+  ta_os_unmap(g_pool.clean, old);  /* the first time: 0 bytes, nothing */
   atomic_fetch_add_explicit(&ta_mapped, bytes - old, RLX);
   atomic_fetch_add_explicit(&ta_meta, bytes - old, RLX);
   g_pool.clean = v;

@@ -40,8 +40,8 @@ static void fork_child(void) {
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void global_init(void) {
-  long ps = sysconf(_SC_PAGESIZE);
-  if (ps > 0) ta_page = (size_t)ps;
+  /* POSIX requires _SC_PAGESIZE: sysconf always answers it */
+  ta_page = (size_t)sysconf(_SC_PAGESIZE);
   ta_classes_init();
   ta_tc_key_create();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -1,0 +1,89 @@
+/*
+** taskalloc_realloc_race.c: a Realloc of a large block to a small size
+** while another thread frees the block, the free landing after the
+** Realloc found the block live and before it claims it (while it takes
+** the new small block). The race is made deterministic: this program
+** defines pthread_mutex_lock (calling the C library's), and the
+** reallocating thread stops in the first one it takes after it was told
+** to (its class's lock, for the refill of the new block's bin) until the
+** main thread has freed the block.
+**
+** The Realloc then finds the block gone and gives back the new block: it
+** returns NULL and nothing stays counted as live. Prints "N passed, N
+** failed"; exits non-zero on a failure.
+*/
+#define _GNU_SOURCE  /* RTLD_NEXT */
+#include "check.h"
+#include "client.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdlib.h>
+
+typedef int (*mutex_fn)(pthread_mutex_t *);
+
+static _Thread_local int stop_at_next_lock;
+static sem_t at_lock, go_on;
+
+int pthread_mutex_lock(pthread_mutex_t *mx) {
+  static mutex_fn f;
+  if (!f) *(void **)&f = dlsym(RTLD_NEXT, "pthread_mutex_lock");
+  if (!f) abort();
+  if (stop_at_next_lock) {
+    stop_at_next_lock = 0;
+    sem_post(&at_lock);
+    while (sem_wait(&go_on) != 0) {
+    }
+  }
+  return f(mx);
+}
+
+struct job {
+  void *p, *got;
+  int warm;  /* the thread's cache was set up */
+};
+
+static void *reallocator(void *arg) {
+  struct job *j = arg;
+  void *w = ALLOC(32);  /* the cache set up, another class than 100's */
+  j->warm = w != NULL;
+  stop_at_next_lock = 1;
+  j->got = REALLOC(j->p, 100);
+  stop_at_next_lock = 0;
+  FREE(w);
+  return NULL;
+}
+
+int main(void) {
+  pthread_t t;
+  struct job j = { NULL, NULL, 0 };
+  size_t live;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (imalloc_CoGetMalloc(1, &m) != S_OK || sem_init(&at_lock, 0, 0) != 0 ||
+      sem_init(&go_on, 0, 0) != 0) {
+    printf("FAIL: no allocator\n0 passed, 1 failed\n");
+    return 1;
+  }
+  j.p = ALLOC(200000);  /* a large block */
+  CHECK(j.p != NULL);
+  live = live_blocks();
+  CHECK(pthread_create(&t, NULL, reallocator, &j) == 0);
+  while (sem_wait(&at_lock) != 0) {
+  }
+  FREE(j.p);  /* while the Realloc takes its new block */
+  CHECK(DIDALLOC(j.p) == 0);
+  sem_post(&go_on);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(j.warm);
+  CHECK(j.got == NULL);  /* the block was gone: nothing moved */
+  CHECK(live_blocks() == live - 1);
+  /* the allocator still hands out and takes back blocks of that class */
+  {
+    void *q = ALLOC(100);
+    CHECK(q != NULL && GETSIZE(q) == 100 && DIDALLOC(q) == 1);
+    FREE(q);
+    CHECK(live_blocks() == live - 1);
+  }
+  return check_report();
+}
