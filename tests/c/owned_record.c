@@ -5,9 +5,9 @@
 **
 **   owned_record CPATH LPATH
 **
-** The record's table is made anew only once most of the blocks it held are
-** gone, 64 at least (shrinkowned): a buffer freed in a new state leaves it
-** as it is.
+** The record's table is made anew once fewer than a quarter of the blocks
+** it held at most, 64 at least, are left (shrinkowned), not before: a
+** buffer freed in a new state leaves it as it is.
 */
 #include "check.h"
 
@@ -44,7 +44,45 @@ static const char record_kept[] =
   "local b = assert(imalloc.get():buffer(8))\n"
   "b:free()\n"
   "assert(debug.getuservalue(owned, 1) == t,\n"
-  "       'the record table made anew after one buffer of one')\n";
+  "       'the record table made anew after one buffer of one')\n"
+  "local m = imalloc.get()\n"
+  "local bs = {}\n"
+  "for i = 1, 64 do bs[i] = assert(m:buffer(8)) end\n"
+  "for i = 1, 48 do bs[i]:free() end  -- 16 of 64: not below a quarter\n"
+  "assert(debug.getuservalue(owned, 1) == t, 'made anew at a quarter')\n"
+  "bs[49]:free()\n"
+  "assert(debug.getuservalue(owned, 1) ~= t,\n"
+  "       'the record table kept after most of its blocks went')\n"
+  "assert(not pcall(m.free, m, bs[50]:ptr()), 'a record lost')\n";
+
+/* A finalizer that runs while the record's table is being made anew (at
+** its one allocation) frees a buffer, which makes the table anew within
+** (nested), and makes a buffer, recorded in that newer table: the outer
+** remake must then be given up, or the new buffer's block drops out of
+** the record and m:free frees it under the buffer. The collector is made
+** to run a whole cycle, finalizers included, at the first allocation after
+** the finalizer's object is dropped (Lua 5.4's incremental parameters: no
+** pause, the largest step), which is that remake's. */
+static const char finalizer_in_remake[] =
+  "local imalloc = require 'imalloc'\n"
+  "local m = imalloc.get()\n"
+  "local bs = {}\n"
+  "for i = 1, 64 do bs[i] = assert(m:buffer(8)) end\n"
+  "local bx = assert(m:buffer(8))  -- 65 records, the peak\n"
+  "for i = 1, 49 do bs[i]:free() end  -- 16: not below 65 // 4\n"
+  "local keep\n"
+  "local f = setmetatable({}, { __gc = function()\n"
+  "  bx:free()  -- 14 records: made anew within\n"
+  "  keep = assert(m:buffer(8))\n"
+  "end })\n"
+  "collectgarbage('incremental', 1, 1000, 40)\n"
+  "collectgarbage()\n"
+  "f = nil\n"
+  "bs[50]:free()  -- 15, below 16: the table made anew, f's finalizer within\n"
+  "assert(keep, 'the finalizer did not run within the remake')\n"
+  "assert(not pcall(m.free, m, keep:ptr()),\n"
+  "       'a buffer made by a finalizer during a remake lost its record')\n"
+  "collectgarbage('incremental', 200, 100, 13)\n";
 
 int main(int argc, char **argv) {
   const char *cpath, *lpath;
@@ -65,6 +103,20 @@ int main(int argc, char **argv) {
   if (luaL_loadbuffer(L, record_kept, strlen(record_kept), "record_kept") != LUA_OK ||
       lua_pcall(L, 0, 0, 0) != LUA_OK) {
     printf("record_kept: %s\n", lua_tostring(L, -1));
+    CHECK(0);
+  } else {
+    CHECK(1);
+  }
+  lua_close(L);
+  L = new_lua_state(cpath, lpath);
+  if (!L) {
+    printf("no memory for a Lua state\n");
+    return 1;
+  }
+  if (luaL_loadbuffer(L, finalizer_in_remake, strlen(finalizer_in_remake),
+                      "finalizer_in_remake") != LUA_OK ||
+      lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    printf("finalizer_in_remake: %s\n", lua_tostring(L, -1));
     CHECK(0);
   } else {
     CHECK(1);
