@@ -285,6 +285,12 @@ static int l_task_alloc(lua_State *L) {
   return 1;
 }
 
+static int l_task_realloc(lua_State *L) {
+  pushpointer(L, imalloc_CoTaskMemRealloc(lua_touserdata(L, 1),
+                                          (SIZE_T)luaL_checkinteger(L, 2)));
+  return 1;
+}
+
 static int l_task_free(lua_State *L) {
   imalloc_CoTaskMemFree(lua_touserdata(L, 1));
   return 0;
@@ -302,7 +308,7 @@ static lua_State *new_state(const char *lpath) {
     {"spy_realloc", l_spy_realloc}, {"spy_free", l_spy_free},
     {"spy_addref", l_spy_addref}, {"spy_release", l_spy_release},
     {"task_alloc", l_task_alloc}, {"task_free", l_task_free},
-    {"counted", l_counted}, {NULL, NULL}
+    {"counted", l_counted}, {"task_realloc", l_task_realloc}, {NULL, NULL}
   };
   lua_State *L = new_lua_state("", lpath);
   if (!L) return NULL;
@@ -351,6 +357,23 @@ static const char books_given_back[] = PRELUDE
   "eq(heap(), 2, 'the tables stay while the spy is registered')\n"
   "assert(spy.stop())\n"
   "eq(heap(), 0, 'the C heap after the spy was let go')\n";
+
+/* A Realloc(NULL, n) from C after a tagged Realloc of a recorded block on
+** the same thread: a new block, with no where, whatever the thread's last
+** Realloc took out of the books. */
+static const char realloc_null_after_move[] = PRELUDE
+  "assert(spy.start())\n"
+  "local p = assert(m:alloc(8))\n"
+  "p = assert(m:realloc(p, 100))\n"
+  "local q = assert(task_realloc(nil, 16))\n"
+  "local r = spy.report()\n"
+  "eq(r.count, 2, 'blocks')\n"
+  "for _, b in ipairs(r.blocks) do\n"
+  "  if b.address == q then eq(b.where, nil, 'where of the untagged block') end\n"
+  "end\n"
+  "task_free(q)\n"
+  "m:free(p)\n"
+  "assert(spy.stop())\n";
 
 /* spy.start asks for the allocator and gives its reference back (it keeps
 ** only the address): COM's rule, which an allocator that counts enforces. */
@@ -580,6 +603,7 @@ int main(int argc, char **argv) {
   CASE(L, "books_given_back", books_given_back);
   CASE(L, "books_out_of_memory", books_out_of_memory);
   CASE(L, "start_gives_back", start_gives_back);
+  CASE(L, "realloc_null_after_move", realloc_null_after_move);
   CASE(L, "address_again", address_again);
   CASE(L, "other_calls", other_calls);
   CASE(L, "tag_taken", tag_taken);
