@@ -42,9 +42,10 @@ static void checkkeys(lua_State *L, int idx, int arg,
 }
 
 /* The number on top of the stack as a whole number of at least `min`
-** into *out; 0 if it is not one. An integral float beyond lua_Integer's
-** range (2^70) is a whole number too, taken as the largest there is: a
-** count or size no allocation reaches. */
+** into *out; 0 if it is not one (*out may be written all the same: the
+** callers raise then). An integral float beyond lua_Integer's range (2^70)
+** is a whole number too, taken as the largest there is: a count or size no
+** allocation reaches. */
 static int getwhole(lua_State *L, lua_Integer min, uint64_t *out) {
   int isint;
   lua_Integer n;
@@ -59,12 +60,9 @@ static int getwhole(lua_State *L, lua_Integer min, uint64_t *out) {
   f = lua_tonumber(L, -1);
   /* beyond the integers, finite, and without a fraction: every float from
   ** 2^53 on is whole; below, one that converts back to itself */
-  if (f >= (lua_Number)LUA_MAXINTEGER && f - f == 0 &&
-      (f >= 9007199254740992.0 || f == (lua_Number)(uint64_t)f)) {
-    *out = UINT64_MAX;
-    return 1;
-  }
-  return 0;
+  *out = UINT64_MAX;
+  return f >= (lua_Number)LUA_MAXINTEGER && f - f == 0 &&
+         (f >= 9007199254740992.0 || f == (lua_Number)(uint64_t)f);
 }
 
 /* Reads a fault rule from the table at `idx` (nil: no rule). Raises for a

@@ -16,6 +16,24 @@ local function reload()
 end
 
 describe("a second load of the module", function()
+  it("lets the names of its closures go with them", function()
+    -- the registry's closure -> name table is weak: a load that is gone
+    -- leaves nothing in it
+    local names = debug.getregistry()["imalloc.names"]
+    local saved = package.loaded["imalloc.core"]
+    local seen = setmetatable({}, { __mode = "k" })
+    package.loaded["imalloc.core"] = nil
+    do
+      local fresh = require "imalloc.core"
+      assert.equal("imalloc.get", names[fresh.get])
+      seen[fresh.get] = true
+    end
+    package.loaded["imalloc.core"] = saved
+    collectgarbage("collect")
+    collectgarbage("collect")
+    assert.is_nil(next(seen))
+  end)
+
   it("keeps a buffer of the first load owning its block", function()
     local first = reload()
     local m = assert(first.get())

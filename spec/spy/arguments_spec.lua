@@ -22,6 +22,14 @@ describe("a fault rule", function()
     m:free(q)
   end)
 
+  it("tells a whole number from one with a fraction between 2^31 and 2^53", function()
+    -- beyond lua_Integer where it has 32 bits (5.1, 5.2 and LuaJIT on x86)
+    assert.is_true(spy.fail { nth = 2 ^ 40, every = true })
+    assert.has_error(function() spy.fail { nth = 2 ^ 40 + 0.5 } end,
+      "bad argument #1 to 'fail' (nth must be an integer of at least 1)")
+    assert.is_true(spy.fail(nil))
+  end)
+
   it("still refuses what is not a whole number", function()
     for _, v in ipairs { 1.5, -1, -2 ^ 70, 1 / 0, -1 / 0, 0 / 0, "1" } do
       assert.has_error(function() spy.fail { above = v } end,

@@ -24,6 +24,21 @@ common.isolate()
 describe("spy.fail at the limits of each field", function()
   common.session()  -- a rule ends with its session
 
+  it("frees a block it never saw while its index holds 128 records", function()
+    -- the index (128 slots at first) must have an empty slot left for a
+    -- lookup of an address it lacks to end
+    assert.is_true(spy.stop())
+    local unseen = assert(m:alloc(8))
+    assert.is_true(spy.start())
+    local ps = {}
+    for i = 1, 128 do ps[i] = assert(m:alloc(8)) end
+    assert.equal(128, spy.report().count)
+    m:free(unseen)
+    assert.equal(128, spy.report().count)
+    for i = 1, 128 do m:free(ps[i]) end
+    assert.equal(0, spy.report().count)
+  end)
+
   it("takes every = false without nth, and fails nothing", function()
     assert.is_true(spy.fail { every = false })
     assert.equal("....", outcomes(4, 1))

@@ -42,6 +42,12 @@ describe("spy.fail { nth = n }", function()
     assert.equal(3, spy.report().failures)
   end)
 
+  it("fails the nth allocation once with every = false", function()
+    spy.fail { nth = 3, every = false }
+    assert.equal("..x......", pattern(9))
+    assert.equal(1, spy.report().failures)
+  end)
+
   it("neither fails nor counts zero-byte allocations", function()
     spy.fail { nth = 2 }
     assert.equal("....", pattern(4, 0))

@@ -50,6 +50,12 @@ end)
 describe("spy.report", function()
   common.session()
 
+  it("gives a block allocated on a chunk's line 1 that line", function()
+    local p = assert((loadstring or load)("local m = ... return m:alloc(5)", "=first line"))(m)
+    assert.same({ { p, 5, "first line:1" } }, common.blocks(spy.report()))
+    m:free(p)
+  end)
+
   it("lists a block of m:alloc with its address, size, seq and line", function()
     local p, w = m:alloc(100), where()
     local r = spy.report()

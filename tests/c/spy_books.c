@@ -99,12 +99,71 @@ static int getmalloc_null;        /* answer S_OK with no IMalloc */
 static HRESULT revoke_answer;     /* S_OK: ask the allocator */
 static IMallocSpy *registered;    /* the last spy registered */
 
+/* counted(true): the backend answers with a stand-in for the allocator
+** that forwards every call and counts the references it handed out and
+** got back, so that a reference kept (a missing Release) is a count left
+** above 0. The built-in allocator and ole32's ignore their counts. */
+static int counted;
+static long counted_refs;
+static IMalloc *counted_real;
+
+static HRESULT STDMETHODCALLTYPE c_QueryInterface(IMalloc *This, REFIID riid,
+                                                  void **ppv) {
+  (void)This;
+  return counted_real->lpVtbl->QueryInterface(counted_real, riid, ppv);
+}
+static ULONG STDMETHODCALLTYPE c_AddRef(IMalloc *This) {
+  (void)This;
+  counted_refs++;
+  return counted_real->lpVtbl->AddRef(counted_real);
+}
+static ULONG STDMETHODCALLTYPE c_Release(IMalloc *This) {
+  (void)This;
+  counted_refs--;
+  return counted_real->lpVtbl->Release(counted_real);
+}
+static void *STDMETHODCALLTYPE c_Alloc(IMalloc *This, SIZE_T cb) {
+  (void)This;
+  return counted_real->lpVtbl->Alloc(counted_real, cb);
+}
+static void *STDMETHODCALLTYPE c_Realloc(IMalloc *This, void *pv, SIZE_T cb) {
+  (void)This;
+  return counted_real->lpVtbl->Realloc(counted_real, pv, cb);
+}
+static void STDMETHODCALLTYPE c_Free(IMalloc *This, void *pv) {
+  (void)This;
+  counted_real->lpVtbl->Free(counted_real, pv);
+}
+static SIZE_T STDMETHODCALLTYPE c_GetSize(IMalloc *This, void *pv) {
+  (void)This;
+  return counted_real->lpVtbl->GetSize(counted_real, pv);
+}
+static int STDMETHODCALLTYPE c_DidAlloc(IMalloc *This, void *pv) {
+  (void)This;
+  return counted_real->lpVtbl->DidAlloc(counted_real, pv);
+}
+static void STDMETHODCALLTYPE c_HeapMinimize(IMalloc *This) {
+  (void)This;
+  counted_real->lpVtbl->HeapMinimize(counted_real);
+}
+static const IMallocVtbl counted_vtbl = {
+  c_QueryInterface, c_AddRef, c_Release, c_Alloc, c_Realloc, c_Free,
+  c_GetSize, c_DidAlloc, c_HeapMinimize
+};
+static IMalloc counted_malloc = { &counted_vtbl };
+
 HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out) {
+  HRESULT hr;
   if (getmalloc_answer != S_OK || getmalloc_null) {
     *out = NULL;
     return getmalloc_answer;
   }
-  return imalloc_CoGetMalloc(context, out);
+  if (!counted) return imalloc_CoGetMalloc(context, out);
+  hr = imalloc_CoGetMalloc(context, &counted_real);
+  if (hr < 0) return hr;
+  counted_refs++;
+  *out = &counted_malloc;
+  return hr;
 }
 
 HRESULT imalloc_backend_registerspy(IMallocSpy *spy) {
@@ -155,6 +214,14 @@ static int l_getmalloc(lua_State *L) {
 static int l_revoke(lua_State *L) {
   revoke_answer = (HRESULT)(uint32_t)luaL_checkinteger(L, 1);
   return 0;
+}
+
+/* counted(on): see imalloc_backend_getmalloc; returns the references the
+** stand-in handed out and did not get back. */
+static int l_counted(lua_State *L) {
+  counted = lua_toboolean(L, 1);
+  lua_pushinteger(L, counted_refs);
+  return 1;
 }
 
 /* A pointer as the binding gives it: NULL is nil. */
@@ -218,6 +285,12 @@ static int l_task_alloc(lua_State *L) {
   return 1;
 }
 
+static int l_task_realloc(lua_State *L) {
+  pushpointer(L, imalloc_CoTaskMemRealloc(lua_touserdata(L, 1),
+                                          (SIZE_T)luaL_checkinteger(L, 2)));
+  return 1;
+}
+
 static int l_task_free(lua_State *L) {
   imalloc_CoTaskMemFree(lua_touserdata(L, 1));
   return 0;
@@ -234,7 +307,8 @@ static lua_State *new_state(const char *lpath) {
     {"revoke", l_revoke}, {"spy_alloc", l_spy_alloc},
     {"spy_realloc", l_spy_realloc}, {"spy_free", l_spy_free},
     {"spy_addref", l_spy_addref}, {"spy_release", l_spy_release},
-    {"task_alloc", l_task_alloc}, {"task_free", l_task_free}, {NULL, NULL}
+    {"task_alloc", l_task_alloc}, {"task_free", l_task_free},
+    {"counted", l_counted}, {"task_realloc", l_task_realloc}, {NULL, NULL}
   };
   lua_State *L = new_lua_state("", lpath);
   if (!L) return NULL;
@@ -283,6 +357,35 @@ static const char books_given_back[] = PRELUDE
   "eq(heap(), 2, 'the tables stay while the spy is registered')\n"
   "assert(spy.stop())\n"
   "eq(heap(), 0, 'the C heap after the spy was let go')\n";
+
+/* A Realloc(NULL, n) from C after a tagged Realloc of a recorded block on
+** the same thread: a new block, with no where, whatever the thread's last
+** Realloc took out of the books. */
+static const char realloc_null_after_move[] = PRELUDE
+  "assert(spy.start())\n"
+  "local p = assert(m:alloc(8))\n"
+  "p = assert(m:realloc(p, 100))\n"
+  "local q = assert(task_realloc(nil, 16))\n"
+  "local r = spy.report()\n"
+  "eq(r.count, 2, 'blocks')\n"
+  "for _, b in ipairs(r.blocks) do\n"
+  "  if b.address == q then eq(b.where, nil, 'where of the untagged block') end\n"
+  "end\n"
+  "task_free(q)\n"
+  "m:free(p)\n"
+  "assert(spy.stop())\n";
+
+/* spy.start asks for the allocator and gives its reference back (it keeps
+** only the address): COM's rule, which an allocator that counts enforces. */
+static const char start_gives_back[] = PRELUDE
+  "eq(counted(true), 0, 'references before')\n"
+  "assert(spy.start())\n"
+  "eq(counted(true), 0, 'references kept by spy.start')\n"
+  "local p = assert(m:alloc(8))\n"
+  "eq(spy.report().count, 1, 'a block spied')\n"
+  "m:free(p)\n"
+  "assert(spy.stop())\n"
+  "eq(counted(false), 0, 'references kept by spy.stop')\n";
 
 /* No memory for the books: the block is the caller's all the same, and the
 ** report says how many went unrecorded. */
@@ -499,6 +602,8 @@ int main(int argc, char **argv) {
   }
   CASE(L, "books_given_back", books_given_back);
   CASE(L, "books_out_of_memory", books_out_of_memory);
+  CASE(L, "start_gives_back", start_gives_back);
+  CASE(L, "realloc_null_after_move", realloc_null_after_move);
   CASE(L, "address_again", address_again);
   CASE(L, "other_calls", other_calls);
   CASE(L, "tag_taken", tag_taken);
