@@ -123,29 +123,36 @@ describe("a block this module freed", function()
     -- sides keep it from merging with a neighbour; frees of another size
     -- push it out; then blocks of its size are taken until one is it.
     -- The loop allocates no Lua memory (Lua shares the heap through the C
-    -- runtime's malloc), and the file runs in a process of its own under
-    -- heap checking: a fresh heap, whose free blocks are where it put them.
-    local SIZE, TRIES = 48, 20000
-    local taken, n = {}, 0
-    for i = 1, TRIES do taken[i] = false end
-    local before, p, after = assert(m:alloc(SIZE)), assert(m:alloc(SIZE)), assert(m:alloc(SIZE))
-    m:free(p)
-    for _ = 1, 2000 do m:free(assert(m:alloc(200))) end
-    local q
-    repeat
-      q = assert(m:alloc(SIZE))
-      n = n + 1
-      taken[n] = q
-    until q == p or n == TRIES
-    for i = 1, n - 1 do m:free(taken[i]) end
-    m:free(before)
-    m:free(after)
-    assert.equal(p, q)
-    assert.equal(1, m:didalloc(q))
-    m:write(q, "again")
-    assert.equal("again", m:read(q, 5))
-    m:free(q)
-    refused(function() m:free(q) end)
+    -- runtime's malloc), and it runs in a process of its own: a fresh
+    -- heap, whose free blocks are where it put them, whatever tests the
+    -- shuffled order ran before this one.
+    local out = helpers.run_fresh([[
+      local imalloc = require "imalloc"
+      local m = assert(imalloc.get())
+      local SIZE, TRIES = 48, 20000
+      local taken, n = {}, 0
+      for i = 1, TRIES do taken[i] = false end
+      local before, p, after = assert(m:alloc(SIZE)), assert(m:alloc(SIZE)), assert(m:alloc(SIZE))
+      m:free(p)
+      for _ = 1, 2000 do m:free(assert(m:alloc(200))) end
+      local q
+      repeat
+        q = assert(m:alloc(SIZE))
+        n = n + 1
+        taken[n] = q
+      until q == p or n == TRIES
+      for i = 1, n - 1 do m:free(taken[i]) end
+      m:free(before)
+      m:free(after)
+      local live = m:didalloc(q)
+      m:write(q, "again")
+      local back = m:read(q, 5)
+      m:free(q)
+      local ok, err = pcall(m.free, m, q)
+      print(("same %s live %d back %s second free %s"):format(tostring(q == p), live, back,
+        ok and "taken" or tostring(err):find("]] .. NOTLIVE .. [[", 1, true) and "refused" or err))
+    ]])
+    assert.equal("same true live 1 back again second free refused\n", out)
   end)
 end)
 
