@@ -35,6 +35,15 @@
 /* Small refills and flushes with no large operation between them after
 ** which the cache falls back to ta_retain (ta_large_idle). */
 #define IDLE_SLOW 64
+/* AddressSanitizer and valgrind write their shadow of a range page by page
+** (under ASan an eighth of its size), and it stays resident: poisoning a
+** kept mapping of gigabytes whole, or unpoisoning it when it is mapped
+** again, would cost that much memory. So a kept mapping is poisoned in its
+** first POISON_KEPT bytes only (a use after free past them goes unseen in
+** those builds), and whatever is poisoned within a range that starts at or
+** after a mapping's start lies within its first POISON_KEPT bytes, which is
+** all that unpoisoning it needs to clear. */
+#define POISON_KEPT ((size_t)64 << 20)
 
 struct mapping {
   uintptr_t base;
@@ -69,8 +78,16 @@ static struct {
 ** blocks then count towards ta_large_idle (read without the lock). */
 static _Atomic int g_excess;
 
+static void poison_kept(uintptr_t base, size_t len) {
+  POISON((void *)base, len < POISON_KEPT ? len : POISON_KEPT);
+}
+
+static void unpoison_kept(uintptr_t base, size_t len) {
+  UNPOISON((void *)base, len < POISON_KEPT ? len : POISON_KEPT);
+}
+
 static void unmap_cached(uintptr_t base, size_t len) {
-  UNPOISON((void *)base, len);  /* whoever maps the range next */
+  unpoison_kept(base, len);  /* whoever maps the range next */
   ta_os_unmap((void *)base, len);
   atomic_fetch_sub_explicit(&ta_mapped, len, RLX);
 }
@@ -132,9 +149,9 @@ static struct mapping lcache_remove(unsigned i) {
 ** whose pages were never touched: the donor's resident pages replace them,
 ** with no copy and no fault. 1 if done. */
 static int lcache_donate(uintptr_t b, size_t part, uintptr_t to) {
-  UNPOISON((void *)b, part);
+  unpoison_kept(b, part);
   if (!ta_os_move((void *)b, part, (void *)to, part)) {
-    POISON((void *)b, part);
+    poison_kept(b, part);
     return 0;
   }
   atomic_fetch_sub_explicit(&ta_mapped, part, RLX);
@@ -186,7 +203,7 @@ static uintptr_t lcache_take(size_t len) {
       goto fail;
     }
   } else if (got.len < len) {
-    UNPOISON((void *)q, got.len);
+    unpoison_kept(q, got.len);
     if (!ta_os_grow((void *)q, got.len, len)) {
       q = (uintptr_t)ta_os_map_aligned(len);
       if (!q) goto fail;
@@ -228,11 +245,11 @@ static void lcache_put(uintptr_t base, size_t len) {
   struct mapping out[LCACHE_MAX + 1];
   unsigned nout = 0, i;
   size_t bound;
-  POISON((void *)base, len);
   pthread_mutex_lock(&g_lcache.lock);
   lcache_note(-(ptrdiff_t)len);
   bound = lcache_bound();
   if (len <= bound) {
+    poison_kept(base, len);  /* before another thread can take it */
     nout = lcache_trim(bound - len, LCACHE_MAX - 1, out);
     g_lcache.m[g_lcache.count].base = base;
     g_lcache.m[g_lcache.count].len = len;
@@ -312,7 +329,7 @@ void *ta_large_alloc(size_t n, uint32_t spy) {
   len = page_up(n);
   p = lcache_take(len);
   if (p) {
-    UNPOISON((void *)p, len);
+    unpoison_kept(p, len);
   } else {
     p = (uintptr_t)ta_os_map_aligned(len);
     if (!p) goto nomem;

@@ -196,6 +196,31 @@ static void test_large_cache(void) {
   }
 }
 
+/* A huge block never touched costs no memory when freed, whether the
+** cache unmaps it (the first Free) or keeps it (the second, after the
+** program reused its size): under AddressSanitizer the allocator poisons
+** what it keeps, and a shadow written for the whole range would be an
+** eighth of it, 128 MiB here, resident for as long as it is kept. */
+static void test_huge_free(void) {
+  size_t n = (size_t)1 << 30, before, peak = 0;
+  int k;
+  before = rss();
+  for (k = 0; k < 2; k++) {
+    void *p = ALLOC(n);
+    CHECK(p != NULL);
+    if (!p) return;
+    FREE(p);
+    if (rss() > peak) peak = rss();
+  }
+  printf("# 1 GiB untouched, allocated and freed twice: RSS %zu -> %zu KiB\n",
+         before >> 10, peak >> 10);
+  if (PROCESS_COUNTS)
+    CHECK(peak < before + 16 * MIB);
+  else
+    printf("# RSS not checked: ThreadSanitizer's shadow counts too\n");
+  MINIMIZE();
+}
+
 /* Realloc grows a large block without copying its pages (mremap): the
 ** bytes are kept, and the grown block costs no fault per page it had. */
 static void test_realloc_growth(void) {
@@ -316,6 +341,7 @@ int main(void) {
   test_return();
   test_reuse_across_classes();
   test_large_cache();
+  test_huge_free();
   test_realloc_growth();
   test_other_threads();
   test_small_class();
