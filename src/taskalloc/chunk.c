@@ -49,9 +49,7 @@ struct list {
 ** per shard, not per class, so that fork's handlers hold a few locks (a
 ** shard is mostly one thread's, whose refills do not contend anyway). */
 struct klass {
-  pthread_mutex_t *lock; /* its shard's */
   struct list partial;   /* chunks with blocks to hand out */
-  uint32_t bit;          /* 1 << its shard */
   int listed;            /* whether its bit is set in g_partial[class] */
   uint32_t takes;        /* refills served from its list */
   uint32_t seen[NSHARD]; /* shard v's `takes` of this class when this
@@ -63,6 +61,18 @@ static struct {
   _Alignas(64) pthread_mutex_t lock;
 } g_shard[NSHARD];
 
+/* A class's shard and its lock follow from where it is in g_cls: nothing
+** is written to g_cls at start-up, so the pages of shards no thread uses
+** are never touched (16 shards of 44 classes: 64 KiB). */
+static unsigned klass_shard(const struct klass *k) {
+  return (unsigned)((size_t)((const char *)k - (const char *)g_cls) /
+                    sizeof g_cls[0]);
+}
+
+static pthread_mutex_t *klass_lock(const struct klass *k) {
+  return &g_shard[klass_shard(k)].lock;
+}
+
 /* Per class, the shards whose list of that class is not empty: a thread
 ** whose own list is empty looks there for shards no live thread holds
 ** (ta_shards), and drains their chunks before it takes a new one. Written
@@ -73,10 +83,12 @@ _Atomic uint32_t ta_shards;
 /* With k's lock held, after its list changed: its bit in g_partial. */
 static void partial_note(struct klass *k, unsigned cls) {
   int now = k->partial.head != NULL;
+  uint32_t bit;
   if (now == k->listed) return;
   k->listed = now;
-  if (now) atomic_fetch_or_explicit(&g_partial[cls], k->bit, RLX);
-  else atomic_fetch_and_explicit(&g_partial[cls], ~k->bit, RLX);
+  bit = 1u << klass_shard(k);
+  if (now) atomic_fetch_or_explicit(&g_partial[cls], bit, RLX);
+  else atomic_fetch_and_explicit(&g_partial[cls], ~bit, RLX);
 }
 
 /* Empty chunks: `dirty` with their pages (most recently emptied first),
@@ -143,10 +155,6 @@ void ta_classes_init(void) {
   for (c = 0; c < NCLASS; c++) {
     struct geom *g = &ta_geom[c];
     uint32_t b;
-    for (sh = 0; sh < NSHARD; sh++) {
-      g_cls[sh][c].lock = &g_shard[sh].lock;
-      g_cls[sh][c].bit = 1u << sh;
-    }
     g->bsize = class_size(c);
     ta_nslots[c] = (uint32_t)((CHUNK_SIZE - BLOCKS_OFF) / g->bsize);
     g->span = ta_nslots[c] * g->bsize;
@@ -320,8 +328,8 @@ static int adopt(unsigned sh, uint32_t mask, unsigned cls, int spare_head) {
   while (mask) {
     unsigned v = (unsigned)__builtin_ctz(mask);
     struct klass *kv = &g_cls[v][cls];
-    pthread_mutex_t *first = v < sh ? kv->lock : k->lock;
-    pthread_mutex_t *second = v < sh ? k->lock : kv->lock;
+    pthread_mutex_t *first = v < sh ? klass_lock(kv) : klass_lock(k);
+    pthread_mutex_t *second = v < sh ? klass_lock(k) : klass_lock(kv);
     struct chunk *c;
     mask &= mask - 1;
     pthread_mutex_lock(first);
@@ -362,18 +370,18 @@ void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
   uint32_t others = atomic_load_explicit(&g_partial[cls], RLX) & ~(1u << sh);
   uint32_t orphans = others & ~atomic_load_explicit(&ta_shards, RLX);
   if (orphans) adopt(sh, orphans, cls, 0);
-  pthread_mutex_lock(k->lock);
+  pthread_mutex_lock(klass_lock(k));
   c = k->partial.head;
   if (!c && (others & ~orphans)) {  /* never two locks out of order */
-    pthread_mutex_unlock(k->lock);
+    pthread_mutex_unlock(klass_lock(k));
     adopt(sh, others & ~orphans, cls, 1);
-    pthread_mutex_lock(k->lock);
+    pthread_mutex_lock(klass_lock(k));
     c = k->partial.head;
   }
   if (!c) {
     c = chunk_get(sh, cls);
     if (!c) {
-      pthread_mutex_unlock(k->lock);
+      pthread_mutex_unlock(klass_lock(k));
       return NULL;
     }
     c->where = CH_PARTIAL;
@@ -382,7 +390,7 @@ void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
   }
   head = chunk_take(k, c, cls, want, got);
   k->takes++;
-  pthread_mutex_unlock(k->lock);
+  pthread_mutex_unlock(klass_lock(k));
   return head;
 }
 
@@ -422,9 +430,9 @@ void ta_class_give(unsigned cls, void *head) {
       for (;;) {  /* the lock of the shard c names, still named once held */
         unsigned s = atomic_load_explicit(&c->shard, RLX);
         if (k != &g_cls[s][cls]) {
-          if (k) pthread_mutex_unlock(k->lock);
+          if (k) pthread_mutex_unlock(klass_lock(k));
           k = &g_cls[s][cls];
-          pthread_mutex_lock(k->lock);
+          pthread_mutex_lock(klass_lock(k));
         }
         if (atomic_load_explicit(&c->shard, RLX) == s) break;
       }
@@ -443,7 +451,7 @@ void ta_class_give(unsigned cls, void *head) {
       }
       partial_note(k, cls);
     }
-    pthread_mutex_unlock(k->lock);
+    pthread_mutex_unlock(klass_lock(k));
     while (empties) {
       c = empties;
       empties = c->next;
