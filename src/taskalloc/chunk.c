@@ -383,9 +383,12 @@ static struct chunk *partial_with_free(struct klass *k, struct chunk *c) {
 ** since this shard last looked: an idle thread's chunk. A chunk with no
 ** free block, only blocks never handed out, is left: its memory would be
 ** as new as that of a chunk from the pool, and the pool's may have its
-** pages. Both shards' locks are held meanwhile, the lower shard's first
-** (fork takes them in that order too). Whether one was moved. */
-static int adopt(unsigned sh, uint32_t mask, unsigned cls) {
+** pages. When dry (shards no live thread holds, whose chunks of the
+** class have no free block: borrow), the first chunk is taken whatever
+** it holds, so that the next refills do not look there again. Both
+** shards' locks are held meanwhile, the lower shard's first (fork takes
+** them in that order too). Whether one was moved. */
+static int adopt(unsigned sh, uint32_t mask, unsigned cls, int dry) {
   struct klass *k = &g_cls[sh][cls];
   while (mask) {
     unsigned v = (unsigned)__builtin_ctz(mask);
@@ -397,10 +400,15 @@ static int adopt(unsigned sh, uint32_t mask, unsigned cls) {
     pthread_mutex_lock(first);
     pthread_mutex_lock(second);
     c = kv->partial.head;
-    if (c && !c->next && k->seen[v] != kv->takes) c = NULL;
-    else if (c && c->next) c = c->next;
-    if (c && !c->nfree) c = NULL;
-    k->seen[v] = kv->takes;
+    if (dry) {  /* any chunk, unless a thread took the shard meanwhile */
+      if (atomic_load_explicit(&ta_shards, RLX) & (1u << v)) c = NULL;
+    } else if (c && !c->next && k->seen[v] != kv->takes) {
+      c = NULL;
+    } else {
+      if (c && c->next) c = c->next;
+      if (c && !c->nfree) c = NULL;
+    }
+    if (!dry) k->seen[v] = kv->takes;
     if (c) {
       list_remove(&kv->partial, c);
       partial_note(kv, cls);
@@ -420,9 +428,10 @@ static int adopt(unsigned sh, uint32_t mask, unsigned cls) {
 ** stays in its shard: the next thread to start takes it over with its
 ** pages (a thread that adopted it would keep it, and that next thread
 ** would take a chunk of its own). No block is carved: that memory would
-** be as new as the borrower's own. */
+** be as new as the borrower's own. The shards whose chunks of the class
+** have no free block are added to *dry. */
 static void *borrow(uint32_t mask, unsigned cls, uint32_t want,
-                    uint32_t *got) {
+                    uint32_t *got, uint32_t *dry) {
   while (mask) {
     unsigned v = (unsigned)__builtin_ctz(mask);
     struct klass *kv = &g_cls[v][cls];
@@ -433,6 +442,7 @@ static void *borrow(uint32_t mask, unsigned cls, uint32_t want,
     c = kv->partial.head;
     if (c && !c->nfree) c = partial_with_free(kv, c);
     if (c && c->nfree) head = chunk_take(kv, c, cls, want, got);
+    else if (c) *dry |= 1u << v;
     pthread_mutex_unlock(klass_lock(kv));
     if (head) return head;
   }
@@ -457,14 +467,18 @@ void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
   uint32_t others = atomic_load_explicit(&g_partial[cls], RLX) & ~(1u << sh);
   uint32_t orphans = others & ~atomic_load_explicit(&ta_shards, RLX);
   if (orphans) {
-    head = borrow(orphans, cls, want, got);
+    uint32_t dry = 0;
+    head = borrow(orphans, cls, want, got, &dry);
     if (head) return head;
+    /* Chunks of ended threads with blocks never handed out only: taken
+    ** over, one per refill, rather than looked at by every refill. */
+    if (dry) adopt(sh, dry, cls, 1);
   }
   pthread_mutex_lock(klass_lock(k));
   c = k->partial.head;
   if (!c && (others & ~orphans)) {  /* never two locks out of order */
     pthread_mutex_unlock(klass_lock(k));
-    adopt(sh, others & ~orphans, cls);
+    adopt(sh, others & ~orphans, cls, 0);
     pthread_mutex_lock(klass_lock(k));
     c = k->partial.head;
   }

@@ -18,6 +18,10 @@
 **                       blocks; another thread's Alloc of that class
 **                       takes one, and the next thread to start gets the
 **                       rest from that chunk, not from a chunk of its own
+**   ended, none free    an ended thread's chunk with no free block, only
+**                       blocks never handed out: another thread's Alloc
+**                       takes it over and cuts its block from it, rather
+**                       than take a chunk from the pool or the system
 **
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
@@ -198,10 +202,39 @@ static void test_ended_thread(void) {
   FREE(ended_kept);
 }
 
+/* ---- ended thread, no free block ---------------------------------------- */
+
+enum { HUGE16 = 16000 };
+static void *dry_block;
+
+/* One block of 16000 bytes (a class of one block per refill at first, so
+** the cache keeps none), left live: the thread's chunk of that class has
+** no free block when it ends. */
+static void *dry_first(void *arg) {
+  (void)arg;
+  dry_block = ALLOC(HUGE16);
+  return NULL;
+}
+
+static void test_ended_none_free(void) {
+  void *mine;
+  size_t mapped;
+  run_thread(dry_first);
+  CHECK(dry_block != NULL);
+  mapped = stats().mapped_bytes;
+  mine = ALLOC(HUGE16);  /* this thread never used the class */
+  CHECK(mine != NULL);
+  CHECK(CHUNK(mine) == CHUNK(dry_block));
+  CHECK(stats().mapped_bytes == mapped);
+  FREE(mine);
+  FREE(dry_block);
+}
+
 int main(void) {
   if (!client_open()) return 1;
   test_free_blocks_first();
   test_pool_by_class();
   test_ended_thread();
+  test_ended_none_free();
   return check_report();
 }
