@@ -16,7 +16,8 @@
 ** thread takes on its refills. A block freed by another thread goes back,
 ** in a batch, to its own chunk under that chunk's shard's lock. A thread
 ** takes the free blocks of an ended thread's chunks first (they stay in
-** that shard, for the next thread that starts); when its own shard has no
+** that shard, for the next thread that starts; one with no free block is
+** taken over, so that refills stop looking at it); when its own shard has no
 ** chunk of a class, it adopts one with free blocks that a live thread is
 ** not allocating from, before it takes a chunk from the pool
 ** (ta_class_take). A chunk changes shard under the locks of both shards,
@@ -452,7 +453,8 @@ static void *borrow(uint32_t mask, unsigned cls, uint32_t want,
 /* Up to `want` blocks of class cls for a thread of shard sh, as a
 ** NULL-terminated list (*got of them), from one chunk; NULL when no memory
 ** can be had. First, free blocks of a chunk of a shard no live thread
-** holds (its thread ended: draining it lets it empty and go back; borrow).
+** holds (its thread ended: draining it lets it empty and go back; borrow;
+** such a chunk with no free block is adopted instead).
 ** Then the shard's own chunks, one with free blocks before one with blocks
 ** never handed out; when it has none, it adopts one with free blocks from
 ** another live thread that thread is not allocating from (one that freed
