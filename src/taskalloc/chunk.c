@@ -15,11 +15,20 @@
 ** chunks, hence different cache lines, and each takes a lock no other
 ** thread takes on its refills. A block freed by another thread goes back,
 ** in a batch, to its own chunk under that chunk's shard's lock. A thread
-** whose shard has no chunk with a free block of a class adopts one: an
-** ended thread's, else one a live thread is not allocating from, before
-** it takes a new chunk (ta_class_take). A chunk changes shard under the
-** locks of both shards, so one who holds the lock of the shard a chunk
-** names may use the chunk's list links and counts.
+** takes the free blocks of an ended thread's chunks first (they stay in
+** that shard, for the next thread that starts; one with no free block is
+** taken over, so that refills stop looking at it); when its own shard has no
+** chunk of a class, it adopts one with free blocks that a live thread is
+** not allocating from, before it takes a chunk from the pool
+** (ta_class_take). A chunk changes shard under the locks of both shards,
+** so one who holds the lock of the shard a chunk names may use the
+** chunk's list links and counts.
+**
+** Memory: free blocks are handed out before blocks never handed out (a
+** refill carves a chunk only when no chunk of its list has a free block),
+** and the pool gives a class the chunk that served it last (pool_pick):
+** a program's pages then follow what each class needed at most, not the
+** sum of what every class that ever held a chunk needed.
 */
 #include "internal.h"
 
@@ -49,9 +58,7 @@ struct list {
 ** per shard, not per class, so that fork's handlers hold a few locks (a
 ** shard is mostly one thread's, whose refills do not contend anyway). */
 struct klass {
-  pthread_mutex_t *lock; /* its shard's */
   struct list partial;   /* chunks with blocks to hand out */
-  uint32_t bit;          /* 1 << its shard */
   int listed;            /* whether its bit is set in g_partial[class] */
   uint32_t takes;        /* refills served from its list */
   uint32_t seen[NSHARD]; /* shard v's `takes` of this class when this
@@ -63,20 +70,35 @@ static struct {
   _Alignas(64) pthread_mutex_t lock;
 } g_shard[NSHARD];
 
+/* A class's shard and its lock follow from where it is in g_cls: nothing
+** is written to g_cls at start-up, so the pages of shards no thread uses
+** are never touched (16 shards of 44 classes: 64 KiB). */
+static unsigned klass_shard(const struct klass *k) {
+  return (unsigned)((size_t)((const char *)k - (const char *)g_cls) /
+                    sizeof g_cls[0]);
+}
+
+static pthread_mutex_t *klass_lock(const struct klass *k) {
+  return &g_shard[klass_shard(k)].lock;
+}
+
 /* Per class, the shards whose list of that class is not empty: a thread
-** whose own list is empty looks there for shards no live thread holds
-** (ta_shards), and drains their chunks before it takes a new one. Written
-** under the shard's lock, read without. */
+** looks there for shards no live thread holds (ta_shards), and drains
+** their chunks' free blocks first; and, when its own list is empty, for a
+** live thread's idle chunk. Written under the shard's lock, read
+** without. */
 static _Atomic uint32_t g_partial[NCLASS];
 _Atomic uint32_t ta_shards;
 
 /* With k's lock held, after its list changed: its bit in g_partial. */
 static void partial_note(struct klass *k, unsigned cls) {
   int now = k->partial.head != NULL;
+  uint32_t bit;
   if (now == k->listed) return;
   k->listed = now;
-  if (now) atomic_fetch_or_explicit(&g_partial[cls], k->bit, RLX);
-  else atomic_fetch_and_explicit(&g_partial[cls], ~k->bit, RLX);
+  bit = 1u << klass_shard(k);
+  if (now) atomic_fetch_or_explicit(&g_partial[cls], bit, RLX);
+  else atomic_fetch_and_explicit(&g_partial[cls], ~bit, RLX);
 }
 
 /* Empty chunks: `dirty` with their pages (most recently emptied first),
@@ -143,10 +165,6 @@ void ta_classes_init(void) {
   for (c = 0; c < NCLASS; c++) {
     struct geom *g = &ta_geom[c];
     uint32_t b;
-    for (sh = 0; sh < NSHARD; sh++) {
-      g_cls[sh][c].lock = &g_shard[sh].lock;
-      g_cls[sh][c].bit = 1u << sh;
-    }
     g->bsize = class_size(c);
     ta_nslots[c] = (uint32_t)((CHUNK_SIZE - BLOCKS_OFF) / g->bsize);
     g->span = ta_nslots[c] * g->bsize;
@@ -228,22 +246,47 @@ static void chunk_empty(struct chunk *c) {
   pthread_mutex_unlock(&g_pool.lock);
 }
 
+/* With the pool's lock held: the empty chunk with its pages that class cls
+** takes, or NULL. One that served cls last, whose pages are those cls
+** touched before; else the one with the most pages. Which one matters
+** for the memory a program holds: an empty chunk keeps the pages its
+** blocks were carved from, so a class that took a chunk another class
+** had filled further, while that class took one it had to fill again,
+** would hold the pages of both; over a program's phases the chunks would
+** each grow to the largest need of any class that ever held them, and the
+** pages to the sum of those. The first POOL_SCAN chunks are looked at
+** (the most recently emptied, which a class that just emptied one finds
+** first), so the lock is held for a bounded walk. */
+#define POOL_SCAN 64
+static struct chunk *pool_pick(unsigned cls) {
+  struct chunk *c, *best = NULL;
+  unsigned n;
+  for (c = g_pool.dirty.head, n = 0; c && n < POOL_SCAN; c = c->next, n++) {
+    if (c->cls == cls) return c;
+    if (!best || c->touched > best->touched) best = c;
+  }
+  return best;
+}
+
 /* With shard sh's lock of cls held: an empty chunk for them, from the pool
-** (one with its pages first) or new, its entry in the table naming cls. */
+** (one with its pages first, pool_pick) or new, its entry in the table
+** naming cls. */
 static struct chunk *chunk_get(unsigned sh, unsigned cls) {
   struct chunk *c;
   pthread_mutex_lock(&g_pool.lock);
-  c = g_pool.dirty.head;
+  c = pool_pick(cls);
   if (c) {
     list_remove(&g_pool.dirty, c);
     g_pool.dirty_bytes -= CHUNK_SIZE;
   } else if (g_pool.nclean) {
     c = (struct chunk *)g_pool.clean[--g_pool.nclean];
+    c->touched = 0;  /* its pages were given back */
   }
   pthread_mutex_unlock(&g_pool.lock);
   if (!c) {
     c = ta_os_map_aligned(CHUNK_SIZE);
     if (!c) return NULL;
+    c->touched = 0;
     atomic_fetch_add_explicit(&ta_mapped, CHUNK_SIZE, RLX);
     atomic_fetch_add_explicit(&ta_meta, CHUNK_HDR, RLX);
   }
@@ -271,9 +314,12 @@ static struct chunk *chunk_get(unsigned sh, unsigned cls) {
 }
 
 /* With k's lock held, c the first chunk of its list: up to `want` blocks
-** of it as a NULL-terminated list (*got of them). A chunk's whole free
-** list is taken without walking it when it holds at most `want`: the lock
-** is then held for a few stores, not a walk of cold blocks. */
+** of it as a NULL-terminated list (*got of them). Blocks never handed out
+** are carved only when the chunk has no free ones: a block carved touches
+** memory that a freed one would not (and the cache asks for more than it
+** needs now). A chunk's whole free list is taken without walking it when
+** it holds at most `want`: the lock is then held for a few stores, not a
+** walk of cold blocks. */
 static void *chunk_take(struct klass *k, struct chunk *c, unsigned cls,
                         uint32_t want, uint32_t *got) {
   uint32_t bsize = ta_geom[cls].bsize, n = 0;
@@ -285,11 +331,13 @@ static void *chunk_take(struct klass *k, struct chunk *c, unsigned cls,
     NEXT(last) = NULL;
     c->free = p;
     c->nfree -= n;
-  } else {  /* never handed out ones, then the whole free list */
+  } else if (c->nfree) {  /* the whole free list */
     head = c->free;
     n = c->nfree;
     c->free = NULL;
     c->nfree = 0;
+  } else {  /* blocks never handed out */
+    head = NULL;
     while (n < want && c->next_idx < ta_nslots[cls]) {
       char *b = (char *)c + BLOCKS_OFF + (size_t)c->next_idx * bsize;
       SLOT_AT(b) = block_slot((uintptr_t)c, c->next_idx++);
@@ -297,6 +345,7 @@ static void *chunk_take(struct klass *k, struct chunk *c, unsigned cls,
       head = b;
       n++;
     }
+    if (c->next_idx * bsize > c->touched) c->touched = c->next_idx * bsize;
   }
   c->used += n;
   if (!c->free && c->next_idx == ta_nslots[cls]) {
@@ -308,28 +357,59 @@ static void *chunk_take(struct klass *k, struct chunk *c, unsigned cls,
   return head;
 }
 
+/* With k's lock held, c the first chunk of its list, which has no free
+** block (only blocks never handed out): the first of the next few that
+** has free blocks, moved to the front, else c. A chunk whose blocks are
+** all handed out goes back on a list at its end and a new or adopted one
+** at its front, so the list has few chunks with blocks never handed out,
+** and those at its front: a short walk. */
+#define PARTIAL_SCAN 8
+static struct chunk *partial_with_free(struct klass *k, struct chunk *c) {
+  struct chunk *d = c->next;
+  unsigned n;
+  for (n = 0; d && n < PARTIAL_SCAN; d = d->next, n++) {
+    if (d->nfree) {
+      list_remove(&k->partial, d);
+      list_push_front(&k->partial, d);
+      return d;
+    }
+  }
+  return c;
+}
+
 /* With no lock held: moves to shard sh's list of class cls one chunk
-** with free blocks from the first shard in mask that has one. When
-** spare_head, the first of that shard's list (the one its thread
+** with free blocks from the first shard in mask (shards of live threads)
+** that has one. The first of that shard's list (the one its thread
 ** allocates from) is taken only if its thread took no blocks of the class
-** since this shard last looked: an idle thread's chunk. Both shards'
-** locks are held meanwhile, the lower shard's first (fork takes them in
-** that order too). Whether one was moved. */
-static int adopt(unsigned sh, uint32_t mask, unsigned cls, int spare_head) {
+** since this shard last looked: an idle thread's chunk. A chunk with no
+** free block, only blocks never handed out, is left: its memory would be
+** as new as that of a chunk from the pool, and the pool's may have its
+** pages. When dry (shards no live thread holds, whose chunks of the
+** class have no free block: borrow), the first chunk is taken whatever
+** it holds, so that the next refills do not look there again. Both
+** shards' locks are held meanwhile, the lower shard's first (fork takes
+** them in that order too). Whether one was moved. */
+static int adopt(unsigned sh, uint32_t mask, unsigned cls, int dry) {
   struct klass *k = &g_cls[sh][cls];
   while (mask) {
     unsigned v = (unsigned)__builtin_ctz(mask);
     struct klass *kv = &g_cls[v][cls];
-    pthread_mutex_t *first = v < sh ? kv->lock : k->lock;
-    pthread_mutex_t *second = v < sh ? k->lock : kv->lock;
+    pthread_mutex_t *first = v < sh ? klass_lock(kv) : klass_lock(k);
+    pthread_mutex_t *second = v < sh ? klass_lock(k) : klass_lock(kv);
     struct chunk *c;
     mask &= mask - 1;
     pthread_mutex_lock(first);
     pthread_mutex_lock(second);
     c = kv->partial.head;
-    if (c && spare_head && !c->next && k->seen[v] != kv->takes) c = NULL;
-    else if (c && spare_head && c->next) c = c->next;
-    k->seen[v] = kv->takes;
+    if (dry) {  /* any chunk, unless a thread took the shard meanwhile */
+      if (atomic_load_explicit(&ta_shards, RLX) & (1u << v)) c = NULL;
+    } else if (c && !c->next && k->seen[v] != kv->takes) {
+      c = NULL;
+    } else {
+      if (c && c->next) c = c->next;
+      if (c && !c->nfree) c = NULL;
+    }
+    if (!dry) k->seen[v] = kv->takes;
     if (c) {
       list_remove(&kv->partial, c);
       partial_note(kv, cls);
@@ -344,16 +424,43 @@ static int adopt(unsigned sh, uint32_t mask, unsigned cls, int spare_head) {
   return 0;
 }
 
+/* Up to `want` free blocks of class cls from a chunk of the first shard in
+** mask (shards no live thread holds) that has some, or NULL. The chunk
+** stays in its shard: the next thread to start takes it over with its
+** pages (a thread that adopted it would keep it, and that next thread
+** would take a chunk of its own). No block is carved: that memory would
+** be as new as the borrower's own. The shards whose chunks of the class
+** have no free block are added to *dry. */
+static void *borrow(uint32_t mask, unsigned cls, uint32_t want,
+                    uint32_t *got, uint32_t *dry) {
+  while (mask) {
+    unsigned v = (unsigned)__builtin_ctz(mask);
+    struct klass *kv = &g_cls[v][cls];
+    struct chunk *c;
+    void *head = NULL;
+    mask &= mask - 1;
+    pthread_mutex_lock(klass_lock(kv));
+    c = kv->partial.head;
+    if (c && !c->nfree) c = partial_with_free(kv, c);
+    if (c && c->nfree) head = chunk_take(kv, c, cls, want, got);
+    else if (c) *dry |= 1u << v;
+    pthread_mutex_unlock(klass_lock(kv));
+    if (head) return head;
+  }
+  return NULL;
+}
+
 /* Up to `want` blocks of class cls for a thread of shard sh, as a
 ** NULL-terminated list (*got of them), from one chunk; NULL when no memory
-** can be had. First, a chunk of a shard no live thread holds is adopted
-** (its thread ended: draining it lets it empty and go back). Then the
-** shard's own chunks; when it has none with a free block, it adopts one
-** from another live thread that thread is not allocating from (one that
-** freed much and allocates no more, as larson's first thread, would
-** otherwise strand its free blocks); a chunk new to the shard is taken
-** only when neither can be had. So two busy threads allocate from no
-** common chunk. */
+** can be had. First, free blocks of a chunk of a shard no live thread
+** holds (its thread ended: draining it lets it empty and go back; borrow;
+** such a chunk with no free block is adopted instead).
+** Then the shard's own chunks, one with free blocks before one with blocks
+** never handed out; when it has none, it adopts one with free blocks from
+** another live thread that thread is not allocating from (one that freed
+** much and allocates no more, as larson's first thread, would otherwise
+** strand its free blocks); a chunk new to the shard is taken only when
+** neither can be had. So two busy threads allocate from no common chunk. */
 void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
                     uint32_t *got) {
   struct klass *k = &g_cls[sh][cls];
@@ -361,28 +468,37 @@ void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
   void *head;
   uint32_t others = atomic_load_explicit(&g_partial[cls], RLX) & ~(1u << sh);
   uint32_t orphans = others & ~atomic_load_explicit(&ta_shards, RLX);
-  if (orphans) adopt(sh, orphans, cls, 0);
-  pthread_mutex_lock(k->lock);
+  if (orphans) {
+    uint32_t dry = 0;
+    head = borrow(orphans, cls, want, got, &dry);
+    if (head) return head;
+    /* Chunks of ended threads with blocks never handed out only: taken
+    ** over, one per refill, rather than looked at by every refill. */
+    if (dry) adopt(sh, dry, cls, 1);
+  }
+  pthread_mutex_lock(klass_lock(k));
   c = k->partial.head;
   if (!c && (others & ~orphans)) {  /* never two locks out of order */
-    pthread_mutex_unlock(k->lock);
-    adopt(sh, others & ~orphans, cls, 1);
-    pthread_mutex_lock(k->lock);
+    pthread_mutex_unlock(klass_lock(k));
+    adopt(sh, others & ~orphans, cls, 0);
+    pthread_mutex_lock(klass_lock(k));
     c = k->partial.head;
   }
   if (!c) {
     c = chunk_get(sh, cls);
     if (!c) {
-      pthread_mutex_unlock(k->lock);
+      pthread_mutex_unlock(klass_lock(k));
       return NULL;
     }
     c->where = CH_PARTIAL;
     list_push_front(&k->partial, c);
     partial_note(k, cls);
+  } else if (!c->nfree && c->next) {
+    c = partial_with_free(k, c);
   }
   head = chunk_take(k, c, cls, want, got);
   k->takes++;
-  pthread_mutex_unlock(k->lock);
+  pthread_mutex_unlock(klass_lock(k));
   return head;
 }
 
@@ -422,9 +538,9 @@ void ta_class_give(unsigned cls, void *head) {
       for (;;) {  /* the lock of the shard c names, still named once held */
         unsigned s = atomic_load_explicit(&c->shard, RLX);
         if (k != &g_cls[s][cls]) {
-          if (k) pthread_mutex_unlock(k->lock);
+          if (k) pthread_mutex_unlock(klass_lock(k));
           k = &g_cls[s][cls];
-          pthread_mutex_lock(k->lock);
+          pthread_mutex_lock(klass_lock(k));
         }
         if (atomic_load_explicit(&c->shard, RLX) == s) break;
       }
@@ -443,7 +559,7 @@ void ta_class_give(unsigned cls, void *head) {
       }
       partial_note(k, cls);
     }
-    pthread_mutex_unlock(k->lock);
+    pthread_mutex_unlock(klass_lock(k));
     while (empties) {
       c = empties;
       empties = c->next;

@@ -226,7 +226,10 @@ struct chunk {
   uint32_t where;              /* CH_* */
   _Atomic uint32_t shard;      /* whose lists: changed under the locks of
                                ** both shards (chunk.c) */
-  char pad[CHUNK_HDR - 3 * sizeof(void *) - 6 * sizeof(uint32_t)];
+  uint32_t touched;            /* bytes of blocks ever handed out since
+                               ** its pages were last given back: they are
+                               ** resident (chunk_get) */
+  char pad[CHUNK_HDR - 3 * sizeof(void *) - 7 * sizeof(uint32_t)];
 };
 _Static_assert(sizeof(struct chunk) == CHUNK_HDR, "chunk header size");
 
