@@ -298,6 +298,14 @@ static int l_draw(lua_State *L) {
   return 1;
 }
 
+/* fake(n): the address n, as an allocator that hands out addresses of its
+** own would give it: the spy only records addresses, and these, unlike
+** real ones, are the same in every run. */
+static int l_fake(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)(uintptr_t)luaL_checkinteger(L, 1));
+  return 1;
+}
+
 /* revoke_race(): the next revoke finds the spy revoked by another module
 ** just before it (between stop's change of state and its revoke). */
 static int l_revoke_race(lua_State *L) {
@@ -462,7 +470,8 @@ static lua_State *new_state(const char *lpath) {
     {"counted", l_counted}, {"task_realloc", l_task_realloc},
     {"heap_bytes", l_heap_bytes}, {"tags", l_tags}, {"settag", l_settag},
     {"draw", l_draw}, {"revoke_race", l_revoke_race},
-    {"stand_in", l_stand_in}, {"foreign", l_foreign}, {NULL, NULL}
+    {"stand_in", l_stand_in}, {"foreign", l_foreign}, {"fake", l_fake},
+    {NULL, NULL}
   };
   static char fake_block;  /* an address no allocator gives */
   void *poison;
@@ -506,6 +515,36 @@ static int run(lua_State *L, const char *name, const char *chunk) {
   "    error(what .. ': ' .. tostring(a) .. ', expected ' .. tostring(b), 2)\n" \
   "  end\n"                                                            \
   "end\n"
+
+/* The books find every outstanding block whatever was freed before it:
+** sets of 63 addresses (the most the first index holds) freed one by one
+** in scrambled orders, each still live block found after each free (an
+** allocator that gives its address again finds its record replaced, the
+** count unchanged). The addresses are the same in every run, so the
+** clusters the index forms, those that wrap round its end included, are
+** too. */
+static const char index_deletions[] = PRELUDE
+  "for set = 1, 96 do\n"
+  "  assert(spy.start())\n"
+  "  local addrs, live = {}, {}\n"
+  "  for i = 1, 63 do\n"
+  "    addrs[i] = fake(set * 0x1000000 + i * 16 * (set % 7 + 1))\n"
+  "    spy_alloc(addrs[i], i)\n"
+  "    live[i] = true\n"
+  "  end\n"
+  "  local left = 63\n"
+  "  for step = 1, 63 do\n"
+  "    local gone = (step * 29 + set) % 63 + 1\n"
+  "    eq(spy_free(addrs[gone]), addrs[gone], 'PreFree')\n"
+  "    live[gone], left = nil, left - 1\n"
+  "    local r = spy.report()\n"
+  "    eq(r.frees, step, 'frees, set ' .. set .. ' step ' .. step)\n"
+  "    eq(r.count, left, 'count')\n"
+  "    for i in pairs(live) do spy_alloc(addrs[i], i) end\n"
+  "    eq(spy.report().count, left, 'count after the live ones came again, set ' .. set .. ' step ' .. step)\n"
+  "  end\n"
+  "  assert(spy.stop())\n"
+  "end\n";
 
 /* Run first: the first session of the process, numbered 1. The tag a
 ** block took is gone (its session is 0, not this one's), so the next
@@ -972,6 +1011,7 @@ int main(int argc, char **argv) {
   CASE(L, "books_given_back", books_given_back);
   CASE(L, "books_memory", books_memory);
   CASE(L, "books_unwritten", books_unwritten);
+  CASE(L, "index_deletions", index_deletions);
   CASE(L, "books_emptied", books_emptied);
   CASE(L, "counters_restart", counters_restart);
   CASE(L, "fraction_draws", fraction_draws);
