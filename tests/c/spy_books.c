@@ -546,6 +546,22 @@ static const char index_deletions[] = PRELUDE
   "  assert(spy.stop())\n"
   "end\n";
 
+/* While a stop is pending the allocator still calls the spy, but the
+** fault rule is off for good: spy.fail raises and sets nothing. */
+static const char fail_while_pending[] = PRELUDE
+  "assert(spy.start { fail = { above = 1000 } })\n"
+  "local p = assert(m:alloc(8))\n"
+  "local ok, msg, code = spy.stop()\n"
+  "eq(code, 0x80070005, 'stop with a live block (E_ACCESSDENIED)')\n"
+  "eq(pcall(spy.fail, { nth = 1 }), false, 'spy.fail while the stop is pending')\n"
+  "local q = m:alloc(8)\n"
+  "eq(q ~= nil, true, 'an allocation while the stop is pending')\n"
+  "local big = m:alloc(2000)\n"
+  "eq(big ~= nil, true, 'an allocation above the start rule while pending')\n"
+  "eq(spy.report().failures, 0, 'failures')\n"
+  "m:free(big); m:free(q); m:free(p)\n"
+  "eq(spy.report().pending, false, 'pending after the last free')\n";
+
 /* Run first: the first session of the process, numbered 1. The tag a
 ** block took is gone (its session is 0, not this one's), so the next
 ** block, which C allocates, has no where. */
@@ -1012,6 +1028,7 @@ int main(int argc, char **argv) {
   CASE(L, "books_memory", books_memory);
   CASE(L, "books_unwritten", books_unwritten);
   CASE(L, "index_deletions", index_deletions);
+  CASE(L, "fail_while_pending", fail_while_pending);
   CASE(L, "books_emptied", books_emptied);
   CASE(L, "counters_restart", counters_restart);
   CASE(L, "fraction_draws", fraction_draws);
