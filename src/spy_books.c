@@ -216,15 +216,15 @@ static int rule_fails(size_t cb) {
       r->phase = 0;
       fails = 1;
     }
-  } else if (r->nth != 0) {
-    fails = r->counted == r->nth;
+  } else {
+    fails = r->counted == r->nth;  /* nth 0: counted is at least 1 */
   }
   if (r->has_above && cb > r->above) fails = 1;
-  if (r->fraction > 0) {  /* drawn every time, so the sequence is the seed's */
-    /* 53 random bits as a double in [0, 1) */
-    double u = (double)(next_random(&r->prng) >> 11) / 9007199254740992.0;
-    if (u < r->fraction) fails = 1;
-  }
+  /* drawn every time, so the sequence is the seed's: 53 random bits as a
+  ** double in [0, 1); a fraction of 0 fails none */
+  if ((double)(next_random(&r->prng) >> 11) / 9007199254740992.0 <
+      r->fraction)
+    fails = 1;
   if (fails) books.failures++;
   return fails;
 }
@@ -240,12 +240,15 @@ static int rule_fails(size_t cb) {
 
 enum { NONE, ALLOC, MOVE, FREED };
 
-/* What one thread hands from a Pre call to its Post call, and the tag. */
+/* What one thread hands from a Pre call to its Post call, and the tag.
+** Every Pre(Re)Alloc sets `kind` on each of its paths, and the allocator
+** calls a Post only right after its Pre on the same thread (none after a
+** Pre that failed the call), so a Post call reads what its own Pre set. */
 typedef struct ThreadState {
   char tag[IMALLOC_WHERE_MAX];
   int tag_session;       /* 0: no tag */
   IMalloc *tag_malloc;   /* the IMalloc the tagged call goes to */
-  int quiet;             /* the spy's own Alloc and Free: not in the books */
+  int quiet;             /* the spy's own Alloc: not in the books */
   int kind;              /* of the call in flight */
   size_t size;
   int tagged;
@@ -277,10 +280,10 @@ static void fill(ThreadState *t, Record *r, void *addr, const Record *old) {
     r->where[0] = '\0';
 }
 
+/* Nothing calls the spy after this (start replaces the rule). */
 static void release_all(void) {
   lock_books();
   clear_books();
-  books.rule.on = 0;
   books.state = IDLE;
   imalloc_atomic_set(&imalloc_spy_tagging, 0);
   unlock_books();
@@ -342,21 +345,18 @@ static void *STDMETHODCALLTYPE s_PostAlloc(IMallocSpy *This, void *p) {
     add(&r);
     unlock_books();
   }
-  t->kind = NONE;
   return p;
 }
 
 static void *STDMETHODCALLTYPE s_PreFree(IMallocSpy *This, void *p,
                                          BOOL spyed) {
-  ThreadState *t = thread_state();
+  Record old;
   (void)This;
-  (void)spyed;  /* the books know: a spied block has a record */
-  if (!t->quiet) {
-    Record old;
-    lock_books();
-    if (take(p, &old)) books.frees++;
-    unlock_books();
-  }
+  (void)spyed;  /* the books know: a spied block has a record (the spy's own
+                ** block, freed by first_allocation, has none) */
+  lock_books();
+  if (take(p, &old)) books.frees++;
+  unlock_books();
   return p;
 }
 
@@ -377,7 +377,6 @@ static SIZE_T STDMETHODCALLTYPE s_PreRealloc(IMallocSpy *This, void *p,
   (void)This;
   (void)spyed;
   *pnew = p;
-  t->kind = NONE;
   lock_books();
   take_tag(t);
   t->size = cb;
@@ -394,11 +393,7 @@ static SIZE_T STDMETHODCALLTYPE s_PreRealloc(IMallocSpy *This, void *p,
     }
   }
   unlock_books();
-  if (fails) {
-    t->kind = NONE;
-    return 0;
-  }
-  return cb;
+  return fails ? 0 : cb;
 }
 
 static void *STDMETHODCALLTYPE s_PostRealloc(IMallocSpy *This, void *p,
@@ -407,18 +402,15 @@ static void *STDMETHODCALLTYPE s_PostRealloc(IMallocSpy *This, void *p,
   Record r;
   (void)This;
   (void)spyed;
-  if (t->kind == ALLOC || t->kind == MOVE) {
-    lock_books();
-    if (p != NULL) {
-      fill(t, &r, p, t->kind == MOVE && t->had_old ? &t->old : NULL);
-      if (t->kind == ALLOC) books.allocs++; else books.reallocs++;
-      add(&r);
-    } else if (t->kind == MOVE && t->had_old) {
-      add(&t->old);  /* a real failure: the block stays as it was */
-    }
-    unlock_books();
+  lock_books();
+  if (p != NULL) {  /* (a Realloc to 0 bytes answers NULL) */
+    fill(t, &r, p, t->kind == MOVE && t->had_old ? &t->old : NULL);
+    if (t->kind == ALLOC) books.allocs++; else books.reallocs++;
+    add(&r);
+  } else if (t->kind == MOVE && t->had_old) {
+    add(&t->old);  /* a real failure: the block stays as it was */
   }
-  t->kind = NONE;
+  unlock_books();
   return p;
 }
 
@@ -467,9 +459,12 @@ static IMallocSpy spy = { &spy_vtbl };
 /* Gives this thread's next allocation through `m` the tag `where`. */
 void imalloc_spy_settagtext(const char *where, IMalloc *m) {
   ThreadState *t = thread_state();
-  size_t n = strlen(where);
-  if (n >= sizeof t->tag) n = sizeof t->tag - 1;
-  memcpy(t->tag, where, n);
+  size_t n = 0;
+  /* at most the room there is, reading no further than the string's end */
+  while (n < sizeof t->tag - 1 && where[n] != '\0') {
+    t->tag[n] = where[n];
+    n++;
+  }
   t->tag[n] = '\0';
   t->tag_session = imalloc_atomic_get(&imalloc_spy_tagging);
   t->tag_malloc = m;
@@ -511,7 +506,7 @@ HRESULT imalloc_spy_start(const imalloc_SpyRule *rule, int where) {
     unlock_control();
     return CO_E_OBJISREG;
   }
-  clear_books();
+  /* the books are empty: release_all cleared them */
   books.state = ACTIVE;
   books.session = books.session < INT32_MAX ? books.session + 1 : 1;
   books.seq = books.allocs = books.reallocs = books.frees = 0;

@@ -8,14 +8,17 @@
 ** the built-in allocator, with failures on demand and the registered spy
 ** kept), and spy_books.c is compiled with its calloc, realloc, free and spin lock
 ** renamed to the counting ones here (spy_books_hooks.h). So a leak of the
-** books is a count that does not come back to 0, their out-of-memory paths
-** are a switch, and a critical section that forgot its lock is a lock
-** released while free: no sanitizer, no timing.
+** books is a count that does not come back to 0, their size a count of
+** bytes, their out-of-memory paths a switch, a record read before it was
+** written a pattern that realloc leaves in the new room, and a critical
+** section that forgot its lock a lock released while free: no sanitizer,
+** no timing.
 **
 ** Usage: spy_books LPATH (the tree's lua/?.lua)
 ** Prints "N passed, N failed"; exits non-zero on a failure. A failed case
 ** can leave the spy registered for those after it: read the first failure.
 */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +31,9 @@
 
 #include "backend.h"
 #include "check.h"
+#include "fake_com.h"
 #include "platform.h"
+#include "spy_books.h"
 #include "taskalloc.h"
 
 int luaopen_imalloc_core(lua_State *L);
@@ -44,29 +49,63 @@ void *spy_books_realloc(void *p, size_t size);
 void spy_books_free(void *p);
 void spy_books_lock(imalloc_spinlock *l);
 void spy_books_unlock(imalloc_spinlock *l);
+void spy_books_settagtext(const char *where, IMalloc *m);
 
 static long heap_blocks;  /* blocks of the C heap that spy_books.c holds */
+static size_t heap_bytes; /* and their bytes */
 static int refuse_at;     /* the nth next request is refused (0: none) */
+
+/* What realloc leaves in the room it adds: the C standard says nothing of
+** it; here every byte is POISON, so a record the books read there before
+** writing it has this address (see `poison` below). */
+#define POISON 0xA5
 
 static int refused(void) {
   return refuse_at > 0 && --refuse_at == 0;
 }
 
+/* Each block has its size in front. */
+typedef union Header {
+  size_t size;
+  max_align_t align;
+} Header;
+
+static void *new_block(size_t size) {
+  Header *h = (Header *)malloc(sizeof *h + size);
+  if (!h) return NULL;
+  h->size = size;
+  heap_blocks++;
+  heap_bytes += size;
+  return h + 1;
+}
+
 void *spy_books_calloc(size_t n, size_t size) {
-  void *p = refused() ? NULL : calloc(n, size);
-  if (p) heap_blocks++;
+  void *p;
+  if (refused() || (size != 0 && n > ((size_t)-1 - sizeof(Header)) / size))
+    return NULL;
+  p = new_block(n * size);
+  if (p) memset(p, 0, n * size);
   return p;
 }
 
+/* Always moves the block, and fills what it adds with POISON. */
 void *spy_books_realloc(void *p, size_t size) {
-  void *q = refused() ? NULL : realloc(p, size);
-  if (q && !p) heap_blocks++;
+  size_t old = p ? ((Header *)p - 1)->size : 0;
+  void *q = refused() ? NULL : new_block(size);
+  if (!q) return NULL;
+  if (p) memcpy(q, p, old < size ? old : size);
+  if (size > old) memset((char *)q + old, POISON, size - old);
+  spy_books_free(p);
   return q;
 }
 
 void spy_books_free(void *p) {
-  if (p) heap_blocks--;
-  free(p);
+  Header *h;
+  if (!p) return;
+  h = (Header *)p - 1;
+  heap_blocks--;
+  heap_bytes -= h->size;
+  free(h);
 }
 
 /* One thread runs here: a lock found free when it is released was never
@@ -83,6 +122,17 @@ void spy_books_unlock(imalloc_spinlock *l) {
   imalloc_spin_unlock(l);
 }
 
+/* The binding's tags (binding.h) pass here on their way to spy_books.c
+** (spy_books_hooks.h renames its function): each is a walk of the Lua
+** stack that the binding makes only while a spy records where blocks
+** come from. */
+static long tags;
+
+void imalloc_spy_settagtext(const char *where, IMalloc *m) {
+  tags++;
+  spy_books_settagtext(where, m);
+}
+
 /* }====================================================== */
 
 
@@ -97,6 +147,7 @@ const char imalloc_backend_name[] = "builtin";
 static HRESULT getmalloc_answer;  /* S_OK: ask the allocator */
 static int getmalloc_null;        /* answer S_OK with no IMalloc */
 static HRESULT revoke_answer;     /* S_OK: ask the allocator */
+static int revoke_raced;          /* another module revokes the spy first */
 static IMallocSpy *registered;    /* the last spy registered */
 
 /* counted(true): the backend answers with a stand-in for the allocator
@@ -106,6 +157,8 @@ static IMallocSpy *registered;    /* the last spy registered */
 static int counted;
 static long counted_refs;
 static IMalloc *counted_real;
+static long counted_allocs, counted_frees;  /* calls through the stand-in */
+static SIZE_T counted_last_cb;              /* the last Alloc's size */
 
 static HRESULT STDMETHODCALLTYPE c_QueryInterface(IMalloc *This, REFIID riid,
                                                   void **ppv) {
@@ -124,6 +177,8 @@ static ULONG STDMETHODCALLTYPE c_Release(IMalloc *This) {
 }
 static void *STDMETHODCALLTYPE c_Alloc(IMalloc *This, SIZE_T cb) {
   (void)This;
+  counted_allocs++;
+  counted_last_cb = cb;
   return counted_real->lpVtbl->Alloc(counted_real, cb);
 }
 static void *STDMETHODCALLTYPE c_Realloc(IMalloc *This, void *pv, SIZE_T cb) {
@@ -132,6 +187,7 @@ static void *STDMETHODCALLTYPE c_Realloc(IMalloc *This, void *pv, SIZE_T cb) {
 }
 static void STDMETHODCALLTYPE c_Free(IMalloc *This, void *pv) {
   (void)This;
+  counted_frees++;
   counted_real->lpVtbl->Free(counted_real, pv);
 }
 static SIZE_T STDMETHODCALLTYPE c_GetSize(IMalloc *This, void *pv) {
@@ -173,6 +229,11 @@ HRESULT imalloc_backend_registerspy(IMallocSpy *spy) {
 
 HRESULT imalloc_backend_revokespy(void) {
   if (revoke_answer != S_OK) return revoke_answer;
+  if (revoke_raced) {  /* another module's CoRevokeMallocSpy came first */
+    HRESULT hr = imalloc_CoRevokeMallocSpy();
+    revoke_raced = 0;
+    if (hr < 0) return hr;
+  }
   return imalloc_CoRevokeMallocSpy();
 }
 
@@ -195,6 +256,104 @@ int imalloc_backend_isinterface(const void *p, int nslots, int flags) {
 
 static int l_heap(lua_State *L) {
   lua_pushinteger(L, heap_blocks);
+  return 1;
+}
+
+static int l_heap_bytes(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)heap_bytes);
+  return 1;
+}
+
+/* tags(): the binding's tags so far. */
+static int l_tags(lua_State *L) {
+  lua_pushinteger(L, tags);
+  return 1;
+}
+
+/* settag(text): a tag for this thread's next allocation from the task
+** allocator, as the binding gives one, but of any length. */
+static int l_settag(lua_State *L) {
+  IMalloc *task = NULL;
+  if (imalloc_CoGetMalloc(MEMCTX_TASK, &task) < 0 || !task)
+    return luaL_error(L, "no task allocator");
+  imalloc_spy_settagtext(luaL_checkstring(L, 1), task);
+  return 0;
+}
+
+/* draw(seed, k): the kth number in [0, 1) of splitmix64 seeded with
+** `seed`, from its top 53 bits: what decides the kth allocation a rule
+** { fraction = f, seed = seed } counts (docs/spy.md). Written here from
+** the generator's definition, not taken from spy_books.c. */
+static int l_draw(lua_State *L) {
+  uint64_t x = (uint64_t)luaL_checkinteger(L, 1), z = 0;
+  lua_Integer k = luaL_checkinteger(L, 2);
+  for (; k > 0; k--) {
+    x += UINT64_C(0x9E3779B97F4A7C15);
+    z = x;
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    z ^= z >> 31;
+  }
+  lua_pushnumber(L, (lua_Number)(z >> 11) / 9007199254740992.0);
+  return 1;
+}
+
+/* fake(n): the address n, as an allocator that hands out addresses of its
+** own would give it: the spy only records addresses, and these, unlike
+** real ones, are the same in every run. */
+static int l_fake(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)(uintptr_t)luaL_checkinteger(L, 1));
+  return 1;
+}
+
+/* revoke_race(): the next revoke finds the spy revoked by another module
+** just before it (between stop's change of state and its revoke). */
+static int l_revoke_race(lua_State *L) {
+  (void)L;
+  revoke_raced = 1;
+  return 0;
+}
+
+/* stand_in(): the Alloc and Free calls through the counting stand-in, and
+** the last Alloc's size; resets the counts. */
+static int l_stand_in(lua_State *L) {
+  lua_pushinteger(L, counted_allocs);
+  lua_pushinteger(L, counted_frees);
+  lua_pushinteger(L, (lua_Integer)counted_last_cb);
+  counted_allocs = counted_frees = 0;
+  return 3;
+}
+
+/* Another module's spy: passes every call through, and counts them. */
+static long foreign_calls;
+static SIZE_T STDMETHODCALLTYPE f_prealloc(IMallocSpy *This, SIZE_T cb) {
+  foreign_calls++;
+  return pass_prealloc(This, cb);
+}
+static void *STDMETHODCALLTYPE f_pre(IMallocSpy *This, void *p, BOOL f) {
+  foreign_calls++;
+  return pass_pre(This, p, f);
+}
+static SIZE_T STDMETHODCALLTYPE f_prerealloc(IMallocSpy *This, void *p,
+                                             SIZE_T cb, void **pnew, BOOL f) {
+  foreign_calls++;
+  return pass_prerealloc(This, p, cb, pnew, f);
+}
+static const IMallocSpyVtbl foreign_vtbl = {
+  fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, f_prealloc,
+  pass_postalloc, f_pre, pass_postfree, f_prerealloc, pass_postrealloc,
+  f_pre, pass_postgetsize, f_pre, pass_postdidalloc, pass_heapminimize,
+  pass_heapminimize
+};
+static IMallocSpy foreign_spy = { &foreign_vtbl };
+
+/* foreign(on): registers or revokes another module's spy; returns the
+** calls it saw. */
+static int l_foreign(lua_State *L) {
+  HRESULT hr = lua_toboolean(L, 1) ? imalloc_CoRegisterMallocSpy(&foreign_spy)
+                                   : imalloc_CoRevokeMallocSpy();
+  if (hr < 0) return luaL_error(L, "foreign spy: 0x%08x", (unsigned)hr);
+  lua_pushinteger(L, foreign_calls);
   return 1;
 }
 
@@ -308,10 +467,23 @@ static lua_State *new_state(const char *lpath) {
     {"spy_realloc", l_spy_realloc}, {"spy_free", l_spy_free},
     {"spy_addref", l_spy_addref}, {"spy_release", l_spy_release},
     {"task_alloc", l_task_alloc}, {"task_free", l_task_free},
-    {"counted", l_counted}, {"task_realloc", l_task_realloc}, {NULL, NULL}
+    {"counted", l_counted}, {"task_realloc", l_task_realloc},
+    {"heap_bytes", l_heap_bytes}, {"tags", l_tags}, {"settag", l_settag},
+    {"draw", l_draw}, {"revoke_race", l_revoke_race},
+    {"stand_in", l_stand_in}, {"foreign", l_foreign}, {"fake", l_fake},
+    {NULL, NULL}
   };
+  static char fake_block;  /* an address no allocator gives */
+  void *poison;
   lua_State *L = new_lua_state("", lpath);
   if (!L) return NULL;
+  memset(&poison, POISON, sizeof poison);
+  lua_pushlightuserdata(L, poison);
+  lua_setglobal(L, "poison");
+  lua_pushlightuserdata(L, &fake_block);
+  lua_setglobal(L, "fake_block");
+  lua_pushinteger(L, (lua_Integer)sizeof(imalloc_SpyRecord));
+  lua_setglobal(L, "record_size");
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction(L, luaopen_imalloc_core);
   lua_setfield(L, -2, "imalloc.core");
@@ -343,6 +515,257 @@ static int run(lua_State *L, const char *name, const char *chunk) {
   "    error(what .. ': ' .. tostring(a) .. ', expected ' .. tostring(b), 2)\n" \
   "  end\n"                                                            \
   "end\n"
+
+/* The books find every outstanding block whatever was freed before it:
+** sets of 63 addresses (the most the first index holds) freed one by one
+** in scrambled orders, each still live block found after each free (an
+** allocator that gives its address again finds its record replaced, the
+** count unchanged). The addresses are the same in every run, so the
+** clusters the index forms, those that wrap round its end included, are
+** too. */
+static const char index_deletions[] = PRELUDE
+  "for set = 1, 96 do\n"
+  "  assert(spy.start())\n"
+  "  local addrs, live = {}, {}\n"
+  "  for i = 1, 63 do\n"
+  "    addrs[i] = fake(set * 0x1000000 + i * 16 * (set % 7 + 1))\n"
+  "    spy_alloc(addrs[i], i)\n"
+  "    live[i] = true\n"
+  "  end\n"
+  "  local left = 63\n"
+  "  for step = 1, 63 do\n"
+  "    local gone = (step * 29 + set) % 63 + 1\n"
+  "    eq(spy_free(addrs[gone]), addrs[gone], 'PreFree')\n"
+  "    live[gone], left = nil, left - 1\n"
+  "    local r = spy.report()\n"
+  "    eq(r.frees, step, 'frees, set ' .. set .. ' step ' .. step)\n"
+  "    eq(r.count, left, 'count')\n"
+  "    for i in pairs(live) do spy_alloc(addrs[i], i) end\n"
+  "    eq(spy.report().count, left, 'count after the live ones came again, set ' .. set .. ' step ' .. step)\n"
+  "  end\n"
+  "  assert(spy.stop())\n"
+  "end\n";
+
+/* While a stop is pending the allocator still calls the spy, but the
+** fault rule is off for good: spy.fail raises and sets nothing. */
+static const char fail_while_pending[] = PRELUDE
+  "assert(spy.start { fail = { above = 1000 } })\n"
+  "local p = assert(m:alloc(8))\n"
+  "local ok, msg, code = spy.stop()\n"
+  "eq(code, 0x80070005, 'stop with a live block (E_ACCESSDENIED)')\n"
+  "eq(pcall(spy.fail, { nth = 1 }), false, 'spy.fail while the stop is pending')\n"
+  "local q = m:alloc(8)\n"
+  "eq(q ~= nil, true, 'an allocation while the stop is pending')\n"
+  "local big = m:alloc(2000)\n"
+  "eq(big ~= nil, true, 'an allocation above the start rule while pending')\n"
+  "eq(spy.report().failures, 0, 'failures')\n"
+  "m:free(big); m:free(q); m:free(p)\n"
+  "eq(spy.report().pending, false, 'pending after the last free')\n";
+
+/* Run first: the first session of the process, numbered 1. The tag a
+** block took is gone (its session is 0, not this one's), so the next
+** block, which C allocates, has no where. */
+static const char first_session[] = PRELUDE
+  "assert(spy.start())\n"
+  "local p = assert(m:alloc(8))  -- line 10\n"
+  "local q = assert(task_alloc(16))\n"
+  "local r = spy.report()\n"
+  "eq(r.blocks[1].where, '[string \"first_session\"]:10', 'where of the block from Lua')\n"
+  "eq(r.blocks[2].address, q, 'the block from C')\n"
+  "eq(r.blocks[2].where, nil, 'its where')\n"
+  "task_free(q); m:free(p)\n"
+  "assert(spy.stop())\n";
+
+/* What the books take from the C heap (docs/spy.md): room for 64
+** records, doubled when full, each record with two 4-byte slots of the
+** index; all of it given back when the spy is let go. */
+static const char books_memory[] = PRELUDE
+  "local function room(n) local c = 64; while c < n do c = 2 * c end; return c end\n"
+  "eq(heap_bytes(), 0, 'the C heap before the spy')\n"
+  "assert(spy.start())\n"
+  "eq(heap_bytes(), 0, 'the C heap of a spy with no block')\n"
+  "local ps = {}\n"
+  "for i = 1, 300 do\n"
+  "  ps[i] = assert(m:alloc(1))\n"
+  "  eq(heap_bytes(), room(i) * (record_size + 8), 'the books of ' .. i .. ' blocks')\n"
+  "end\n"
+  "for i = 1, 300 do m:free(ps[i]) end\n"
+  "eq(heap_bytes(), 512 * (record_size + 8), 'the books, all blocks freed')\n"
+  "assert(spy.stop())\n"
+  "eq(heap_bytes(), 0, 'the C heap after the spy was let go')\n";
+
+/* The 65th block grows both tables. The room realloc adds to the records
+** holds the pattern `poison` (an address of bytes 0xA5), and the 65th
+** block is at that address: the books must not take the room's garbage
+** for a record of it. */
+static const char books_unwritten[] = PRELUDE
+  "assert(spy.start())\n"
+  "local ps = {}\n"
+  "for i = 1, 64 do ps[i] = assert(m:alloc(1)) end\n"
+  "local cb, got = spy_alloc(poison, 10)\n"
+  "eq(got, poison, 'PostAlloc')\n"
+  "local r = spy.report()\n"
+  "eq(r.count, 65, 'count'); eq(r.bytes, 74, 'bytes')\n"
+  "eq(r.blocks[65].address, poison, 'the 65th block'); eq(r.blocks[65].size, 10, 'its size')\n"
+  "eq(spy_free(poison), poison, 'PreFree')\n"
+  "for i = 1, 64 do m:free(ps[i]) end\n"
+  "r = spy.report()\n"
+  "eq(r.count, 0, 'count at the end'); eq(r.bytes, 0, 'bytes at the end'); eq(r.frees, 65, 'frees')\n"
+  "assert(spy.stop())\n";
+
+/* A record the allocator has no block for (freed behind the spy's back):
+** the spy is let go all the same, and its books are emptied then. */
+static const char books_emptied[] = PRELUDE
+  "assert(spy.start())\n"
+  "spy_alloc(fake_block, 10)\n"
+  "local r = spy.report()\n"
+  "eq(r.count, 1, 'count'); eq(r.bytes, 10, 'bytes')\n"
+  "assert(spy.stop())\n"
+  "r = spy.report()\n"
+  "eq(r.active, false, 'active'); eq(r.pending, false, 'pending')\n"
+  "eq(r.count, 0, 'count after the spy was let go'); eq(r.bytes, 0, 'bytes after it')\n"
+  "eq(r.allocs, 1, 'allocs after it')\n"
+  "assert(spy.start())\n"
+  "r = spy.report()\n"
+  "eq(r.count, 0, 'count after a start'); eq(r.bytes, 0, 'bytes after it')\n"
+  "eq(r.allocs, 0, 'allocs after it')\n"
+  "assert(spy.stop())\n";
+
+/* Every counter starts again at 0 with each start. (A Realloc to 0 bytes
+** right after a Realloc that moved a block frees the block.) */
+static const char counters_restart[] = PRELUDE
+  "assert(spy.start { fail = { nth = 1 } })\n"
+  "eq(m:alloc(8), nil, 'the failed allocation')\n"
+  "local p = assert(m:alloc(8))\n"
+  "p = assert(m:realloc(p, 16))\n"
+  "eq(task_realloc(p, 0), nil, 'Realloc to 0 bytes')\n"
+  "local r = spy.report()\n"
+  "eq(r.count, 0, 'count'); eq(r.bytes, 0, 'bytes')\n"
+  "eq(r.failures, 1, 'failures'); eq(r.allocs, 1, 'allocs')\n"
+  "eq(r.reallocs, 1, 'reallocs'); eq(r.frees, 1, 'frees')\n"
+  "assert(spy.stop())\n"
+  "assert(spy.start())\n"
+  "r = spy.report()\n"
+  "eq(r.failures, 0, 'failures after a start'); eq(r.dropped, 0, 'dropped after it')\n"
+  "eq(r.allocs, 0, 'allocs after it'); eq(r.reallocs, 0, 'reallocs after it')\n"
+  "eq(r.frees, 0, 'frees after it')\n"
+  "assert(spy.stop())\n";
+
+/* The fraction rule draws splitmix64 (docs/spy.md): an allocation fails
+** when its draw is below the fraction, and not when it equals it. */
+static const char fraction_draws[] = PRELUDE
+  "assert(spy.start())\n"
+  "for _, seed in ipairs { 0, 42, -7, 123456789 } do\n"
+  "  for k = 1, 6 do\n"
+  "    local u = draw(seed, k)\n"
+  "    for _, f in ipairs { u, u + 2^-53 } do\n"
+  "      assert(spy.fail { fraction = f, seed = seed })\n"
+  "      for i = 1, 8 do\n"
+  "        local p = m:alloc(4)\n"
+  "        eq(p == nil, draw(seed, i) < f, 'seed ' .. seed .. ', fraction ' ..\n"
+  "           string.format('%.17g', f) .. ', allocation ' .. i .. ' failed')\n"
+  "        if p then m:free(p) end\n"
+  "      end\n"
+  "    end\n"
+  "  end\n"
+  "end\n"
+  "assert(spy.fail(nil))\n"
+  "assert(spy.stop())\n";
+
+/* Realloc(NULL, n) is an allocation: the rule counts and fails it, but for
+** 0 bytes, which it neither fails nor counts. */
+static const char realloc_null_rule[] = PRELUDE
+  "assert(spy.start { fail = { nth = 1 } })\n"
+  "local z = task_realloc(nil, 0)\n"
+  "eq(task_realloc(nil, 1), nil, 'Realloc(NULL, 1), the first counted')\n"
+  "local p = assert(task_realloc(nil, 1))\n"
+  "local r = spy.report()\n"
+  "eq(r.failures, 1, 'failures')\n"
+  "task_free(p)\n"
+  "if z then task_free(z) end\n"
+  "assert(spy.stop())\n";
+
+/* The binding walks the Lua stack for a tag only while a spy records where
+** blocks come from: not once the spy is let go, nor for where = false. */
+static const char tags_only_when_asked[] = PRELUDE
+  "local before = tags()\n"
+  "assert(spy.start())\n"
+  "local p = assert(m:alloc(8))\n"
+  "eq(tags() - before, 1, 'tags of a spy that records where')\n"
+  "m:free(p)\n"
+  "assert(spy.stop())\n"
+  "before = tags()\n"
+  "p = assert(m:alloc(8)); m:free(p)\n"
+  "eq(tags() - before, 0, 'tags with the spy let go')\n"
+  "assert(spy.start { where = false })\n"
+  "p = assert(m:alloc(8)); m:free(p)\n"
+  "eq(tags() - before, 0, 'tags of a spy with where = false')\n"
+  "assert(spy.stop())\n";
+
+/* A tag left from an earlier session (its allocation never came) is not
+** given to a block of the next. */
+static const char tag_of_another_session[] = PRELUDE
+  "assert(spy.start())\n"
+  "settag('stale:1')\n"
+  "assert(spy.stop())\n"
+  "assert(spy.start())\n"
+  "local q = assert(task_alloc(8))\n"
+  "local r = spy.report()\n"
+  "eq(r.blocks[1].address, q, 'the block'); eq(r.blocks[1].where, nil, 'its where')\n"
+  "task_free(q)\n"
+  "assert(spy.stop())\n";
+
+/* A where has at most IMALLOC_WHERE_MAX - 1 = 75 characters: a longer tag
+** is cut there. */
+static const char tag_length[] = PRELUDE
+  "assert(spy.start())\n"
+  "for _, n in ipairs { 0, 1, 74, 75, 76, 77, 200 } do\n"
+  "  local text = ('0123456789'):rep(21):sub(1, n)\n"
+  "  settag(text)\n"
+  "  local q = assert(task_alloc(8))\n"
+  "  local r = spy.report()\n"
+  "  eq(r.blocks[1].address, q, 'the block')\n"
+  "  eq(r.blocks[1].where, n > 0 and text:sub(1, 75) or nil, 'the where of a tag of ' .. n)\n"
+  "  task_free(q)\n"
+  "end\n"
+  "assert(spy.stop())\n";
+
+/* Another module's spy is registered: start answers CO_E_OBJISREG, and
+** makes no call of the allocator that spy would see. */
+static const char another_spy[] = PRELUDE
+  "local seen = foreign(true)\n"
+  "local ok, msg, code = spy.start()\n"
+  "eq(ok, nil, 'start'); eq(code, 0x800401FC, 'its code (CO_E_OBJISREG)')\n"
+  "eq(foreign(false) - seen, 0, 'calls the other spy saw')\n"
+  "eq(spy.report().active, false, 'active')\n"
+  "assert(spy.start())\n"
+  "assert(spy.stop())\n";
+
+/* Another module revokes the spy just before stop does (any module may
+** call CoRevokeMallocSpy): stop answers CO_E_OBJNOTREG, and the spy is
+** let go, not left active. */
+static const char revoked_meanwhile[] = PRELUDE
+  "assert(spy.start())\n"
+  "revoke_race()\n"
+  "local ok, msg, code = spy.stop()\n"
+  "eq(ok, nil, 'stop'); eq(code, 0x800401FB, 'its code (CO_E_OBJNOTREG)')\n"
+  "local r = spy.report()\n"
+  "eq(r.active, false, 'active'); eq(r.pending, false, 'pending')\n"
+  "assert(spy.start())\n"
+  "assert(spy.stop())\n";
+
+/* start makes the allocator's first spied allocation itself (docs/spy.md,
+** for Wine): one zero-byte Alloc, freed at once, in no report. */
+static const char start_allocates_once[] = PRELUDE
+  "counted(true)\n"
+  "stand_in()\n"
+  "assert(spy.start())\n"
+  "local allocs, frees, cb = stand_in()\n"
+  "eq(allocs, 1, 'Alloc calls of start'); eq(cb, 0, 'their size'); eq(frees, 1, 'Free calls')\n"
+  "local r = spy.report()\n"
+  "eq(r.count, 0, 'count'); eq(r.allocs, 0, 'allocs'); eq(r.frees, 0, 'frees')\n"
+  "assert(spy.stop())\n"
+  "counted(false)\n";
 
 /* The books grow by doubling, each time into new tables; the old ones go
 ** back to the heap, and the last ones when the spy is let go. */
@@ -600,7 +1023,22 @@ int main(int argc, char **argv) {
     printf("no memory for a Lua state\n");
     return 1;
   }
+  CASE(L, "first_session", first_session);  /* first: session 1 */
   CASE(L, "books_given_back", books_given_back);
+  CASE(L, "books_memory", books_memory);
+  CASE(L, "books_unwritten", books_unwritten);
+  CASE(L, "index_deletions", index_deletions);
+  CASE(L, "fail_while_pending", fail_while_pending);
+  CASE(L, "books_emptied", books_emptied);
+  CASE(L, "counters_restart", counters_restart);
+  CASE(L, "fraction_draws", fraction_draws);
+  CASE(L, "realloc_null_rule", realloc_null_rule);
+  CASE(L, "tags_only_when_asked", tags_only_when_asked);
+  CASE(L, "tag_of_another_session", tag_of_another_session);
+  CASE(L, "tag_length", tag_length);
+  CASE(L, "another_spy", another_spy);
+  CASE(L, "revoked_meanwhile", revoked_meanwhile);
+  CASE(L, "start_allocates_once", start_allocates_once);
   CASE(L, "books_out_of_memory", books_out_of_memory);
   CASE(L, "start_gives_back", start_gives_back);
   CASE(L, "realloc_null_after_move", realloc_null_after_move);
