@@ -4,11 +4,19 @@
 ** itself (calling the C library's through dlsym) and keeps its own count
 ** of the bytes the allocator holds; it can refuse the next mmaps, the
 ** mapping of a lookup table leaf (the only mmap of LEAF bytes) or every
-** mremap, or answer an mmap with an address the table cannot cover.
+** mremap, or answer an mmap with a 1 MiB aligned range, or with an address
+** of its choice where nothing is mapped (where the table cannot cover it,
+** or a range that ends where the table's reach does).
 **
 **   taskalloc_os accounting    mapped_bytes is what the system counts, after
 **                              every kind of call; nothing is unmapped that
-**                              was not mapped; a refused mremap is copied
+**                              was not mapped, and no munmap is of 0 bytes
+**                              (which the system refuses); a refused mremap
+**                              is copied; an aligned answer used as it is
+**   taskalloc_os top           a block that ends at 2^48, the table's end
+**   taskalloc_os no-mremap     (the program taskalloc_os_no_mremap, whose
+**                              allocator is built as for a POSIX system
+**                              without mremap) growth is a copy
 **   taskalloc_os leaf-once     the first leaf refused once
 **   taskalloc_os leaf-always   every leaf refused
 **   taskalloc_os leaf-race     two threads map the first leaf at once
@@ -47,11 +55,16 @@ static _Atomic long held;        /* bytes mapped minus bytes unmapped */
 static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped */
 static _Atomic int leaf_refusals;   /* leaf mmaps to refuse; -1: all */
 static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
-/* The next mmap answers with an address above 2^48, where no table entry
-** can be: a range nothing is mapped at, whose unmapping is counted. */
+/* The next mmap answers with the address answer_at, where nothing is
+** mapped: HIGH, above which no table entry can be, or a range that ends
+** there; an unmapping at or above HIGH is counted apart. */
 #define HIGH ((uintptr_t)1 << 48)
-static _Atomic int answer_high;
+static _Atomic uintptr_t answer_at;
 static _Atomic size_t high_unmapped;
+/* The next mmap answers with a range of its length at a 1 MiB aligned
+** address (mapped by this program, where it found one), kept here. */
+static _Atomic int answer_aligned;
+static _Atomic uintptr_t aligned_at;
 static _Atomic int refuse_mremap;   /* 1: every mremap; 2: in place only */
 static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
 static long page;
@@ -69,11 +82,31 @@ static int mapped_page(void *p) {
   return mincore(p, (size_t)page, &v) == 0;
 }
 
+/* [p, p + len) of the mapping [r, r + total) that holds it unmapped
+** around it, by the C library's munmap (not counted: never held). */
+static void trim_to(char *r, size_t total, uintptr_t p, size_t len) {
+  static int (*real_munmap)(void *, size_t);
+  INTERPOSE_NEXT(real_munmap, "munmap");
+  if (p > (uintptr_t)r) real_munmap(r, p - (uintptr_t)r);
+  if ((uintptr_t)r + total > p + len)
+    real_munmap((void *)(p + len), (uintptr_t)r + total - (p + len));
+}
+
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   static void *(*real)(void *, size_t, int, int, int, off_t);
   void *r;
+  uintptr_t at;
   INTERPOSE_NEXT(real, "mmap");
-  if (atomic_exchange(&answer_high, 0)) return (void *)HIGH;
+  if ((at = atomic_exchange(&answer_at, 0)) != 0) return (void *)at;
+  if (atomic_exchange(&answer_aligned, 0)) {
+    r = real(addr, len + MiB, prot, flags, fd, off);
+    if (r == MAP_FAILED) return r;
+    at = ((uintptr_t)r + MiB - 1) & ~(uintptr_t)(MiB - 1);
+    trim_to(r, len + MiB, at, len);
+    atomic_fetch_add(&held, (long)len);
+    atomic_store(&aligned_at, at);
+    return (void *)at;
+  }
   if (atomic_load(&mmap_refusals) > 0) {
     atomic_fetch_sub(&mmap_refusals, 1);
     errno = ENOMEM;
@@ -106,6 +139,7 @@ int munmap(void *addr, size_t len) {
     atomic_fetch_add(&high_unmapped, len);
     return 0;
   }
+  if (len == 0) atomic_fetch_add(&bad_unmaps, 1);  /* EINVAL */
   for (off = 0; off < len; off += (size_t)page) {
     if (mapped_page((char *)addr + off))
       atomic_fetch_sub(&held, page);
@@ -142,7 +176,7 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
 }
 
 /* The system's count and the allocator's agree, and nothing was unmapped
-** that was not mapped. */
+** that was not mapped (nor 0 bytes). */
 static int agrees(void) {
   size_t mapped = stats().mapped_bytes;
   long h = atomic_load(&held);
@@ -227,6 +261,18 @@ static void accounting(void) {
     CHECK(agrees());
   }
 
+  /* the system's answer aligned already: the block is its start, and only
+  ** the slack after it goes back (there is none before it) */
+  m->lpVtbl->HeapMinimize(m);  /* no kept mapping to serve it */
+  atomic_store(&answer_aligned, 1);
+  p = ALLOC(3 * MiB);
+  CHECK(atomic_load(&answer_aligned) == 0);
+  CHECK(p != NULL && (uintptr_t)p == atomic_load(&aligned_at));
+  CHECK(agrees());
+  FREE(p);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+
   /* a cached mapping reused for a smaller block, its tail given back */
   p = ALLOC(6 * MiB);
   FREE(p);
@@ -275,10 +321,10 @@ static void accounting(void) {
   ** not mapped */
   m->lpVtbl->HeapMinimize(m);  /* no kept mapping to serve it */
   /* a mapping above what the table covers: refused, all of it given back */
-  atomic_store(&answer_high, 1);
+  atomic_store(&answer_at, HIGH);
   p = ALLOC(3 * MiB);
   CHECK(p == NULL);
-  CHECK(atomic_load(&answer_high) == 0);
+  CHECK(atomic_load(&answer_at) == 0);
   CHECK(atomic_load(&high_unmapped) == 4 * MiB);  /* 3 MiB and the slack */
   CHECK(agrees());
 
@@ -472,6 +518,80 @@ static void leaf_grow(void) {
   CHECK(agrees());
 }
 
+/* ---- the table's end ---------------------------------------------------- */
+
+/* A mapping that ends exactly at 2^48, the end of what the table covers
+** (user addresses reach 2^48 on arm64 with 48-bit addresses): the block is
+** handed out. The system's answer is an address where nothing is mapped:
+** the block is never touched, nor freed, and the count of the system's
+** side leaves it out. */
+static void top(void) {
+  uintptr_t at = HIGH - 3 * MiB;
+  void *p;
+  FREE(ALLOC(100));  /* the thread's cache and the first chunk, before */
+  atomic_store(&answer_at, at);
+  p = ALLOC(3 * MiB);
+  CHECK(atomic_load(&answer_at) == 0);
+  CHECK(p == (void *)at);
+  CHECK(atomic_load(&high_unmapped) == MiB);  /* the slack past 2^48 */
+  CHECK(DIDALLOC(p) == 1 && GETSIZE(p) == 3 * MiB);
+  CHECK((long)stats().mapped_bytes == atomic_load(&held) + (long)(3 * MiB));
+  CHECK(atomic_load(&bad_unmaps) == 0);
+}
+
+/* ---- without mremap ------------------------------------------------------ */
+
+/* The allocator as built for a POSIX system without mremap (in the program
+** taskalloc_os_no_mremap, whose os.c is compiled without __linux__): its
+** pages never move, so a large block grows by a copy, a kept mapping
+** serves only a block that starts where it does, and what the system
+** holds is what the allocator counts throughout. */
+static size_t data_bytes(void) {
+  struct imalloc_taskstats st = stats();
+  return st.mapped_bytes - st.metadata_bytes;
+}
+
+static void no_mremap(void) {
+  unsigned char *p, *q, *r, *s;
+  size_t base;
+  FREE(ALLOC(100));  /* the first chunk, which stays */
+  m->lpVtbl->HeapMinimize(m);
+  base = data_bytes();
+  p = ALLOC(2 * MiB + 1);
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 2 * MiB + 1, 3);
+  q = REALLOC(p, 6 * MiB);
+  CHECK(q != NULL);
+  if (!q) {
+    FREE(p);
+    return;
+  }
+  CHECK(is_pattern(q, 2 * MiB + 1, 3) && GETSIZE(q) == 6 * MiB);
+  CHECK(DIDALLOC(q) == 1 && (q == p || DIDALLOC(p) == 0));
+  CHECK(agrees());
+  memset(q, 1, 6 * MiB);  /* every page of it is there */
+  FREE(q);                /* kept */
+  CHECK(agrees());
+  r = ALLOC(5 * MiB / 2);  /* its start; its last 3.5 MiB stay kept */
+  CHECK(r == q);
+  CHECK(agrees());
+  s = ALLOC(3 * MiB);  /* not at the kept tail, which is not aligned */
+  CHECK(s != NULL && s != q + 5 * MiB / 2 && ((uintptr_t)s & (MiB - 1)) == 0);
+  CHECK(agrees());
+  if (s) memset(s, 2, 3 * MiB);
+  FREE(r);
+  FREE(s);
+  r = ALLOC(4 * MiB);  /* a kept mapping of 2.5 or 3 MiB cannot grow to it */
+  CHECK(r != NULL);
+  CHECK(agrees());
+  if (r) memset(r, 3, 4 * MiB);
+  FREE(r);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+  CHECK(data_bytes() == base);  /* every mapping given back */
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   page = sysconf(_SC_PAGESIZE);
@@ -482,9 +602,11 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "leaf-race")) leaf_race();
   else if (!strcmp(mode, "leaf-grow")) leaf_grow();
   else if (!strcmp(mode, "pool-array")) pool_array();
+  else if (!strcmp(mode, "top")) top();
+  else if (!strcmp(mode, "no-mremap")) no_mremap();
   else {
     printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
-           "leaf-grow|pool-array\n");
+           "leaf-grow|pool-array|top|no-mremap\n");
     return 2;
   }
   return check_report();
