@@ -9,8 +9,9 @@
 ** for the kept pages, which are moved, not faulted in again.
 ** Once the program stops cycling, the memory goes back: after its small
 ** blocks' slow paths ran a while with no large operation, after large
-** operations that only allocate, and on HeapMinimize. Everything is a
-** count: pages, bytes, calls; never a time.
+** operations that only allocate, and on HeapMinimize. What the cache keeps
+** follows a window of the last 16 large operations, case by case. Everything
+** is a count: pages, bytes, calls; never a time.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #define _GNU_SOURCE  /* RTLD_NEXT, mremap, mincore */
@@ -178,6 +179,85 @@ static void test_minimize(size_t base) {
   CHECK(mapped() == base);
 }
 
+/* (c) The window: of the last 16 large operations, the bytes the Allocs
+** could have taken from the Frees before them, each Free's bytes taken
+** once, bound what the cache keeps (above IMALLOC_RETAIN). Each case
+** starts from HeapMinimize (the cache and the window emptied) and ends
+** with a Free whose block is kept if the bound then reaches its size, and
+** unmapped at once if not. Blocks of 100 KiB allocated while no Free is
+** left to take from fill the window with operations that match nothing. */
+static int kept_on_free(void *p, size_t n) {
+  size_t before = mapped();
+  FREE(p);
+  if (mapped() == before) return 1;
+  if (mapped() != before - n)
+    printf("# unexpected: %zu bytes mapped, were %zu\n", mapped(), before);
+  return 0;
+}
+
+/* Alloc 8 MiB (matches nothing), Free it (no Alloc after it yet: not
+** kept), Alloc 8 MiB (matches the Free), then `fill` Allocs of 100 KiB;
+** whether the Free of the second 8 MiB keeps it. */
+static int window_case(int fill) {
+  void *x, *y, *f[16];
+  int i, kept;
+  m->lpVtbl->HeapMinimize(m);
+  x = ALLOC(8 * MiB);
+  CHECK(x != NULL);
+  CHECK(!kept_on_free(x, 8 * MiB));
+  y = ALLOC(8 * MiB);
+  CHECK(y != NULL);
+  for (i = 0; i < fill; i++) f[i] = ALLOC(100 * 1024);
+  kept = kept_on_free(y, 8 * MiB);
+  for (i = 0; i < fill; i++) FREE(f[i]);
+  m->lpVtbl->HeapMinimize(m);
+  return kept;
+}
+
+static void test_window(void) {
+  void *a, *b, *c, *d;
+  size_t before;
+  /* 17 operations: the first Alloc has left the window, the Free and the
+  ** Alloc that took from it are its two oldest: 8 MiB matched, kept */
+  CHECK(window_case(13) == 1);
+  /* 18: the Free has left it too: its Alloc matches nothing, not kept */
+  CHECK(window_case(14) == 0);
+  /* Frees alone match nothing */
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(8 * MiB);
+  b = ALLOC(8 * MiB);
+  CHECK(a && b);
+  CHECK(!kept_on_free(a, 8 * MiB));
+  CHECK(!kept_on_free(b, 8 * MiB));
+  /* a Free's bytes are taken once: of 4 MiB freed, two Allocs of 4 MiB
+  ** take 4 MiB, so the bound is 4 MiB: the second of two Frees of 4 MiB
+  ** pushes the first out */
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(4 * MiB);
+  b = ALLOC(4 * MiB);
+  CHECK(a && b);
+  CHECK(!kept_on_free(a, 4 * MiB));
+  c = ALLOC(4 * MiB);  /* takes the 4 MiB freed */
+  d = ALLOC(4 * MiB);  /* nothing left to take */
+  CHECK(c && d);
+  CHECK(kept_on_free(b, 4 * MiB));
+  before = mapped();
+  FREE(c);  /* kept, b unmapped */
+  CHECK(mapped() == before - 4 * MiB);
+  FREE(d);
+  /* an Alloc takes at most what it asks: 2 MiB of the 8 MiB freed */
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(8 * MiB);
+  b = ALLOC(4 * MiB);
+  CHECK(a && b);
+  CHECK(!kept_on_free(a, 8 * MiB));
+  c = ALLOC(2 * MiB);  /* takes 2 MiB of the 8 freed */
+  CHECK(c != NULL);
+  CHECK(!kept_on_free(b, 4 * MiB));  /* the bound is 2 MiB */
+  CHECK(kept_on_free(c, 2 * MiB));
+  m->lpVtbl->HeapMinimize(m);
+}
+
 int main(void) {
   long ps = sysconf(_SC_PAGESIZE);
   size_t base;
@@ -202,5 +282,7 @@ int main(void) {
   test_alloc_only(base);
   m->lpVtbl->HeapMinimize(m);
   test_minimize(base);
+  test_window();
+  CHECK(mapped() == base);
   return check_report();
 }
