@@ -10,8 +10,10 @@
 ** Once the program stops cycling, the memory goes back: after its small
 ** blocks' slow paths ran a while with no large operation, after large
 ** operations that only allocate, and on HeapMinimize. What the cache keeps
-** follows a window of the last 16 large operations, case by case. Everything
-** is a count: pages, bytes, calls; never a time.
+** follows a window of the last 16 large operations, case by case; the
+** checks for a program that stopped are seen one by one, as the cache's
+** lock taken (pthread_mutex_lock defined here too). Everything is a
+** count: pages, bytes, calls; never a time.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #define _GNU_SOURCE  /* RTLD_NEXT, mremap, mincore */
@@ -21,6 +23,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -57,6 +60,20 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
   MREMAP_TARGET(flags, to);
   if (!(flags & MREMAP_FIXED) && newlen > oldlen) atomic_fetch_add(&n_grow, 1);
   return interpose_mremap(real, old, oldlen, newlen, flags, to);
+}
+
+/* The locks of one mutex, `watched`, counted (the cache's: see
+** cache_lock()); and the last mutex each thread locked. */
+static pthread_mutex_t *_Atomic watched;
+static atomic_long watched_locks;
+static _Thread_local pthread_mutex_t *last_locked;
+
+int pthread_mutex_lock(pthread_mutex_t *mx) {
+  static int (*real)(pthread_mutex_t *);
+  INTERPOSE_NEXT(real, "pthread_mutex_lock");
+  last_locked = mx;
+  if (mx == atomic_load(&watched)) atomic_fetch_add(&watched_locks, 1);
+  return real(mx);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -179,6 +196,67 @@ static void test_minimize(size_t base) {
   CHECK(mapped() == base);
 }
 
+/* (d) The fall-back after small blocks only: each IDLE_SLOW-th slow path
+** of small blocks (a refill or a flush of a thread's cache) while the cache
+** holds more than IMALLOC_RETAIN checks whether a large operation came
+** since the check before; the first that finds none falls back. The checks
+** are seen as the cache's lock taken: the lock that the Free of a large
+** block takes last, and that small blocks take only for those checks. */
+static pthread_mutex_t *cache_lock(void) {
+  void *p = ALLOC(2 * MiB);
+  last_locked = NULL;
+  FREE(p);
+  return last_locked;
+}
+
+/* Small blocks allocated, then freed, one call at a time (at most one slow
+** path each) until the cache's lock was taken once more: 1 if it was. The
+** blocks live between calls (small_live of them), so that no call after
+** the check makes another slow path. */
+enum { NSMALL = 4096 };
+static void *small[NSMALL];
+static int small_live, small_freeing;
+
+static int until_next_check(void) {
+  long start = atomic_load(&watched_locks);
+  long step;
+  for (step = 0; step < 100 * NSMALL; step++) {
+    if (!small_freeing) {
+      small[small_live++] = ALLOC(200);
+      if (small_live == NSMALL) small_freeing = 1;
+    } else {
+      FREE(small[--small_live]);
+      if (small_live == 0) small_freeing = 0;
+    }
+    if (atomic_load(&watched_locks) != start) return 1;
+  }
+  return 0;
+}
+
+static void small_free_all(void) {
+  while (small_live) FREE(small[--small_live]);
+  small_freeing = 0;
+}
+
+/* What the checks give back is seen as bytes unmapped: the small blocks'
+** own chunks may come and go meanwhile, a MiB or two, far less than what
+** the cache keeps. */
+static void test_idle_checks(size_t base) {
+  size_t kept;
+  long u0;
+  atomic_store(&watched, cache_lock());
+  CHECK(atomic_load(&watched) != NULL);
+  kept = cached_after_loop(base);
+  u0 = atomic_load(&unmapped);
+  CHECK(until_next_check());  /* large operations came since the last */
+  CHECK(atomic_load(&unmapped) - u0 < (long)(kept / 2));
+  u0 = atomic_load(&unmapped);
+  CHECK(until_next_check());  /* none since: back to IMALLOC_RETAIN */
+  CHECK(atomic_load(&unmapped) - u0 >= (long)(kept - 2 * MiB));
+  small_free_all();
+  atomic_store(&watched, NULL);
+}
+
 /* (c) The window: of the last 16 large operations, the bytes the Allocs
 ** could have taken from the Frees before them, each Free's bytes taken
 ** once, bound what the cache keeps (above IMALLOC_RETAIN). Each case
@@ -282,7 +360,8 @@ int main(void) {
   test_alloc_only(base);
   m->lpVtbl->HeapMinimize(m);
   test_minimize(base);
+  test_idle_checks(base);
+  m->lpVtbl->HeapMinimize(m);
   test_window();
-  CHECK(mapped() == base);
   return check_report();
 }
