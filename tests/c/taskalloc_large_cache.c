@@ -172,6 +172,24 @@ static void test_byte_bound(void) {
   CHECK(mapped() == live - 6 * MiB);
 }
 
+/* The byte bound is inclusive: two mappings of 8 MiB fill IMALLOC_RETAIN
+** (16 MiB) exactly, and both are kept. */
+static void test_byte_bound_full(void) {
+  unsigned char *a, *b;
+  size_t live;
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(8 * MiB);
+  b = ALLOC(8 * MiB);
+  CHECK(a && b);
+  if (!a || !b) return;
+  live = mapped();
+  FREE(a);
+  FREE(b);
+  CHECK(mapped() == live);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(mapped() == live - 16 * MiB);
+}
+
 /* HeapMinimize unmaps every kept mapping, and what is freed after it is
 ** kept again. */
 static void test_minimize(void) {
@@ -234,6 +252,7 @@ int main(void) {
   test_count_bound();
   test_byte_bound();
   test_minimize();
+  test_byte_bound_full();
   test_shrink_to_small();
   test_grow_in_place();
   return check_report();

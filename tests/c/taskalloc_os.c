@@ -52,7 +52,8 @@
 /* ---- the system, counted ------------------------------------------------ */
 
 static _Atomic long held;        /* bytes mapped minus bytes unmapped */
-static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped */
+static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped,
+                                 ** or a call the system refuses (EINVAL) */
 static _Atomic int leaf_refusals;   /* leaf mmaps to refuse; -1: all */
 static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
 /* The next mmap answers with the address answer_at, where nothing is
@@ -167,6 +168,8 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
     return MAP_FAILED;
   }
   r = interpose_mremap(real, old, oldlen, newlen, flags, to);
+  if (r == MAP_FAILED && errno != ENOMEM)  /* not "no room": a bad call */
+    atomic_fetch_add(&bad_unmaps, 1);
   if (r != MAP_FAILED) {
     /* a move replaces the mapping at `to`: only the old range goes */
     if (flags & MREMAP_FIXED) atomic_fetch_sub(&held, (long)oldlen);
@@ -176,7 +179,8 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
 }
 
 /* The system's count and the allocator's agree, and nothing was unmapped
-** that was not mapped (nor 0 bytes). */
+** that was not mapped (nor 0 bytes), nor an mremap refused for another
+** reason than a lack of room (bad_unmaps counts both). */
 static int agrees(void) {
   size_t mapped = stats().mapped_bytes;
   long h = atomic_load(&held);
