@@ -22,6 +22,9 @@
 **   taskalloc_os leaf-race     two threads map the first leaf at once
 **   taskalloc_os leaf-grow     a block grown into a range whose leaf is
 **                              refused
+**   taskalloc_os leaf-grow-in-place   the same, grown in place (mapped by
+**                              this program where it ends at a 16 GiB
+**                              boundary)
 **   taskalloc_os pool-array    the pool's array of empty chunks grown
 **
 ** The leaf cases need a process whose table has no leaf yet: one each.
@@ -62,6 +65,8 @@ static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
 #define HIGH ((uintptr_t)1 << 48)
 static _Atomic uintptr_t answer_at;
 static _Atomic size_t high_unmapped;
+/* The next mmap maps its range at map_at (MAP_FIXED_NOREPLACE). */
+static _Atomic uintptr_t map_at;
 /* The next mmap answers with a range of its length at a 1 MiB aligned
 ** address (mapped by this program, where it found one), kept here. */
 static _Atomic int answer_aligned;
@@ -99,6 +104,11 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   uintptr_t at;
   INTERPOSE_NEXT(real, "mmap");
   if ((at = atomic_exchange(&answer_at, 0)) != 0) return (void *)at;
+  if ((at = atomic_exchange(&map_at, 0)) != 0) {
+    r = real((void *)at, len, prot, flags | MAP_FIXED_NOREPLACE, fd, off);
+    if (r != MAP_FAILED) atomic_fetch_add(&held, (long)len);
+    return r;
+  }
   if (atomic_exchange(&answer_aligned, 0)) {
     r = real(addr, len + MiB, prot, flags, fd, off);
     if (r == MAP_FAILED) return r;
@@ -596,6 +606,60 @@ static void no_mremap(void) {
   CHECK(data_bytes() == base);  /* every mapping given back */
 }
 
+/* A 16 GiB boundary with nothing mapped in the 16 GiB below it nor in the
+** 16 GiB above (so no table leaf of either region): 0 if none. */
+static uintptr_t free_boundary(void) {
+  const uintptr_t region = (uintptr_t)1 << 34;
+  unsigned long start, end, prev_end = 0;
+  char line[512];
+  uintptr_t found = 0;
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return 0;
+  for (;;) {
+    int last = !fgets(line, sizeof line, f) ||
+               sscanf(line, "%lx-%lx", &start, &end) != 2;
+    if (last || start > (unsigned long)(HIGH >> 1))
+      start = (unsigned long)(HIGH >> 1);  /* x86-64's user top */
+    if (start > prev_end) {  /* the gap [prev_end, start) */
+      uintptr_t b = ((uintptr_t)prev_end + 2 * region - 1) & ~(region - 1);
+      if (b - region >= (uintptr_t)prev_end && b + region <= start) found = b;
+    }
+    if (last || end >= (unsigned long)(HIGH >> 1)) break;
+    prev_end = end;
+  }
+  fclose(f);
+  return found;
+}
+
+/* A block that ends at a 16 GiB boundary grows in place across it, but
+** the leaf of the region above is refused: the growth is undone (the pages
+** it added given back) and the block copied to a new one. */
+static void leaf_grow_in_place(void) {
+  uintptr_t b = free_boundary();
+  unsigned char *p, *q;
+  CHECK(b != 0);
+  if (!b) return;
+  atomic_store(&map_at, b - 2 * MiB);  /* the block, and 1 MiB past b */
+  p = ALLOC(2 * MiB);
+  CHECK(p == (unsigned char *)(b - 2 * MiB));
+  if (p != (unsigned char *)(b - 2 * MiB)) return;
+  fill(p, 2 * MiB, 9);
+  CHECK(agrees());
+  atomic_store(&leaf_refusals, 1);
+  q = REALLOC(p, 4 * MiB);
+  CHECK(atomic_load(&leaf_refusals) == 0);
+  CHECK(q != NULL && q != p);
+  if (!q || q == p) return;
+  CHECK(is_pattern(q, 2 * MiB, 9) && GETSIZE(q) == 4 * MiB);
+  CHECK(DIDALLOC(p) == 0 && DIDALLOC(q) == 1);
+  CHECK(!mapped_page((void *)b));  /* the pages the growth added */
+  CHECK(agrees());
+  memset(q, 1, 4 * MiB);
+  FREE(q);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   page = sysconf(_SC_PAGESIZE);
@@ -605,12 +669,13 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "leaf-always")) leaf_always();
   else if (!strcmp(mode, "leaf-race")) leaf_race();
   else if (!strcmp(mode, "leaf-grow")) leaf_grow();
+  else if (!strcmp(mode, "leaf-grow-in-place")) leaf_grow_in_place();
   else if (!strcmp(mode, "pool-array")) pool_array();
   else if (!strcmp(mode, "top")) top();
   else if (!strcmp(mode, "no-mremap")) no_mremap();
   else {
     printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
-           "leaf-grow|pool-array|top|no-mremap\n");
+           "leaf-grow|leaf-grow-in-place|pool-array|top|no-mremap\n");
     return 2;
   }
   return check_report();
