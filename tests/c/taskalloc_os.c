@@ -14,6 +14,7 @@
 **                              (which the system refuses); a refused mremap
 **                              is copied; an aligned answer used as it is
 **   taskalloc_os top           a block that ends at 2^48, the table's end
+**   taskalloc_os max           the largest block asked of the system
 **   taskalloc_os no-mremap     (the program taskalloc_os_no_mremap, whose
 **                              allocator is built as for a POSIX system
 **                              without mremap) growth is a copy
@@ -65,6 +66,9 @@ static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
 #define HIGH ((uintptr_t)1 << 48)
 static _Atomic uintptr_t answer_at;
 static _Atomic size_t high_unmapped;
+/* The last range answered so below HIGH: its unmapping is counted apart
+** too. */
+static _Atomic uintptr_t fake_lo, fake_hi;
 /* The next mmap maps its range at map_at (MAP_FIXED_NOREPLACE). */
 static _Atomic uintptr_t map_at;
 /* The next mmap answers with a range of its length at a 1 MiB aligned
@@ -103,7 +107,13 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   void *r;
   uintptr_t at;
   INTERPOSE_NEXT(real, "mmap");
-  if ((at = atomic_exchange(&answer_at, 0)) != 0) return (void *)at;
+  if ((at = atomic_exchange(&answer_at, 0)) != 0) {
+    if (at < HIGH) {
+      atomic_store(&fake_lo, at);
+      atomic_store(&fake_hi, at + len);
+    }
+    return (void *)at;
+  }
   if ((at = atomic_exchange(&map_at, 0)) != 0) {
     r = real((void *)at, len, prot, flags | MAP_FIXED_NOREPLACE, fd, off);
     if (r != MAP_FAILED) atomic_fetch_add(&held, (long)len);
@@ -146,7 +156,9 @@ int munmap(void *addr, size_t len) {
   static int (*real)(void *, size_t);
   size_t off;
   INTERPOSE_NEXT(real, "munmap");
-  if ((uintptr_t)addr >= HIGH) {
+  if ((uintptr_t)addr >= HIGH ||
+      ((uintptr_t)addr >= atomic_load(&fake_lo) &&
+       (uintptr_t)addr < atomic_load(&fake_hi))) {
     atomic_fetch_add(&high_unmapped, len);
     return 0;
   }
@@ -553,6 +565,29 @@ static void top(void) {
   CHECK(atomic_load(&bad_unmaps) == 0);
 }
 
+/* The largest block, MAX_ALLOC (2^40) bytes, is asked of the system (the
+** answer: an address where nothing is mapped, 2^47, above x86-64's user
+** addresses; the block is never touched); one byte more is refused without
+** asking. */
+static void max_block(void) {
+  const size_t max = (size_t)1 << 40;
+  const uintptr_t at = (uintptr_t)1 << 47;
+  void *p;
+  FREE(ALLOC(100));  /* the thread's cache and the first chunk, before */
+  atomic_store(&answer_at, at);
+  errno = 0;
+  p = ALLOC(max + 1);
+  CHECK(p == NULL && errno == ENOMEM);
+  CHECK(atomic_load(&answer_at) == at);  /* not asked */
+  p = ALLOC(max);
+  CHECK(atomic_load(&answer_at) == 0);
+  CHECK(p == (void *)at);
+  CHECK(DIDALLOC(p) == 1 && GETSIZE(p) == max);
+  CHECK(atomic_load(&high_unmapped) == MiB);  /* the slack */
+  CHECK((long)stats().mapped_bytes == atomic_load(&held) + (long)max);
+  CHECK(atomic_load(&bad_unmaps) == 0);
+}
+
 /* ---- without mremap ------------------------------------------------------ */
 
 /* The allocator as built for a POSIX system without mremap (in the program
@@ -672,10 +707,11 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "leaf-grow-in-place")) leaf_grow_in_place();
   else if (!strcmp(mode, "pool-array")) pool_array();
   else if (!strcmp(mode, "top")) top();
+  else if (!strcmp(mode, "max")) max_block();
   else if (!strcmp(mode, "no-mremap")) no_mremap();
   else {
     printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
-           "leaf-grow|leaf-grow-in-place|pool-array|top|no-mremap\n");
+           "leaf-grow|leaf-grow-in-place|pool-array|top|max|no-mremap\n");
     return 2;
   }
   return check_report();
