@@ -86,6 +86,11 @@ static _Atomic uintptr_t held_leaf, unmapped_leaf;
 /* a shrinking Realloc: the thread that stops inside its munmap */
 static _Thread_local int stop_in_munmap;
 static sem_t in_munmap, munmap_go;
+/* a Realloc that moves pages: the thread that stops inside that mremap,
+** and where they go */
+static _Thread_local int stop_in_move;
+static sem_t in_move, move_go;
+static _Atomic uintptr_t moving_to;
 
 static int mapped_page(void *p) {
   unsigned char v;
@@ -189,6 +194,12 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
     errno = ENOMEM;
     return MAP_FAILED;
   }
+  if (to && stop_in_move) {
+    stop_in_move = 0;
+    atomic_store(&moving_to, (uintptr_t)to);
+    sem_post(&in_move);
+    sem_wait(&move_go);  /* the other thread looks at both blocks */
+  }
   r = interpose_mremap(real, old, oldlen, newlen, flags, to);
   if (r == MAP_FAILED && errno != ENOMEM)  /* not "no room": a bad call */
     atomic_fetch_add(&bad_unmaps, 1);
@@ -252,6 +263,50 @@ static void busy_shrink(void) {
   CHECK(stats().live_blocks == live - 1);
   sem_destroy(&in_munmap);
   sem_destroy(&munmap_go);
+}
+
+static void *grow(void *arg) {
+  stop_in_move = 1;
+  *(void **)arg = REALLOC(*(void **)arg, 6 * MiB);
+  return NULL;
+}
+
+/* A Realloc that moves a block's pages to a new range publishes the new
+** block, BUSY, before it moves them: while they move, the new address is a
+** block of the new size that a Free from another thread leaves alone, and
+** the old one is no block. The growing thread stops inside that mremap
+** (growth in place refused). */
+static void busy_move(void) {
+  unsigned char *p = ALLOC(2 * MiB + 1);
+  void *r = p, *q;
+  pthread_t t;
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 2 * MiB + 1, 6);
+  sem_init(&in_move, 0, 0);
+  sem_init(&move_go, 0, 0);
+  atomic_store(&refuse_mremap, 2);
+  if (pthread_create(&t, NULL, grow, &r) != 0) {
+    CHECK(!"pthread_create");
+    atomic_store(&refuse_mremap, 0);
+    FREE(p);
+    return;
+  }
+  sem_wait(&in_move);
+  q = (void *)atomic_load(&moving_to);
+  CHECK(DIDALLOC(p) == 0);
+  CHECK(DIDALLOC(q) == 1 && GETSIZE(q) == 6 * MiB);
+  FREE(q);  /* BUSY: nothing */
+  sem_post(&move_go);
+  pthread_join(t, NULL);
+  atomic_store(&refuse_mremap, 0);
+  CHECK(r == q);
+  CHECK(DIDALLOC(q) == 1 && GETSIZE(q) == 6 * MiB && is_pattern(q, 2 * MiB + 1, 6));
+  CHECK(agrees());
+  FREE(r);
+  CHECK(agrees());
+  sem_destroy(&in_move);
+  sem_destroy(&move_go);
 }
 
 static void accounting(void) {
@@ -364,6 +419,7 @@ static void accounting(void) {
     CHECK(agrees());
   }
   busy_shrink();
+  busy_move();
   m->lpVtbl->HeapMinimize(m);
   CHECK(agrees());
 }
