@@ -244,6 +244,7 @@ static void small_free_all(void) {
 static void test_idle_checks(size_t base) {
   size_t kept;
   long u0;
+  void *p;
   atomic_store(&watched, cache_lock());
   CHECK(atomic_load(&watched) != NULL);
   kept = cached_after_loop(base);
@@ -254,6 +255,22 @@ static void test_idle_checks(size_t base) {
   CHECK(until_next_check());  /* none since: back to IMALLOC_RETAIN */
   CHECK(atomic_load(&unmapped) - u0 >= (long)(kept - 2 * MiB));
   small_free_all();
+  /* the cache holding IMALLOC_RETAIN exactly is no excess: small blocks
+  ** make no check then */
+  m->lpVtbl->HeapMinimize(m);
+  FREE(ALLOC(MiB));  /* kept: 1 MiB */
+  CHECK(!until_next_check());
+  small_free_all();
+  /* nor once an Alloc has left it so: 1 MiB of a kept 2 MiB */
+  m->lpVtbl->HeapMinimize(m);
+  FREE(ALLOC(2 * MiB));  /* matches nothing: not kept */
+  p = ALLOC(2 * MiB);    /* matches that Free: 2 MiB of reuse */
+  FREE(p);               /* kept */
+  p = ALLOC(MiB);        /* its first MiB; the other one stays kept */
+  CHECK(p != NULL);
+  CHECK(!until_next_check());
+  small_free_all();
+  FREE(p);
   atomic_store(&watched, NULL);
 }
 
