@@ -151,6 +151,36 @@ static void test_count_bound(void) {
   m->lpVtbl->HeapMinimize(m);
 }
 
+/* A kept mapping taken from the middle of a full cache (the smallest that
+** fits is the second of 16): the others stay kept, each taken once. */
+static void test_take_from_middle(void) {
+  enum { N = KEPT_MAX };
+  void *v[N], *w[N];
+  size_t i, j, reused = 0, live;
+  int ok = 1;
+  m->lpVtbl->HeapMinimize(m);
+  for (i = 0; i < N; i++) {
+    v[i] = ALLOC(i == 1 ? 100 * 1024 : 200 * 1024);
+    if (!v[i]) ok = 0;
+  }
+  CHECK(ok);
+  if (!ok) return;
+  live = mapped();
+  for (i = 0; i < N; i++) FREE(v[i]);
+  CHECK(mapped() == live);  /* all kept */
+  w[0] = ALLOC(100 * 1024);
+  CHECK(w[0] == v[1]);
+  for (i = 1; i < N; i++) {
+    w[i] = ALLOC(200 * 1024);
+    for (j = 0; j < N; j++)
+      if (j != 1 && w[i] == v[j]) reused++;
+  }
+  CHECK(reused == N - 1);
+  CHECK(mapped() == live);
+  for (i = 0; i < N; i++) FREE(w[i]);
+  m->lpVtbl->HeapMinimize(m);
+}
+
 /* At most IMALLOC_RETAIN bytes are kept, the oldest go first; and the
 ** bound counts what is kept now, not what was ever kept. */
 static void test_byte_bound(void) {
@@ -250,6 +280,7 @@ int main(void) {
   test_smaller_block();
   test_best_fit();
   test_count_bound();
+  test_take_from_middle();
   test_byte_bound();
   test_minimize();
   test_byte_bound_full();
