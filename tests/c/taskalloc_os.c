@@ -34,6 +34,7 @@
 #define _GNU_SOURCE  /* RTLD_NEXT, mremap */
 #include "check.h"
 #include "client.h"
+#include "fake_com.h"
 #include "interpose.h"
 
 #include <dlfcn.h>
@@ -60,6 +61,7 @@ static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped,
                                  ** or a call the system refuses (EINVAL) */
 static _Atomic int leaf_refusals;   /* leaf mmaps to refuse; -1: all */
 static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
+static _Atomic int mmap_passes;     /* ... after letting this many through */
 /* The next mmap answers with the address answer_at, where nothing is
 ** mapped: HIGH, above which no table entry can be, or a range that ends
 ** there; an unmapping at or above HIGH is counted apart. */
@@ -133,7 +135,9 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     atomic_store(&aligned_at, at);
     return (void *)at;
   }
-  if (atomic_load(&mmap_refusals) > 0) {
+  if (atomic_load(&mmap_refusals) > 0 && atomic_load(&mmap_passes) > 0) {
+    atomic_fetch_sub(&mmap_passes, 1);
+  } else if (atomic_load(&mmap_refusals) > 0) {
     atomic_fetch_sub(&mmap_refusals, 1);
     errno = ENOMEM;
     return MAP_FAILED;
@@ -221,6 +225,32 @@ static int agrees(void) {
     printf("# mapped_bytes %zu, the system's count %ld, %d bad unmaps\n",
            mapped, h, atomic_load(&bad_unmaps));
   return (long)mapped == h && atomic_load(&bad_unmaps) == 0;
+}
+
+/* ---- a spy, for fSpyed ---------------------------------------------------- */
+
+/* What a C IMallocSpy's PreDidAlloc is told: fSpyed, TRUE for a pointer
+** inside a live block allocated under the spy, found through the block's
+** table entries (a large block's further MiB through their own). */
+static int spy_told;
+static void *STDMETHODCALLTYPE tell_pre(IMallocSpy *This, void *p, BOOL f) {
+  (void)This;
+  spy_told = f;
+  return p;
+}
+static const IMallocSpyVtbl tell_vtbl = {
+  fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, pass_prealloc,
+  pass_postalloc, pass_pre, pass_postfree, pass_prerealloc, pass_postrealloc,
+  pass_pre, pass_postgetsize, tell_pre, pass_postdidalloc, pass_heapminimize,
+  pass_heapminimize
+};
+static IMallocSpy tell = { &tell_vtbl };
+
+/* fSpyed for p (-1: PreDidAlloc not called). */
+static int spyed_at(const void *p) {
+  spy_told = -1;
+  DIDALLOC((void *)p);
+  return spy_told;
 }
 
 /* ---- accounting -------------------------------------------------------- */
@@ -722,6 +752,48 @@ static uintptr_t free_boundary(void) {
   return found;
 }
 
+/* A spied block whose growth is undone, and then whose copy is refused
+** too (the copy's mmap): Realloc answers NULL and the block is as it was,
+** every MiB of it found under the spy again. Grown in place across b
+** (as below), then grown where growth in place and moves are refused. */
+static void refused_copies(uintptr_t b) {
+  unsigned char *p, *q;
+  CHECK(imalloc_CoRegisterMallocSpy(&tell) == S_OK);
+  atomic_store(&map_at, b - 2 * MiB);
+  p = ALLOC(2 * MiB);
+  CHECK(p == (unsigned char *)(b - 2 * MiB));
+  if (p == (unsigned char *)(b - 2 * MiB)) {
+    fill(p, 2 * MiB, 4);
+    atomic_store(&mmap_refusals, 2);  /* the region's leaf, the copy */
+    q = REALLOC(p, 4 * MiB);
+    CHECK(q == NULL && atomic_load(&mmap_refusals) == 0);
+    CHECK(GETSIZE(p) == 2 * MiB && is_pattern(p, 2 * MiB, 4));
+    CHECK(spyed_at(p) == 1 && spyed_at(p + 3 * MiB / 2) == 1);
+    CHECK(agrees());
+    FREE(p);
+  }
+  p = ALLOC(3 * MiB);
+  CHECK(p != NULL);
+  if (p) {
+    fill(p, 3 * MiB, 5);
+    atomic_store(&refuse_mremap, 1);
+    atomic_store(&mmap_passes, 1);     /* the range to move to */
+    atomic_store(&mmap_refusals, 1);   /* the copy */
+    q = REALLOC(p, 6 * MiB);
+    atomic_store(&refuse_mremap, 0);
+    CHECK(q == NULL && atomic_load(&mmap_refusals) == 0);
+    atomic_store(&mmap_refusals, 0);
+    atomic_store(&mmap_passes, 0);
+    CHECK(GETSIZE(p) == 3 * MiB && is_pattern(p, 3 * MiB, 5));
+    CHECK(spyed_at(p + 3 * MiB / 2) == 1 && spyed_at(p + 5 * MiB / 2) == 1);
+    CHECK(agrees());
+    FREE(p);
+  }
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+}
+
 /* A block that ends at a 16 GiB boundary grows in place across it, but
 ** the leaf of the region above is refused: the growth is undone (the pages
 ** it added given back) and the block copied to a new one. */
@@ -749,6 +821,7 @@ static void leaf_grow_in_place(void) {
   FREE(q);
   m->lpVtbl->HeapMinimize(m);
   CHECK(agrees());
+  refused_copies(b);
 }
 
 int main(int argc, char **argv) {
