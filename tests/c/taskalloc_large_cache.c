@@ -125,6 +125,42 @@ static void test_best_fit(void) {
   m->lpVtbl->HeapMinimize(m);
 }
 
+/* Kept mappings freed in the order given (sizes in MiB), then an Alloc of
+** `want` MiB; the mappings as they were. */
+static void keep_then_take(const size_t *mib, int n, unsigned char **v,
+                           size_t want, unsigned char **got) {
+  int i;
+  m->lpVtbl->HeapMinimize(m);
+  for (i = 0; i < n; i++) v[i] = ALLOC(mib[i] * MiB);
+  for (i = 0; i < n; i++) FREE(v[i]);
+  *got = ALLOC(want * MiB);
+}
+
+/* Which kept mapping an Alloc takes: the smallest that holds it, the
+** oldest of equal ones; when none holds it, the largest (then the oldest
+** of equal ones), grown by the last pages of the others (the first MiB
+** of the donor stays kept). */
+static void test_fit_order(void) {
+  static const size_t exact_newer[] = { 8, 4 }, equal[] = { 4, 4 },
+                      none_fits[] = { 2, 3 }, none_equal[] = { 3, 3 };
+  unsigned char *v[2], *r;
+  keep_then_take(exact_newer, 2, v, 4, &r);
+  CHECK(r == v[1]);
+  FREE(r);
+  keep_then_take(equal, 2, v, 4, &r);
+  CHECK(r == v[0]);
+  FREE(r);
+  keep_then_take(none_fits, 2, v, 4, &r);  /* the 3 MiB, and 1 of the 2 */
+  CHECK(r != NULL && r != v[0] && mapped_page(v[0]));
+  CHECK(r == v[1] || !mapped_page(v[1]));
+  FREE(r);
+  keep_then_take(none_equal, 2, v, 4, &r);  /* the first, 1 of the other */
+  CHECK(r != NULL && r != v[1] && mapped_page(v[1]));
+  CHECK(r == v[0] || !mapped_page(v[0]));
+  FREE(r);
+  m->lpVtbl->HeapMinimize(m);
+}
+
 /* At most KEPT_MAX mappings are kept, the most recently freed. */
 static void test_count_bound(void) {
   enum { N = KEPT_MAX + 4 };
@@ -279,6 +315,7 @@ int main(void) {
   test_grow_to_a_neighbour();  /* first: it needs a fresh address space */
   test_smaller_block();
   test_best_fit();
+  test_fit_order();
   test_count_bound();
   test_take_from_middle();
   test_byte_bound();
