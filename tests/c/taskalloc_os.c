@@ -26,6 +26,8 @@
 **   taskalloc_os leaf-grow-in-place   the same, grown in place (mapped by
 **                              this program where it ends at a 16 GiB
 **                              boundary)
+**   taskalloc_os neighbours    blocks side by side (mapped by this program):
+**                              a Free, move or shrink clears its own entries
 **   taskalloc_os pool-array    the pool's array of empty chunks grown
 **
 ** The leaf cases need a process whose table has no leaf yet: one each.
@@ -752,6 +754,63 @@ static uintptr_t free_boundary(void) {
   return found;
 }
 
+/* A large block mapped by this program at `at` (the allocator's mmap
+** answered there; no kept mapping may serve it), or NULL. */
+static unsigned char *alloc_at(uintptr_t at, size_t n) {
+  unsigned char *p;
+  atomic_store(&map_at, at);
+  p = ALLOC(n);
+  atomic_store(&map_at, 0);
+  if (p == (unsigned char *)at) return p;
+  FREE(p);
+  return NULL;
+}
+
+/* Blocks side by side (A: 1 MiB, B: 3 MiB, C: 1 MiB, each where the one
+** before ends): what B's Free, its move and a shrink clear of the table
+** is B's alone. And a spied block shrunk to 2.5 MiB is still found
+** whole under the spy, up to its new end. */
+static void neighbours(void) {
+  uintptr_t x = free_boundary();
+  unsigned char *a, *b, *c, *d, *q;
+  CHECK(x != 0);
+  if (!x) return;
+  x -= 64 * MiB;
+  a = alloc_at(x, MiB);
+  b = alloc_at(x + MiB, 3 * MiB);
+  c = alloc_at(x + 4 * MiB, MiB);
+  CHECK(a && b && c);
+  if (!a || !b || !c) return;
+  FREE(b);  /* kept */
+  CHECK(DIDALLOC(a) == 1 && GETSIZE(a) == MiB);
+  CHECK(DIDALLOC(c) == 1 && GETSIZE(c) == MiB);
+  b = ALLOC(3 * MiB);  /* the kept one */
+  CHECK(b == a + MiB);
+  atomic_store(&refuse_mremap, 2);  /* grown by a move */
+  q = REALLOC(b, 6 * MiB);
+  atomic_store(&refuse_mremap, 0);
+  CHECK(q != NULL && q != b);
+  CHECK(DIDALLOC(a) == 1 && GETSIZE(a) == MiB);
+  CHECK(DIDALLOC(c) == 1 && GETSIZE(c) == MiB);
+  CHECK(agrees());
+  FREE(q);
+  FREE(a);
+  FREE(c);
+  m->lpVtbl->HeapMinimize(m);  /* no kept mapping to serve d */
+  CHECK(imalloc_CoRegisterMallocSpy(&tell) == S_OK);
+  d = alloc_at(x + 8 * MiB, 6 * MiB);
+  CHECK(d != NULL);
+  if (d) {
+    CHECK(REALLOC(d, 5 * MiB / 2) == d);
+    CHECK(spyed_at(d + 2 * MiB + 4096) == 1);
+    CHECK(spyed_at(d + 5 * MiB / 2) == 0);
+    FREE(d);
+  }
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+}
+
 /* A spied block whose growth is undone, and then whose copy is refused
 ** too (the copy's mmap): Realloc answers NULL and the block is as it was,
 ** every MiB of it found under the spy again. Grown in place across b
@@ -834,13 +893,14 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "leaf-race")) leaf_race();
   else if (!strcmp(mode, "leaf-grow")) leaf_grow();
   else if (!strcmp(mode, "leaf-grow-in-place")) leaf_grow_in_place();
+  else if (!strcmp(mode, "neighbours")) neighbours();
   else if (!strcmp(mode, "pool-array")) pool_array();
   else if (!strcmp(mode, "top")) top();
   else if (!strcmp(mode, "max")) max_block();
   else if (!strcmp(mode, "no-mremap")) no_mremap();
   else {
     printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
-           "leaf-grow|leaf-grow-in-place|pool-array|top|max|no-mremap\n");
+           "leaf-grow|leaf-grow-in-place|neighbours|pool-array|top|max|no-mremap\n");
     return 2;
   }
   return check_report();
