@@ -400,6 +400,11 @@ static void accounting(void) {
   q = REALLOC(q, 2 * MiB + 3);
   CHECK(q != NULL && GETSIZE(q) == 2 * MiB + 3);
   CHECK(agrees());
+  q = REALLOC(q, 2 * MiB + 100000);  /* grown within its last MiB */
+  CHECK(q != NULL && GETSIZE(q) == 2 * MiB + 100000);
+  q = REALLOC(q, 2 * MiB + 5);  /* and shrunk there: no entry to clear */
+  CHECK(q != NULL && GETSIZE(q) == 2 * MiB + 5);
+  CHECK(agrees());
   FREE(q);
   m->lpVtbl->HeapMinimize(m);  /* the cache unmapped */
   CHECK(agrees());
