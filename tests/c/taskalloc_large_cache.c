@@ -287,6 +287,14 @@ static void test_shrink_to_small(void) {
   CHECK(q && is_pattern(q, 1000, 4) && GETSIZE(q) == 1000);
   CHECK(DIDALLOC(p) == 0);
   FREE(q ? q : p);
+  p = ALLOC(3 * MiB);  /* and to exactly 64 KiB, the largest small block */
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 65536, 8);
+  q = REALLOC(p, 65536);
+  CHECK(q != NULL && q != p && ((uintptr_t)q & (MiB - 1)) != 0);
+  CHECK(q && is_pattern(q, 65536, 8) && GETSIZE(q) == 65536);
+  FREE(q ? q : p);
   m->lpVtbl->HeapMinimize(m);
 }
 
