@@ -60,7 +60,8 @@
 
 static _Atomic long held;        /* bytes mapped minus bytes unmapped */
 static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped,
-                                 ** or a call the system refuses (EINVAL) */
+                                 ** or a call the system refuses as
+                                 ** invalid (EINVAL) */
 static _Atomic int leaf_refusals;   /* leaf mmaps to refuse; -1: all */
 static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
 static _Atomic int mmap_passes;     /* ... after letting this many through */
@@ -207,7 +208,7 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
     sem_wait(&move_go);  /* the other thread looks at both blocks */
   }
   r = interpose_mremap(real, old, oldlen, newlen, flags, to);
-  if (r == MAP_FAILED && errno != ENOMEM)  /* not "no room": a bad call */
+  if (r == MAP_FAILED && errno == EINVAL)  /* arguments no system takes */
     atomic_fetch_add(&bad_unmaps, 1);
   if (r != MAP_FAILED) {
     /* a move replaces the mapping at `to`: only the old range goes */
@@ -218,8 +219,8 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
 }
 
 /* The system's count and the allocator's agree, and nothing was unmapped
-** that was not mapped (nor 0 bytes), nor an mremap refused for another
-** reason than a lack of room (bad_unmaps counts both). */
+** that was not mapped (nor 0 bytes), nor an mremap refused as invalid
+** (EINVAL; bad_unmaps counts all three). */
 static int agrees(void) {
   size_t mapped = stats().mapped_bytes;
   long h = atomic_load(&held);
@@ -457,6 +458,21 @@ static void accounting(void) {
   }
   busy_shrink();
   busy_move();
+  /* the range a growth would move to refused: copied instead */
+  m->lpVtbl->HeapMinimize(m);
+  p = ALLOC(2 * MiB + 1);
+  CHECK(p != NULL);
+  if (p) {
+    fill(p, 2 * MiB + 1, 2);
+    atomic_store(&refuse_mremap, 2);
+    atomic_store(&mmap_refusals, 1);
+    q = REALLOC(p, 5 * MiB);
+    atomic_store(&refuse_mremap, 0);
+    CHECK(atomic_load(&mmap_refusals) == 0);
+    CHECK(q != NULL && is_pattern(q, 2 * MiB + 1, 2) && GETSIZE(q) == 5 * MiB);
+    CHECK(agrees());
+    FREE(q ? q : p);
+  }
   m->lpVtbl->HeapMinimize(m);
   CHECK(agrees());
 }
