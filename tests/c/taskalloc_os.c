@@ -473,6 +473,29 @@ static void accounting(void) {
     CHECK(agrees());
     FREE(q ? q : p);
   }
+  /* a kept mapping that needs a new aligned range (a tail not aligned; one
+  ** too short that cannot grow where it is), that range refused: the kept
+  ** pages go back, and the block is mapped afresh */
+  m->lpVtbl->HeapMinimize(m);
+  FREE(ALLOC(6 * MiB));
+  p = ALLOC(5 * MiB / 2);  /* its last 3.5 MiB stay kept, not aligned */
+  atomic_store(&mmap_refusals, 1);
+  q = ALLOC(3 * MiB);
+  CHECK(atomic_load(&mmap_refusals) == 0);
+  CHECK(p != NULL && q != NULL && q != p + 5 * MiB / 2);
+  CHECK(agrees());
+  FREE(p);
+  FREE(q);
+  m->lpVtbl->HeapMinimize(m);
+  FREE(ALLOC(2 * MiB));  /* kept: 2 MiB */
+  atomic_store(&refuse_mremap, 2);
+  atomic_store(&mmap_refusals, 1);
+  q = ALLOC(3 * MiB);
+  atomic_store(&refuse_mremap, 0);
+  CHECK(atomic_load(&mmap_refusals) == 0);
+  CHECK(q != NULL);
+  CHECK(agrees());
+  FREE(q);
   m->lpVtbl->HeapMinimize(m);
   CHECK(agrees());
 }
