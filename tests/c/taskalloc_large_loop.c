@@ -241,19 +241,44 @@ static void small_free_all(void) {
 /* What the checks give back is seen as bytes unmapped: the small blocks'
 ** own chunks may come and go meanwhile, a MiB or two, far less than what
 ** the cache keeps. */
+/* A thread's first small block: its first slow path. */
+static void *first_small(void *arg) {
+  FREE(ALLOC(200));
+  (void)arg;
+  return NULL;
+}
+
 static void test_idle_checks(size_t base) {
-  size_t kept;
-  long u0;
+  size_t kept, before;
+  long u0, n;
   void *p;
+  pthread_t t;
   atomic_store(&watched, cache_lock());
   CHECK(atomic_load(&watched) != NULL);
   kept = cached_after_loop(base);
+  /* not at every slow path: a new thread's first makes no check */
+  n = atomic_load(&watched_locks);
+  CHECK(pthread_create(&t, NULL, first_small, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(atomic_load(&watched_locks) == n);
   u0 = atomic_load(&unmapped);
   CHECK(until_next_check());  /* large operations came since the last */
   CHECK(atomic_load(&unmapped) - u0 < (long)(kept / 2));
+  /* nor at the slow path right after a check (a class not used yet) */
+  n = atomic_load(&watched_locks);
+  p = ALLOC(5000);
+  CHECK(atomic_load(&watched_locks) == n);
+  FREE(p);
   u0 = atomic_load(&unmapped);
   CHECK(until_next_check());  /* none since: back to IMALLOC_RETAIN */
   CHECK(atomic_load(&unmapped) - u0 >= (long)(kept - 2 * MiB));
+  /* and the window starts anew: an Alloc then takes nothing from the
+  ** loop's Frees, so the Free of 4 MiB after it is not kept */
+  p = ALLOC(4 * MiB);
+  CHECK(p != NULL);
+  before = mapped();
+  FREE(p);
+  CHECK(mapped() == before - 4 * MiB);
   small_free_all();
   /* the cache holding IMALLOC_RETAIN exactly is no excess: small blocks
   ** make no check then */
@@ -265,7 +290,8 @@ static void test_idle_checks(size_t base) {
   m->lpVtbl->HeapMinimize(m);
   FREE(ALLOC(2 * MiB));  /* matches nothing: not kept */
   p = ALLOC(2 * MiB);    /* matches that Free: 2 MiB of reuse */
-  FREE(p);               /* kept */
+  FREE(p);               /* kept: more than IMALLOC_RETAIN, checks again */
+  CHECK(until_next_check());
   p = ALLOC(MiB);        /* its first MiB; the other one stays kept */
   CHECK(p != NULL);
   CHECK(!until_next_check());

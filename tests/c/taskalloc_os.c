@@ -487,6 +487,19 @@ static void accounting(void) {
   FREE(p);
   FREE(q);
   m->lpVtbl->HeapMinimize(m);
+  /* a kept mapping whose every page another took is no longer kept: an
+  ** Alloc that finds the cache empty maps afresh, asking nothing odd */
+  p = ALLOC(3 * MiB);
+  q = ALLOC(MiB);
+  FREE(p);
+  FREE(q);
+  p = ALLOC(4 * MiB);  /* the 3 MiB, and the 1 MiB's pages */
+  q = ALLOC(2 * MiB);
+  CHECK(p != NULL && q != NULL);
+  CHECK(agrees());
+  FREE(p);
+  FREE(q);
+  m->lpVtbl->HeapMinimize(m);
   FREE(ALLOC(2 * MiB));  /* kept: 2 MiB */
   atomic_store(&refuse_mremap, 2);
   atomic_store(&mmap_refusals, 1);
