@@ -280,6 +280,11 @@ static void test_idle_checks(size_t base) {
   FREE(p);
   CHECK(mapped() == before - 4 * MiB);
   small_free_all();
+  /* HeapMinimize leaves no excess: small blocks make no check after it */
+  cached_after_loop(base);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(!until_next_check());
+  small_free_all();
   /* the cache holding IMALLOC_RETAIN exactly is no excess: small blocks
   ** make no check then */
   m->lpVtbl->HeapMinimize(m);
