@@ -136,6 +136,22 @@ static void keep_then_take(const size_t *mib, int n, unsigned char **v,
   *got = ALLOC(want * MiB);
 }
 
+/* A kept mapping too short for an Alloc grows where it is when the pages
+** after it are free (here, the ones a shrinking Realloc gave back). */
+static void test_kept_grows_in_place(void) {
+  unsigned char *a, *r;
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(8 * MiB);
+  CHECK(a != NULL);
+  if (!a) return;
+  CHECK(REALLOC(a, 2 * MiB) == a);
+  FREE(a);  /* kept: 2 MiB, nothing mapped after it */
+  r = ALLOC(4 * MiB);
+  CHECK(r == a);
+  FREE(r);
+  m->lpVtbl->HeapMinimize(m);
+}
+
 /* Which kept mapping an Alloc takes: the smallest that holds it, the
 ** oldest of equal ones; when none holds it, the largest (then the oldest
 ** of equal ones), grown by the last pages of the others (the first MiB
@@ -324,6 +340,7 @@ int main(void) {
   test_smaller_block();
   test_best_fit();
   test_fit_order();
+  test_kept_grows_in_place();
   test_count_bound();
   test_take_from_middle();
   test_byte_bound();
