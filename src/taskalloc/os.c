@@ -26,20 +26,20 @@ void ta_os_unmap(void *p, size_t len) {
   if (len) munmap(p, len);
 }
 
-/* len bytes (a multiple of the page size) at a CHUNK_SIZE-aligned address
-** below 2^48: map len + CHUNK_SIZE and trim both ends. */
+/* len bytes (a multiple of the page size, at most MAX_ALLOC rounded up:
+** len + CHUNK_SIZE cannot wrap) at a CHUNK_SIZE-aligned address below
+** 2^48: map len + CHUNK_SIZE and trim both ends. The head is empty when
+** the system's answer is aligned already; the tail never is (base - raw
+** is less than CHUNK_SIZE). */
 void *ta_os_map_aligned(size_t len) {
   size_t total = len + CHUNK_SIZE;
   uintptr_t raw, base;
-  char *p;
-  if (total < len) return NULL;
-  p = ta_os_map(total);
+  char *p = ta_os_map(total);
   if (!p) return NULL;
   raw = (uintptr_t)p;
   base = (raw + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1);
   if (base > raw) munmap(p, base - raw);
-  if (raw + total > base + len)
-    munmap((void *)(base + len), raw + total - (base + len));
+  munmap((void *)(base + len), raw + total - (base + len));
   if (((base + len - 1) >> VA_BITS) != 0) {  /* the table cannot cover it */
     munmap((void *)base, len);
     return NULL;
@@ -47,11 +47,12 @@ void *ta_os_map_aligned(size_t len) {
   return (void *)base;
 }
 
-/* Gives the pages of [p, p + len) back; the range stays mapped and reads
-** as zeros afterwards. DONTNEED rather than FREE: the memory leaves the
-** process's RSS at once, and a chunk's slots must read as 0 either way. */
+/* Gives the pages of [p, p + len) back (len > 0); the range stays mapped
+** and reads as zeros afterwards. DONTNEED rather than FREE: the memory
+** leaves the process's RSS at once, and a chunk's slots must read as 0
+** either way. */
 void ta_os_purge(void *p, size_t len) {
-  if (len) madvise(p, len, MADV_DONTNEED);
+  madvise(p, len, MADV_DONTNEED);
 }
 
 /* Grows the mapping [p, p + len) to newlen bytes where it is: 1 if done,

@@ -125,6 +125,58 @@ static void test_best_fit(void) {
   m->lpVtbl->HeapMinimize(m);
 }
 
+/* Kept mappings freed in the order given (sizes in MiB), then an Alloc of
+** `want` MiB; the mappings as they were. */
+static void keep_then_take(const size_t *mib, int n, unsigned char **v,
+                           size_t want, unsigned char **got) {
+  int i;
+  m->lpVtbl->HeapMinimize(m);
+  for (i = 0; i < n; i++) v[i] = ALLOC(mib[i] * MiB);
+  for (i = 0; i < n; i++) FREE(v[i]);
+  *got = ALLOC(want * MiB);
+}
+
+/* A kept mapping too short for an Alloc grows where it is when the pages
+** after it are free (here, the ones a shrinking Realloc gave back). */
+static void test_kept_grows_in_place(void) {
+  unsigned char *a, *r;
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(8 * MiB);
+  CHECK(a != NULL);
+  if (!a) return;
+  CHECK(REALLOC(a, 2 * MiB) == a);
+  FREE(a);  /* kept: 2 MiB, nothing mapped after it */
+  r = ALLOC(4 * MiB);
+  CHECK(r == a);
+  FREE(r);
+  m->lpVtbl->HeapMinimize(m);
+}
+
+/* Which kept mapping an Alloc takes: the smallest that holds it, the
+** oldest of equal ones; when none holds it, the largest (then the oldest
+** of equal ones), grown by the last pages of the others (the first MiB
+** of the donor stays kept). */
+static void test_fit_order(void) {
+  static const size_t exact_newer[] = { 8, 4 }, equal[] = { 4, 4 },
+                      none_fits[] = { 2, 3 }, none_equal[] = { 3, 3 };
+  unsigned char *v[2], *r;
+  keep_then_take(exact_newer, 2, v, 4, &r);
+  CHECK(r == v[1]);
+  FREE(r);
+  keep_then_take(equal, 2, v, 4, &r);
+  CHECK(r == v[0]);
+  FREE(r);
+  keep_then_take(none_fits, 2, v, 4, &r);  /* the 3 MiB, and 1 of the 2 */
+  CHECK(r != NULL && r != v[0] && mapped_page(v[0]));
+  CHECK(r == v[1] || !mapped_page(v[1]));
+  FREE(r);
+  keep_then_take(none_equal, 2, v, 4, &r);  /* the first, 1 of the other */
+  CHECK(r != NULL && r != v[1] && mapped_page(v[1]));
+  CHECK(r == v[0] || !mapped_page(v[0]));
+  FREE(r);
+  m->lpVtbl->HeapMinimize(m);
+}
+
 /* At most KEPT_MAX mappings are kept, the most recently freed. */
 static void test_count_bound(void) {
   enum { N = KEPT_MAX + 4 };
@@ -151,6 +203,36 @@ static void test_count_bound(void) {
   m->lpVtbl->HeapMinimize(m);
 }
 
+/* A kept mapping taken from the middle of a full cache (the smallest that
+** fits is the second of 16): the others stay kept, each taken once. */
+static void test_take_from_middle(void) {
+  enum { N = KEPT_MAX };
+  void *v[N], *w[N];
+  size_t i, j, reused = 0, live;
+  int ok = 1;
+  m->lpVtbl->HeapMinimize(m);
+  for (i = 0; i < N; i++) {
+    v[i] = ALLOC(i == 1 ? 100 * 1024 : 200 * 1024);
+    if (!v[i]) ok = 0;
+  }
+  CHECK(ok);
+  if (!ok) return;
+  live = mapped();
+  for (i = 0; i < N; i++) FREE(v[i]);
+  CHECK(mapped() == live);  /* all kept */
+  w[0] = ALLOC(100 * 1024);
+  CHECK(w[0] == v[1]);
+  for (i = 1; i < N; i++) {
+    w[i] = ALLOC(200 * 1024);
+    for (j = 0; j < N; j++)
+      if (j != 1 && w[i] == v[j]) reused++;
+  }
+  CHECK(reused == N - 1);
+  CHECK(mapped() == live);
+  for (i = 0; i < N; i++) FREE(w[i]);
+  m->lpVtbl->HeapMinimize(m);
+}
+
 /* At most IMALLOC_RETAIN bytes are kept, the oldest go first; and the
 ** bound counts what is kept now, not what was ever kept. */
 static void test_byte_bound(void) {
@@ -170,6 +252,24 @@ static void test_byte_bound(void) {
   }
   CHECK(same);
   CHECK(mapped() == live - 6 * MiB);
+}
+
+/* The byte bound is inclusive: two mappings of 8 MiB fill IMALLOC_RETAIN
+** (16 MiB) exactly, and both are kept. */
+static void test_byte_bound_full(void) {
+  unsigned char *a, *b;
+  size_t live;
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(8 * MiB);
+  b = ALLOC(8 * MiB);
+  CHECK(a && b);
+  if (!a || !b) return;
+  live = mapped();
+  FREE(a);
+  FREE(b);
+  CHECK(mapped() == live);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(mapped() == live - 16 * MiB);
 }
 
 /* HeapMinimize unmaps every kept mapping, and what is freed after it is
@@ -203,6 +303,14 @@ static void test_shrink_to_small(void) {
   CHECK(q && is_pattern(q, 1000, 4) && GETSIZE(q) == 1000);
   CHECK(DIDALLOC(p) == 0);
   FREE(q ? q : p);
+  p = ALLOC(3 * MiB);  /* and to exactly 64 KiB, the largest small block */
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 65536, 8);
+  q = REALLOC(p, 65536);
+  CHECK(q != NULL && q != p && ((uintptr_t)q & (MiB - 1)) != 0);
+  CHECK(q && is_pattern(q, 65536, 8) && GETSIZE(q) == 65536);
+  FREE(q ? q : p);
   m->lpVtbl->HeapMinimize(m);
 }
 
@@ -231,9 +339,13 @@ int main(void) {
   test_grow_to_a_neighbour();  /* first: it needs a fresh address space */
   test_smaller_block();
   test_best_fit();
+  test_fit_order();
+  test_kept_grows_in_place();
   test_count_bound();
+  test_take_from_middle();
   test_byte_bound();
   test_minimize();
+  test_byte_bound_full();
   test_shrink_to_small();
   test_grow_in_place();
   return check_report();

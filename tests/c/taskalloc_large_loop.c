@@ -9,7 +9,10 @@
 ** for the kept pages, which are moved, not faulted in again.
 ** Once the program stops cycling, the memory goes back: after its small
 ** blocks' slow paths ran a while with no large operation, after large
-** operations that only allocate, and on HeapMinimize. Everything is a
+** operations that only allocate, and on HeapMinimize. What the cache keeps
+** follows a window of the last 16 large operations, case by case; the
+** checks for a program that stopped are seen one by one, as the cache's
+** lock taken (pthread_mutex_lock defined here too). Everything is a
 ** count: pages, bytes, calls; never a time.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
@@ -20,6 +23,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -56,6 +60,20 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
   MREMAP_TARGET(flags, to);
   if (!(flags & MREMAP_FIXED) && newlen > oldlen) atomic_fetch_add(&n_grow, 1);
   return interpose_mremap(real, old, oldlen, newlen, flags, to);
+}
+
+/* The locks of one mutex, `watched`, counted (the cache's: see
+** cache_lock()); and the last mutex each thread locked. */
+static pthread_mutex_t *_Atomic watched;
+static atomic_long watched_locks;
+static _Thread_local pthread_mutex_t *last_locked;
+
+int pthread_mutex_lock(pthread_mutex_t *mx) {
+  static int (*real)(pthread_mutex_t *);
+  INTERPOSE_NEXT(real, "pthread_mutex_lock");
+  last_locked = mx;
+  if (mx == atomic_load(&watched)) atomic_fetch_add(&watched_locks, 1);
+  return real(mx);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -178,6 +196,194 @@ static void test_minimize(size_t base) {
   CHECK(mapped() == base);
 }
 
+/* (d) The fall-back after small blocks only: each IDLE_SLOW-th slow path
+** of small blocks (a refill or a flush of a thread's cache) while the cache
+** holds more than IMALLOC_RETAIN checks whether a large operation came
+** since the check before; the first that finds none falls back. The checks
+** are seen as the cache's lock taken: the lock that the Free of a large
+** block takes last, and that small blocks take only for those checks. */
+static pthread_mutex_t *cache_lock(void) {
+  void *p = ALLOC(2 * MiB);
+  last_locked = NULL;
+  FREE(p);
+  return last_locked;
+}
+
+/* Small blocks allocated, then freed, one call at a time (at most one slow
+** path each) until the cache's lock was taken once more: 1 if it was. The
+** blocks live between calls (small_live of them), so that no call after
+** the check makes another slow path. */
+enum { NSMALL = 4096 };
+static void *small[NSMALL];
+static int small_live, small_freeing;
+
+static int until_next_check(void) {
+  long start = atomic_load(&watched_locks);
+  long step;
+  for (step = 0; step < 100 * NSMALL; step++) {
+    if (!small_freeing) {
+      small[small_live++] = ALLOC(200);
+      if (small_live == NSMALL) small_freeing = 1;
+    } else {
+      FREE(small[--small_live]);
+      if (small_live == 0) small_freeing = 0;
+    }
+    if (atomic_load(&watched_locks) != start) return 1;
+  }
+  return 0;
+}
+
+static void small_free_all(void) {
+  while (small_live) FREE(small[--small_live]);
+  small_freeing = 0;
+}
+
+/* What the checks give back is seen as bytes unmapped: the small blocks'
+** own chunks may come and go meanwhile, a MiB or two, far less than what
+** the cache keeps. */
+/* A thread's first small block: its first slow path. */
+static void *first_small(void *arg) {
+  FREE(ALLOC(200));
+  (void)arg;
+  return NULL;
+}
+
+static void test_idle_checks(size_t base) {
+  size_t kept, before;
+  long u0, n;
+  void *p;
+  pthread_t t;
+  atomic_store(&watched, cache_lock());
+  CHECK(atomic_load(&watched) != NULL);
+  kept = cached_after_loop(base);
+  /* not at every slow path: a new thread's first makes no check */
+  n = atomic_load(&watched_locks);
+  CHECK(pthread_create(&t, NULL, first_small, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(atomic_load(&watched_locks) == n);
+  u0 = atomic_load(&unmapped);
+  CHECK(until_next_check());  /* large operations came since the last */
+  CHECK(atomic_load(&unmapped) - u0 < (long)(kept / 2));
+  /* nor at the slow path right after a check (a class not used yet) */
+  n = atomic_load(&watched_locks);
+  p = ALLOC(5000);
+  CHECK(atomic_load(&watched_locks) == n);
+  FREE(p);
+  u0 = atomic_load(&unmapped);
+  CHECK(until_next_check());  /* none since: back to IMALLOC_RETAIN */
+  CHECK(atomic_load(&unmapped) - u0 >= (long)(kept - 2 * MiB));
+  /* and the window starts anew: an Alloc then takes nothing from the
+  ** loop's Frees, so the Free of 4 MiB after it is not kept */
+  p = ALLOC(4 * MiB);
+  CHECK(p != NULL);
+  before = mapped();
+  FREE(p);
+  CHECK(mapped() == before - 4 * MiB);
+  small_free_all();
+  /* HeapMinimize leaves no excess: small blocks make no check after it */
+  cached_after_loop(base);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(!until_next_check());
+  small_free_all();
+  /* the cache holding IMALLOC_RETAIN exactly is no excess: small blocks
+  ** make no check then */
+  m->lpVtbl->HeapMinimize(m);
+  FREE(ALLOC(MiB));  /* kept: 1 MiB */
+  CHECK(!until_next_check());
+  small_free_all();
+  /* nor once an Alloc has left it so: 1 MiB of a kept 2 MiB */
+  m->lpVtbl->HeapMinimize(m);
+  FREE(ALLOC(2 * MiB));  /* matches nothing: not kept */
+  p = ALLOC(2 * MiB);    /* matches that Free: 2 MiB of reuse */
+  FREE(p);               /* kept: more than IMALLOC_RETAIN, checks again */
+  CHECK(until_next_check());
+  p = ALLOC(MiB);        /* its first MiB; the other one stays kept */
+  CHECK(p != NULL);
+  CHECK(!until_next_check());
+  small_free_all();
+  FREE(p);
+  atomic_store(&watched, NULL);
+}
+
+/* (c) The window: of the last 16 large operations, the bytes the Allocs
+** could have taken from the Frees before them, each Free's bytes taken
+** once, bound what the cache keeps (above IMALLOC_RETAIN). Each case
+** starts from HeapMinimize (the cache and the window emptied) and ends
+** with a Free whose block is kept if the bound then reaches its size, and
+** unmapped at once if not. Blocks of 100 KiB allocated while no Free is
+** left to take from fill the window with operations that match nothing. */
+static int kept_on_free(void *p, size_t n) {
+  size_t before = mapped();
+  FREE(p);
+  if (mapped() == before) return 1;
+  if (mapped() != before - n)
+    printf("# unexpected: %zu bytes mapped, were %zu\n", mapped(), before);
+  return 0;
+}
+
+/* Alloc 8 MiB (matches nothing), Free it (no Alloc after it yet: not
+** kept), Alloc 8 MiB (matches the Free), then `fill` Allocs of 100 KiB;
+** whether the Free of the second 8 MiB keeps it. */
+static int window_case(int fill) {
+  void *x, *y, *f[16];
+  int i, kept;
+  m->lpVtbl->HeapMinimize(m);
+  x = ALLOC(8 * MiB);
+  CHECK(x != NULL);
+  CHECK(!kept_on_free(x, 8 * MiB));
+  y = ALLOC(8 * MiB);
+  CHECK(y != NULL);
+  for (i = 0; i < fill; i++) f[i] = ALLOC(100 * 1024);
+  kept = kept_on_free(y, 8 * MiB);
+  for (i = 0; i < fill; i++) FREE(f[i]);
+  m->lpVtbl->HeapMinimize(m);
+  return kept;
+}
+
+static void test_window(void) {
+  void *a, *b, *c, *d;
+  size_t before;
+  /* 17 operations: the first Alloc has left the window, the Free and the
+  ** Alloc that took from it are its two oldest: 8 MiB matched, kept */
+  CHECK(window_case(13) == 1);
+  /* 18: the Free has left it too: its Alloc matches nothing, not kept */
+  CHECK(window_case(14) == 0);
+  /* Frees alone match nothing */
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(8 * MiB);
+  b = ALLOC(8 * MiB);
+  CHECK(a && b);
+  CHECK(!kept_on_free(a, 8 * MiB));
+  CHECK(!kept_on_free(b, 8 * MiB));
+  /* a Free's bytes are taken once: of 4 MiB freed, two Allocs of 4 MiB
+  ** take 4 MiB, so the bound is 4 MiB: the second of two Frees of 4 MiB
+  ** pushes the first out */
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(4 * MiB);
+  b = ALLOC(4 * MiB);
+  CHECK(a && b);
+  CHECK(!kept_on_free(a, 4 * MiB));
+  c = ALLOC(4 * MiB);  /* takes the 4 MiB freed */
+  d = ALLOC(4 * MiB);  /* nothing left to take */
+  CHECK(c && d);
+  CHECK(kept_on_free(b, 4 * MiB));
+  before = mapped();
+  FREE(c);  /* kept, b unmapped */
+  CHECK(mapped() == before - 4 * MiB);
+  FREE(d);
+  /* an Alloc takes at most what it asks: 2 MiB of the 8 MiB freed */
+  m->lpVtbl->HeapMinimize(m);
+  a = ALLOC(8 * MiB);
+  b = ALLOC(4 * MiB);
+  CHECK(a && b);
+  CHECK(!kept_on_free(a, 8 * MiB));
+  c = ALLOC(2 * MiB);  /* takes 2 MiB of the 8 freed */
+  CHECK(c != NULL);
+  CHECK(!kept_on_free(b, 4 * MiB));  /* the bound is 2 MiB */
+  CHECK(kept_on_free(c, 2 * MiB));
+  m->lpVtbl->HeapMinimize(m);
+}
+
 int main(void) {
   long ps = sysconf(_SC_PAGESIZE);
   size_t base;
@@ -202,5 +408,8 @@ int main(void) {
   test_alloc_only(base);
   m->lpVtbl->HeapMinimize(m);
   test_minimize(base);
+  test_idle_checks(base);
+  m->lpVtbl->HeapMinimize(m);
+  test_window();
   return check_report();
 }

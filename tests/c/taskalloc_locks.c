@@ -267,7 +267,7 @@ static void around_fork(void) {
     int ok = p && q && locks_balanced();
     FREE(p);
     FREE(q);
-    _exit(ok && locks_balanced() ? 0 : 1);
+    check_child_exit(ok && locks_balanced() ? 0 : 1);
   }
   CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -4,16 +4,30 @@
 ** itself (calling the C library's through dlsym) and keeps its own count
 ** of the bytes the allocator holds; it can refuse the next mmaps, the
 ** mapping of a lookup table leaf (the only mmap of LEAF bytes) or every
-** mremap, or answer an mmap with an address the table cannot cover.
+** mremap, or answer an mmap with a 1 MiB aligned range, or with an address
+** of its choice where nothing is mapped (where the table cannot cover it,
+** or a range that ends where the table's reach does).
 **
 **   taskalloc_os accounting    mapped_bytes is what the system counts, after
 **                              every kind of call; nothing is unmapped that
-**                              was not mapped; a refused mremap is copied
+**                              was not mapped, and no munmap is of 0 bytes
+**                              (which the system refuses); a refused mremap
+**                              is copied; an aligned answer used as it is
+**   taskalloc_os top           a block that ends at 2^48, the table's end
+**   taskalloc_os max           the largest block asked of the system
+**   taskalloc_os no-mremap     (the program taskalloc_os_no_mremap, whose
+**                              allocator is built as for a POSIX system
+**                              without mremap) growth is a copy
 **   taskalloc_os leaf-once     the first leaf refused once
 **   taskalloc_os leaf-always   every leaf refused
 **   taskalloc_os leaf-race     two threads map the first leaf at once
 **   taskalloc_os leaf-grow     a block grown into a range whose leaf is
 **                              refused
+**   taskalloc_os leaf-grow-in-place   the same, grown in place (mapped by
+**                              this program where it ends at a 16 GiB
+**                              boundary)
+**   taskalloc_os neighbours    blocks side by side (mapped by this program):
+**                              a Free, move or shrink clears its own entries
 **   taskalloc_os pool-array    the pool's array of empty chunks grown
 **
 ** The leaf cases need a process whose table has no leaf yet: one each.
@@ -22,6 +36,7 @@
 #define _GNU_SOURCE  /* RTLD_NEXT, mremap */
 #include "check.h"
 #include "client.h"
+#include "fake_com.h"
 #include "interpose.h"
 
 #include <dlfcn.h>
@@ -44,14 +59,27 @@
 /* ---- the system, counted ------------------------------------------------ */
 
 static _Atomic long held;        /* bytes mapped minus bytes unmapped */
-static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped */
+static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped,
+                                 ** or a call the system refuses as
+                                 ** invalid (EINVAL) */
 static _Atomic int leaf_refusals;   /* leaf mmaps to refuse; -1: all */
 static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
-/* The next mmap answers with an address above 2^48, where no table entry
-** can be: a range nothing is mapped at, whose unmapping is counted. */
+static _Atomic int mmap_passes;     /* ... after letting this many through */
+/* The next mmap answers with the address answer_at, where nothing is
+** mapped: HIGH, above which no table entry can be, or a range that ends
+** there; an unmapping at or above HIGH is counted apart. */
 #define HIGH ((uintptr_t)1 << 48)
-static _Atomic int answer_high;
+static _Atomic uintptr_t answer_at;
 static _Atomic size_t high_unmapped;
+/* The last range answered so below HIGH: its unmapping is counted apart
+** too. */
+static _Atomic uintptr_t fake_lo, fake_hi;
+/* The next mmap maps its range at map_at (MAP_FIXED_NOREPLACE). */
+static _Atomic uintptr_t map_at;
+/* The next mmap answers with a range of its length at a 1 MiB aligned
+** address (mapped by this program, where it found one), kept here. */
+static _Atomic int answer_aligned;
+static _Atomic uintptr_t aligned_at;
 static _Atomic int refuse_mremap;   /* 1: every mremap; 2: in place only */
 static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
 static long page;
@@ -63,18 +91,56 @@ static _Atomic uintptr_t held_leaf, unmapped_leaf;
 /* a shrinking Realloc: the thread that stops inside its munmap */
 static _Thread_local int stop_in_munmap;
 static sem_t in_munmap, munmap_go;
+/* a Realloc that moves pages: the thread that stops inside that mremap,
+** and where they go */
+static _Thread_local int stop_in_move;
+static sem_t in_move, move_go;
+static _Atomic uintptr_t moving_to;
 
 static int mapped_page(void *p) {
   unsigned char v;
   return mincore(p, (size_t)page, &v) == 0;
 }
 
+/* [p, p + len) of the mapping [r, r + total) that holds it unmapped
+** around it, by the C library's munmap (not counted: never held). */
+static void trim_to(char *r, size_t total, uintptr_t p, size_t len) {
+  static int (*real_munmap)(void *, size_t);
+  INTERPOSE_NEXT(real_munmap, "munmap");
+  if (p > (uintptr_t)r) real_munmap(r, p - (uintptr_t)r);
+  if ((uintptr_t)r + total > p + len)
+    real_munmap((void *)(p + len), (uintptr_t)r + total - (p + len));
+}
+
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   static void *(*real)(void *, size_t, int, int, int, off_t);
   void *r;
+  uintptr_t at;
   INTERPOSE_NEXT(real, "mmap");
-  if (atomic_exchange(&answer_high, 0)) return (void *)HIGH;
-  if (atomic_load(&mmap_refusals) > 0) {
+  if ((at = atomic_exchange(&answer_at, 0)) != 0) {
+    if (at < HIGH) {
+      atomic_store(&fake_lo, at);
+      atomic_store(&fake_hi, at + len);
+    }
+    return (void *)at;
+  }
+  if ((at = atomic_exchange(&map_at, 0)) != 0) {
+    r = real((void *)at, len, prot, flags | MAP_FIXED_NOREPLACE, fd, off);
+    if (r != MAP_FAILED) atomic_fetch_add(&held, (long)len);
+    return r;
+  }
+  if (atomic_exchange(&answer_aligned, 0)) {
+    r = real(addr, len + MiB, prot, flags, fd, off);
+    if (r == MAP_FAILED) return r;
+    at = ((uintptr_t)r + MiB - 1) & ~(uintptr_t)(MiB - 1);
+    trim_to(r, len + MiB, at, len);
+    atomic_fetch_add(&held, (long)len);
+    atomic_store(&aligned_at, at);
+    return (void *)at;
+  }
+  if (atomic_load(&mmap_refusals) > 0 && atomic_load(&mmap_passes) > 0) {
+    atomic_fetch_sub(&mmap_passes, 1);
+  } else if (atomic_load(&mmap_refusals) > 0) {
     atomic_fetch_sub(&mmap_refusals, 1);
     errno = ENOMEM;
     return MAP_FAILED;
@@ -102,10 +168,13 @@ int munmap(void *addr, size_t len) {
   static int (*real)(void *, size_t);
   size_t off;
   INTERPOSE_NEXT(real, "munmap");
-  if ((uintptr_t)addr >= HIGH) {
+  if ((uintptr_t)addr >= HIGH ||
+      ((uintptr_t)addr >= atomic_load(&fake_lo) &&
+       (uintptr_t)addr < atomic_load(&fake_hi))) {
     atomic_fetch_add(&high_unmapped, len);
     return 0;
   }
+  if (len == 0) atomic_fetch_add(&bad_unmaps, 1);  /* EINVAL */
   for (off = 0; off < len; off += (size_t)page) {
     if (mapped_page((char *)addr + off))
       atomic_fetch_sub(&held, page);
@@ -132,7 +201,15 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
     errno = ENOMEM;
     return MAP_FAILED;
   }
+  if (to && stop_in_move) {
+    stop_in_move = 0;
+    atomic_store(&moving_to, (uintptr_t)to);
+    sem_post(&in_move);
+    sem_wait(&move_go);  /* the other thread looks at both blocks */
+  }
   r = interpose_mremap(real, old, oldlen, newlen, flags, to);
+  if (r == MAP_FAILED && errno == EINVAL)  /* arguments no system takes */
+    atomic_fetch_add(&bad_unmaps, 1);
   if (r != MAP_FAILED) {
     /* a move replaces the mapping at `to`: only the old range goes */
     if (flags & MREMAP_FIXED) atomic_fetch_sub(&held, (long)oldlen);
@@ -142,7 +219,8 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
 }
 
 /* The system's count and the allocator's agree, and nothing was unmapped
-** that was not mapped. */
+** that was not mapped (nor 0 bytes), nor an mremap refused as invalid
+** (EINVAL; bad_unmaps counts all three). */
 static int agrees(void) {
   size_t mapped = stats().mapped_bytes;
   long h = atomic_load(&held);
@@ -150,6 +228,32 @@ static int agrees(void) {
     printf("# mapped_bytes %zu, the system's count %ld, %d bad unmaps\n",
            mapped, h, atomic_load(&bad_unmaps));
   return (long)mapped == h && atomic_load(&bad_unmaps) == 0;
+}
+
+/* ---- a spy, for fSpyed ---------------------------------------------------- */
+
+/* What a C IMallocSpy's PreDidAlloc is told: fSpyed, TRUE for a pointer
+** inside a live block allocated under the spy, found through the block's
+** table entries (a large block's further MiB through their own). */
+static int spy_told;
+static void *STDMETHODCALLTYPE tell_pre(IMallocSpy *This, void *p, BOOL f) {
+  (void)This;
+  spy_told = f;
+  return p;
+}
+static const IMallocSpyVtbl tell_vtbl = {
+  fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, pass_prealloc,
+  pass_postalloc, pass_pre, pass_postfree, pass_prerealloc, pass_postrealloc,
+  pass_pre, pass_postgetsize, tell_pre, pass_postdidalloc, pass_heapminimize,
+  pass_heapminimize
+};
+static IMallocSpy tell = { &tell_vtbl };
+
+/* fSpyed for p (-1: PreDidAlloc not called). */
+static int spyed_at(const void *p) {
+  spy_told = -1;
+  DIDALLOC((void *)p);
+  return spy_told;
 }
 
 /* ---- accounting -------------------------------------------------------- */
@@ -194,6 +298,50 @@ static void busy_shrink(void) {
   sem_destroy(&munmap_go);
 }
 
+static void *grow(void *arg) {
+  stop_in_move = 1;
+  *(void **)arg = REALLOC(*(void **)arg, 6 * MiB);
+  return NULL;
+}
+
+/* A Realloc that moves a block's pages to a new range publishes the new
+** block, BUSY, before it moves them: while they move, the new address is a
+** block of the new size that a Free from another thread leaves alone, and
+** the old one is no block. The growing thread stops inside that mremap
+** (growth in place refused). */
+static void busy_move(void) {
+  unsigned char *p = ALLOC(2 * MiB + 1);
+  void *r = p, *q;
+  pthread_t t;
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 2 * MiB + 1, 6);
+  sem_init(&in_move, 0, 0);
+  sem_init(&move_go, 0, 0);
+  atomic_store(&refuse_mremap, 2);
+  if (pthread_create(&t, NULL, grow, &r) != 0) {
+    CHECK(!"pthread_create");
+    atomic_store(&refuse_mremap, 0);
+    FREE(p);
+    return;
+  }
+  sem_wait(&in_move);
+  q = (void *)atomic_load(&moving_to);
+  CHECK(DIDALLOC(p) == 0);
+  CHECK(DIDALLOC(q) == 1 && GETSIZE(q) == 6 * MiB);
+  FREE(q);  /* BUSY: nothing */
+  sem_post(&move_go);
+  pthread_join(t, NULL);
+  atomic_store(&refuse_mremap, 0);
+  CHECK(r == q);
+  CHECK(DIDALLOC(q) == 1 && GETSIZE(q) == 6 * MiB && is_pattern(q, 2 * MiB + 1, 6));
+  CHECK(agrees());
+  FREE(r);
+  CHECK(agrees());
+  sem_destroy(&in_move);
+  sem_destroy(&move_go);
+}
+
 static void accounting(void) {
   enum { NS = 3000 };
   static void *small[NS];
@@ -227,6 +375,18 @@ static void accounting(void) {
     CHECK(agrees());
   }
 
+  /* the system's answer aligned already: the block is its start, and only
+  ** the slack after it goes back (there is none before it) */
+  m->lpVtbl->HeapMinimize(m);  /* no kept mapping to serve it */
+  atomic_store(&answer_aligned, 1);
+  p = ALLOC(3 * MiB);
+  CHECK(atomic_load(&answer_aligned) == 0);
+  CHECK(p != NULL && (uintptr_t)p == atomic_load(&aligned_at));
+  CHECK(agrees());
+  FREE(p);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+
   /* a cached mapping reused for a smaller block, its tail given back */
   p = ALLOC(6 * MiB);
   FREE(p);
@@ -240,6 +400,11 @@ static void accounting(void) {
   CHECK(agrees());
   q = REALLOC(q, 2 * MiB + 3);
   CHECK(q != NULL && GETSIZE(q) == 2 * MiB + 3);
+  CHECK(agrees());
+  q = REALLOC(q, 2 * MiB + 100000);  /* grown within its last MiB */
+  CHECK(q != NULL && GETSIZE(q) == 2 * MiB + 100000);
+  q = REALLOC(q, 2 * MiB + 5);  /* and shrunk there: no entry to clear */
+  CHECK(q != NULL && GETSIZE(q) == 2 * MiB + 5);
   CHECK(agrees());
   FREE(q);
   m->lpVtbl->HeapMinimize(m);  /* the cache unmapped */
@@ -275,10 +440,10 @@ static void accounting(void) {
   ** not mapped */
   m->lpVtbl->HeapMinimize(m);  /* no kept mapping to serve it */
   /* a mapping above what the table covers: refused, all of it given back */
-  atomic_store(&answer_high, 1);
+  atomic_store(&answer_at, HIGH);
   p = ALLOC(3 * MiB);
   CHECK(p == NULL);
-  CHECK(atomic_load(&answer_high) == 0);
+  CHECK(atomic_load(&answer_at) == 0);
   CHECK(atomic_load(&high_unmapped) == 4 * MiB);  /* 3 MiB and the slack */
   CHECK(agrees());
 
@@ -292,6 +457,58 @@ static void accounting(void) {
     CHECK(agrees());
   }
   busy_shrink();
+  busy_move();
+  /* the range a growth would move to refused: copied instead */
+  m->lpVtbl->HeapMinimize(m);
+  p = ALLOC(2 * MiB + 1);
+  CHECK(p != NULL);
+  if (p) {
+    fill(p, 2 * MiB + 1, 2);
+    atomic_store(&refuse_mremap, 2);
+    atomic_store(&mmap_refusals, 1);
+    q = REALLOC(p, 5 * MiB);
+    atomic_store(&refuse_mremap, 0);
+    CHECK(atomic_load(&mmap_refusals) == 0);
+    CHECK(q != NULL && is_pattern(q, 2 * MiB + 1, 2) && GETSIZE(q) == 5 * MiB);
+    CHECK(agrees());
+    FREE(q ? q : p);
+  }
+  /* a kept mapping that needs a new aligned range (a tail not aligned; one
+  ** too short that cannot grow where it is), that range refused: the kept
+  ** pages go back, and the block is mapped afresh */
+  m->lpVtbl->HeapMinimize(m);
+  FREE(ALLOC(6 * MiB));
+  p = ALLOC(5 * MiB / 2);  /* its last 3.5 MiB stay kept, not aligned */
+  atomic_store(&mmap_refusals, 1);
+  q = ALLOC(3 * MiB);
+  CHECK(atomic_load(&mmap_refusals) == 0);
+  CHECK(p != NULL && q != NULL && q != p + 5 * MiB / 2);
+  CHECK(agrees());
+  FREE(p);
+  FREE(q);
+  m->lpVtbl->HeapMinimize(m);
+  /* a kept mapping whose every page another took is no longer kept: an
+  ** Alloc that finds the cache empty maps afresh, asking nothing odd */
+  p = ALLOC(3 * MiB);
+  q = ALLOC(MiB);
+  FREE(p);
+  FREE(q);
+  p = ALLOC(4 * MiB);  /* the 3 MiB, and the 1 MiB's pages */
+  q = ALLOC(2 * MiB);
+  CHECK(p != NULL && q != NULL);
+  CHECK(agrees());
+  FREE(p);
+  FREE(q);
+  m->lpVtbl->HeapMinimize(m);
+  FREE(ALLOC(2 * MiB));  /* kept: 2 MiB */
+  atomic_store(&refuse_mremap, 2);
+  atomic_store(&mmap_refusals, 1);
+  q = ALLOC(3 * MiB);
+  atomic_store(&refuse_mremap, 0);
+  CHECK(atomic_load(&mmap_refusals) == 0);
+  CHECK(q != NULL);
+  CHECK(agrees());
+  FREE(q);
   m->lpVtbl->HeapMinimize(m);
   CHECK(agrees());
 }
@@ -472,6 +689,257 @@ static void leaf_grow(void) {
   CHECK(agrees());
 }
 
+/* ---- the table's end ---------------------------------------------------- */
+
+/* A mapping that ends exactly at 2^48, the end of what the table covers
+** (user addresses reach 2^48 on arm64 with 48-bit addresses): the block is
+** handed out. The system's answer is an address where nothing is mapped:
+** the block is never touched, nor freed, and the count of the system's
+** side leaves it out. */
+static void top(void) {
+  uintptr_t at = HIGH - 3 * MiB;
+  void *p;
+  FREE(ALLOC(100));  /* the thread's cache and the first chunk, before */
+  atomic_store(&answer_at, at);
+  p = ALLOC(3 * MiB);
+  CHECK(atomic_load(&answer_at) == 0);
+  CHECK(p == (void *)at);
+  CHECK(atomic_load(&high_unmapped) == MiB);  /* the slack past 2^48 */
+  CHECK(DIDALLOC(p) == 1 && GETSIZE(p) == 3 * MiB);
+  CHECK((long)stats().mapped_bytes == atomic_load(&held) + (long)(3 * MiB));
+  CHECK(atomic_load(&bad_unmaps) == 0);
+}
+
+/* The largest block, MAX_ALLOC (2^40) bytes, is asked of the system (the
+** answer: an address where nothing is mapped, 2^47, above x86-64's user
+** addresses; the block is never touched); one byte more is refused without
+** asking. */
+static void max_block(void) {
+  const size_t max = (size_t)1 << 40;
+  const uintptr_t at = (uintptr_t)1 << 47;
+  void *p;
+  FREE(ALLOC(100));  /* the thread's cache and the first chunk, before */
+  atomic_store(&answer_at, at);
+  errno = 0;
+  p = ALLOC(max + 1);
+  CHECK(p == NULL && errno == ENOMEM);
+  CHECK(atomic_load(&answer_at) == at);  /* not asked */
+  p = ALLOC(max);
+  CHECK(atomic_load(&answer_at) == 0);
+  CHECK(p == (void *)at);
+  CHECK(DIDALLOC(p) == 1 && GETSIZE(p) == max);
+  CHECK(atomic_load(&high_unmapped) == MiB);  /* the slack */
+  CHECK((long)stats().mapped_bytes == atomic_load(&held) + (long)max);
+  CHECK(atomic_load(&bad_unmaps) == 0);
+}
+
+/* ---- without mremap ------------------------------------------------------ */
+
+/* The allocator as built for a POSIX system without mremap (in the program
+** taskalloc_os_no_mremap, whose os.c is compiled without __linux__): its
+** pages never move, so a large block grows by a copy, a kept mapping
+** serves only a block that starts where it does, and what the system
+** holds is what the allocator counts throughout. */
+static size_t data_bytes(void) {
+  struct imalloc_taskstats st = stats();
+  return st.mapped_bytes - st.metadata_bytes;
+}
+
+static void no_mremap(void) {
+  unsigned char *p, *q, *r, *s;
+  size_t base;
+  FREE(ALLOC(100));  /* the first chunk, which stays */
+  m->lpVtbl->HeapMinimize(m);
+  base = data_bytes();
+  p = ALLOC(2 * MiB + 1);
+  CHECK(p != NULL);
+  if (!p) return;
+  fill(p, 2 * MiB + 1, 3);
+  q = REALLOC(p, 6 * MiB);
+  CHECK(q != NULL);
+  if (!q) {
+    FREE(p);
+    return;
+  }
+  CHECK(is_pattern(q, 2 * MiB + 1, 3) && GETSIZE(q) == 6 * MiB);
+  CHECK(DIDALLOC(q) == 1 && (q == p || DIDALLOC(p) == 0));
+  CHECK(agrees());
+  memset(q, 1, 6 * MiB);  /* every page of it is there */
+  FREE(q);                /* kept */
+  CHECK(agrees());
+  r = ALLOC(5 * MiB / 2);  /* its start; its last 3.5 MiB stay kept */
+  CHECK(r == q);
+  CHECK(agrees());
+  s = ALLOC(3 * MiB);  /* not at the kept tail, which is not aligned */
+  CHECK(s != NULL && s != q + 5 * MiB / 2 && ((uintptr_t)s & (MiB - 1)) == 0);
+  CHECK(agrees());
+  if (s) memset(s, 2, 3 * MiB);
+  FREE(r);
+  FREE(s);
+  r = ALLOC(4 * MiB);  /* a kept mapping of 2.5 or 3 MiB cannot grow to it */
+  CHECK(r != NULL);
+  CHECK(agrees());
+  if (r) memset(r, 3, 4 * MiB);
+  FREE(r);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+  CHECK(data_bytes() == base);  /* every mapping given back */
+}
+
+/* A 16 GiB boundary with nothing mapped in the 16 GiB below it nor in the
+** 16 GiB above (so no table leaf of either region): 0 if none. */
+static uintptr_t free_boundary(void) {
+  const uintptr_t region = (uintptr_t)1 << 34;
+  unsigned long start, end, prev_end = 0;
+  char line[512];
+  uintptr_t found = 0;
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return 0;
+  for (;;) {
+    int last = !fgets(line, sizeof line, f) ||
+               sscanf(line, "%lx-%lx", &start, &end) != 2;
+    if (last || start > (unsigned long)(HIGH >> 1))
+      start = (unsigned long)(HIGH >> 1);  /* x86-64's user top */
+    if (start > prev_end) {  /* the gap [prev_end, start) */
+      uintptr_t b = ((uintptr_t)prev_end + 2 * region - 1) & ~(region - 1);
+      if (b - region >= (uintptr_t)prev_end && b + region <= start) found = b;
+    }
+    if (last || end >= (unsigned long)(HIGH >> 1)) break;
+    prev_end = end;
+  }
+  fclose(f);
+  return found;
+}
+
+/* A large block mapped by this program at `at` (the allocator's mmap
+** answered there; no kept mapping may serve it), or NULL. */
+static unsigned char *alloc_at(uintptr_t at, size_t n) {
+  unsigned char *p;
+  atomic_store(&map_at, at);
+  p = ALLOC(n);
+  atomic_store(&map_at, 0);
+  if (p == (unsigned char *)at) return p;
+  FREE(p);
+  return NULL;
+}
+
+/* Blocks side by side (A: 1 MiB, B: 3 MiB, C: 1 MiB, each where the one
+** before ends): what B's Free, its move and a shrink clear of the table
+** is B's alone. And a spied block shrunk to 2.5 MiB is still found
+** whole under the spy, up to its new end. */
+static void neighbours(void) {
+  uintptr_t x = free_boundary();
+  unsigned char *a, *b, *c, *d, *q;
+  CHECK(x != 0);
+  if (!x) return;
+  x -= 64 * MiB;
+  a = alloc_at(x, MiB);
+  b = alloc_at(x + MiB, 3 * MiB);
+  c = alloc_at(x + 4 * MiB, MiB);
+  CHECK(a && b && c);
+  if (!a || !b || !c) return;
+  FREE(b);  /* kept */
+  CHECK(DIDALLOC(a) == 1 && GETSIZE(a) == MiB);
+  CHECK(DIDALLOC(c) == 1 && GETSIZE(c) == MiB);
+  b = ALLOC(3 * MiB);  /* the kept one */
+  CHECK(b == a + MiB);
+  atomic_store(&refuse_mremap, 2);  /* grown by a move */
+  q = REALLOC(b, 6 * MiB);
+  atomic_store(&refuse_mremap, 0);
+  CHECK(q != NULL && q != b);
+  CHECK(DIDALLOC(a) == 1 && GETSIZE(a) == MiB);
+  CHECK(DIDALLOC(c) == 1 && GETSIZE(c) == MiB);
+  CHECK(agrees());
+  FREE(q);
+  FREE(a);
+  FREE(c);
+  m->lpVtbl->HeapMinimize(m);  /* no kept mapping to serve d */
+  CHECK(imalloc_CoRegisterMallocSpy(&tell) == S_OK);
+  d = alloc_at(x + 8 * MiB, 6 * MiB);
+  CHECK(d != NULL);
+  if (d) {
+    CHECK(REALLOC(d, 5 * MiB / 2) == d);
+    CHECK(spyed_at(d + 2 * MiB + 4096) == 1);
+    CHECK(spyed_at(d + 5 * MiB / 2) == 0);
+    FREE(d);
+  }
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+}
+
+/* A spied block whose growth is undone, and then whose copy is refused
+** too (the copy's mmap): Realloc answers NULL and the block is as it was,
+** every MiB of it found under the spy again. Grown in place across b
+** (as below), then grown where growth in place and moves are refused. */
+static void refused_copies(uintptr_t b) {
+  unsigned char *p, *q;
+  CHECK(imalloc_CoRegisterMallocSpy(&tell) == S_OK);
+  atomic_store(&map_at, b - 2 * MiB);
+  p = ALLOC(2 * MiB);
+  CHECK(p == (unsigned char *)(b - 2 * MiB));
+  if (p == (unsigned char *)(b - 2 * MiB)) {
+    fill(p, 2 * MiB, 4);
+    atomic_store(&mmap_refusals, 2);  /* the region's leaf, the copy */
+    q = REALLOC(p, 4 * MiB);
+    CHECK(q == NULL && atomic_load(&mmap_refusals) == 0);
+    CHECK(GETSIZE(p) == 2 * MiB && is_pattern(p, 2 * MiB, 4));
+    CHECK(spyed_at(p) == 1 && spyed_at(p + 3 * MiB / 2) == 1);
+    CHECK(agrees());
+    FREE(p);
+  }
+  p = ALLOC(3 * MiB);
+  CHECK(p != NULL);
+  if (p) {
+    fill(p, 3 * MiB, 5);
+    atomic_store(&refuse_mremap, 1);
+    atomic_store(&mmap_passes, 1);     /* the range to move to */
+    atomic_store(&mmap_refusals, 1);   /* the copy */
+    q = REALLOC(p, 6 * MiB);
+    atomic_store(&refuse_mremap, 0);
+    CHECK(q == NULL && atomic_load(&mmap_refusals) == 0);
+    atomic_store(&mmap_refusals, 0);
+    atomic_store(&mmap_passes, 0);
+    CHECK(GETSIZE(p) == 3 * MiB && is_pattern(p, 3 * MiB, 5));
+    CHECK(spyed_at(p + 3 * MiB / 2) == 1 && spyed_at(p + 5 * MiB / 2) == 1);
+    CHECK(agrees());
+    FREE(p);
+  }
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+}
+
+/* A block that ends at a 16 GiB boundary grows in place across it, but
+** the leaf of the region above is refused: the growth is undone (the pages
+** it added given back) and the block copied to a new one. */
+static void leaf_grow_in_place(void) {
+  uintptr_t b = free_boundary();
+  unsigned char *p, *q;
+  CHECK(b != 0);
+  if (!b) return;
+  atomic_store(&map_at, b - 2 * MiB);  /* the block, and 1 MiB past b */
+  p = ALLOC(2 * MiB);
+  CHECK(p == (unsigned char *)(b - 2 * MiB));
+  if (p != (unsigned char *)(b - 2 * MiB)) return;
+  fill(p, 2 * MiB, 9);
+  CHECK(agrees());
+  atomic_store(&leaf_refusals, 1);
+  q = REALLOC(p, 4 * MiB);
+  CHECK(atomic_load(&leaf_refusals) == 0);
+  CHECK(q != NULL && q != p);
+  if (!q || q == p) return;
+  CHECK(is_pattern(q, 2 * MiB, 9) && GETSIZE(q) == 4 * MiB);
+  CHECK(DIDALLOC(p) == 0 && DIDALLOC(q) == 1);
+  CHECK(!mapped_page((void *)b));  /* the pages the growth added */
+  CHECK(agrees());
+  memset(q, 1, 4 * MiB);
+  FREE(q);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(agrees());
+  refused_copies(b);
+}
+
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
   page = sysconf(_SC_PAGESIZE);
@@ -481,10 +949,15 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "leaf-always")) leaf_always();
   else if (!strcmp(mode, "leaf-race")) leaf_race();
   else if (!strcmp(mode, "leaf-grow")) leaf_grow();
+  else if (!strcmp(mode, "leaf-grow-in-place")) leaf_grow_in_place();
+  else if (!strcmp(mode, "neighbours")) neighbours();
   else if (!strcmp(mode, "pool-array")) pool_array();
+  else if (!strcmp(mode, "top")) top();
+  else if (!strcmp(mode, "max")) max_block();
+  else if (!strcmp(mode, "no-mremap")) no_mremap();
   else {
     printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
-           "leaf-grow|pool-array\n");
+           "leaf-grow|leaf-grow-in-place|neighbours|pool-array|top|max|no-mremap\n");
     return 2;
   }
   return check_report();

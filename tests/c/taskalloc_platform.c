@@ -104,7 +104,8 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
 int main(int argc, char **argv) {
   static void *small[2000];
   void *big, *p;
-  size_t i, n = 100000, want;
+  size_t i, n = 100000, want, big_map_len = 0;
+  int large_first = argc > 2 && !strcmp(argv[2], "large-first");
   setvbuf(stdout, NULL, _IOLBF, 0);
   page = argc > 1 ? atol(argv[1]) : 0;
   if (page != 16384 && page != 65536) {
@@ -115,17 +116,24 @@ int main(int argc, char **argv) {
     printf("FAIL: no allocator\n0 passed, 1 failed\n");
     return 1;
   }
-  /* small blocks of several classes, a large block grown, shrunk, freed */
+  /* small blocks of several classes, a large block grown, shrunk, freed;
+  ** with "large-first", the large block is the allocator's first call */
+  if (large_first) {
+    big = ALLOC(n);
+    big_map_len = atomic_load(&last_map_len);
+  }
   for (i = 0; i < sizeof small / sizeof small[0]; i++)
     small[i] = ALLOC(16 + (i % 64) * 48);
-  big = ALLOC(n);  /* 100000 bytes: 25 pages of 4 KiB, not of 16 or 64 */
+  if (!large_first) {
+    big = ALLOC(n);  /* 100000 bytes: 25 pages of 4 KiB, not of 16 or 64 */
+    big_map_len = atomic_load(&last_map_len);
+  }
   /* a block above 64 KiB has its own mapping: the newest one, made for
   ** it, holds a whole number of the system's pages (and a CHUNK_SIZE for
   ** its alignment, trimmed after) */
   want = (n + (size_t)page - 1) / (size_t)page * (size_t)page;
   CHECK(big != NULL && GETSIZE(big) == n);
-  CHECK(atomic_load(&last_map_len) >= want &&
-        atomic_load(&last_map_len) % (size_t)page == 0);
+  CHECK(big_map_len >= want && big_map_len % (size_t)page == 0);
   p = REALLOC(big, 3 * n);
   CHECK(p != NULL);
   if (p) big = p;

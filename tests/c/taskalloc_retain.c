@@ -6,7 +6,8 @@
 **
 ** BYTES is what the value means (the default, 32 MiB, for a malformed
 ** one). A freed large block whose mapping fits in BYTES stays mapped for
-** reuse; one larger than BYTES is unmapped at once (mapped_bytes).
+** reuse, and so do two that fill BYTES exactly; one larger than BYTES is
+** unmapped at once (mapped_bytes).
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #include "check.h"
@@ -33,6 +34,19 @@ int main(int argc, char **argv) {
     return 2;
   }
   retain = (size_t)strtoull(argv[1], NULL, 10);
+  /* first, the cache empty: two blocks of half the bound (or of 32 MiB)
+  ** that fill it (exactly, up to 64 MiB), freed: both kept */
+  if (retain >= 256 * 1024) {
+    size_t half = (retain < 64 * MiB ? retain : 64 * MiB) / 2;
+    void *a = ALLOC(half), *b = ALLOC(half);
+    size_t before = stats().mapped_bytes;
+    CHECK(a && b);
+    FREE(a);
+    FREE(b);
+    CHECK(stats().mapped_bytes == before);
+    m->lpVtbl->HeapMinimize(m);
+    CHECK(stats().mapped_bytes == before - 2 * half);
+  }
   /* too large to keep: unmapped, all of it */
   big = ((retain / MiB) + 2) * MiB;  /* whole pages, more than retain */
   CHECK(unmapped_by_free(big) == big);

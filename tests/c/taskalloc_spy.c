@@ -501,7 +501,7 @@ static void test_spy_after_fork(void) {
   pid_t pid = fork();
   if (pid == 0) {
     register_and_revoke(&ok);
-    _exit(ok ? 0 : 1);
+    check_child_exit(ok ? 0 : 1);
   }
   CHECK(pid > 0);
   if (pid > 0) CHECK(waitpid(pid, &status, 0) == pid && status == 0);

@@ -6,8 +6,10 @@
 ** that no run can take: every luaL_argcheck would add them to the
 ** branches "not covered". Declared noreturn here, they are not emitted.
 ** Declarations only, no #include: this comes before a file's own
-** feature macros (_GNU_SOURCE).
+** feature macros (_GNU_SOURCE). IMALLOC_COVERAGE tells a file that it is
+** built for coverage (tests/support/check.h: a forked child's counters).
 */
+#define IMALLOC_COVERAGE 1
 struct lua_State;
 extern int (lua_error)(struct lua_State *L) __attribute__((noreturn));
 extern int (luaL_error)(struct lua_State *L, const char *fmt, ...)

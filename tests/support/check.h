@@ -8,6 +8,7 @@
 #define IMALLOC_TESTS_CHECK_H
 
 #include <stdio.h>
+#include <unistd.h>
 
 static int check_passed, check_failed;
 
@@ -28,6 +29,23 @@ static inline int check_report(void) {
   printf("%d passed, %d failed\n", check_passed, check_failed);
   if (check_passed + check_failed == 0) printf("FAIL: no check ran\n");
   return check_failed != 0 || check_passed == 0;
+}
+
+/* The end of a forked child: _exit(status), after writing the coverage
+** counters in a coverage build (IMALLOC_COVERAGE, defined by
+** tests/coverage/noreturn.h, which such a build forces into every file),
+** which _exit alone would lose: the map of the lines each test reaches
+** (tests/mutation/run) then counts the child's, such as the allocator's
+** fork handlers. */
+#ifdef IMALLOC_COVERAGE
+extern void __gcov_dump(void);
+#endif
+
+static inline void check_child_exit(int status) {
+#ifdef IMALLOC_COVERAGE
+  __gcov_dump();
+#endif
+  _exit(status);
 }
 
 #endif
