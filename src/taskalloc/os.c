@@ -5,6 +5,8 @@
 #define _GNU_SOURCE  /* mremap */
 #include "internal.h"
 
+#include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -66,13 +68,37 @@ int ta_os_grow(void *p, size_t len, size_t newlen) {
 #endif
 }
 
+#if defined(__linux__) && defined(MREMAP_FIXED)
+/* Moves [p, p + len) over [to, to + len) when the range spans several of
+** the kernel's mappings, which one mremap cannot move (EFAULT): a block
+** whose pages came from several kept mappings (large.c) is such a range.
+** The pieces are found by halving; a piece that still cannot move is
+** copied and unmapped, so that the move always completes. */
+static void move_pieces(char *p, size_t len, char *to) {
+  size_t half;
+  if (mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+    return;
+  if (errno == EFAULT && len > ta_page) {
+    half = (len / 2) & ~(ta_page - 1);
+    move_pieces(p, half, to);
+    move_pieces(p + half, len - half, to + half);
+    return;
+  }
+  memcpy(to, p, len);
+  munmap(p, len);
+}
+#endif
+
 /* Moves the pages of the mapping [p, p + len) to `to`, a mapping of newlen
 ** bytes that it replaces, without copying them: 1 if done (p's range is
 ** then unmapped), 0 if the system cannot (nothing changed). */
 int ta_os_move(void *p, size_t len, void *to, size_t newlen) {
 #if defined(__linux__) && defined(MREMAP_FIXED)
-  return mremap(p, len, newlen, MREMAP_MAYMOVE | MREMAP_FIXED, to) !=
-         MAP_FAILED;
+  if (mremap(p, len, newlen, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+    return 1;
+  if (errno != EFAULT) return 0;
+  move_pieces(p, len, to);  /* `to` keeps its pages past len */
+  return 1;
 #else
   (void)p, (void)len, (void)to, (void)newlen;
   return 0;

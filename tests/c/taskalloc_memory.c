@@ -221,6 +221,42 @@ static void test_huge_free(void) {
   MINIMIZE();
 }
 
+/* A block made of the pages of two kept mappings (its first part moved
+** in from one, the rest its own) spans two of the kernel's mappings, which
+** one mremap cannot move: growing it still moves its pages, piece by
+** piece, instead of copying them (a copy faults in every page again). */
+static void test_grow_pieced_block(void) {
+  size_t n = 4 * MIB, i;
+  unsigned char *a = ALLOC(n), *c, *r;
+  long f0, f1;
+  int ok = 1;
+  CHECK(a != NULL);
+  if (!a) return;
+  memset(a, 7, n);
+  FREE(a);  /* kept */
+  /* a page right after it, so that it cannot grow where it is */
+  if (mmap(a + n, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+           -1, 0) == MAP_FAILED)
+    printf("# the page after the kept mapping is taken already\n");
+  c = ALLOC(2 * n);  /* a's pages moved to the front of a new mapping */
+  CHECK(c != NULL);
+  if (!c) return;
+  memset(c, 9, 2 * n);
+  f0 = minor_faults();
+  r = REALLOC(c, 16 * n);
+  f1 = minor_faults();
+  CHECK(r != NULL);
+  if (!r) return;
+  for (i = 0; i < 2 * n; i += page) ok &= r[i] == 9;
+  CHECK(ok);
+  printf("# a block of two mappings grown from 8 to 64 MiB: %ld page faults\n",
+         f1 - f0);
+  if (PROCESS_COUNTS)
+    CHECK(f1 - f0 < 64);
+  FREE(r);
+  MINIMIZE();
+}
+
 /* Realloc grows a large block without copying its pages (mremap): the
 ** bytes are kept, and the grown block costs no fault per page it had. */
 static void test_realloc_growth(void) {
@@ -342,6 +378,7 @@ int main(void) {
   test_reuse_across_classes();
   test_large_cache();
   test_huge_free();
+  test_grow_pieced_block();
   test_realloc_growth();
   test_other_threads();
   test_small_class();
