@@ -82,6 +82,12 @@ static _Atomic int answer_aligned;
 static _Atomic uintptr_t aligned_at;
 static _Atomic int refuse_mremap;   /* 1: every mremap; 2: in place only */
 static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
+/* pieces: a kernel that cannot move a range spanning several of its
+** mappings in one mremap (before Linux 6.17). 1: a move (MREMAP_FIXED) of
+** more than a MiB fails with EFAULT, as such a range's would; 2: a move
+** that resizes fails with EFAULT, one that does not with ENOMEM. */
+static _Atomic int old_kernel;
+static _Atomic int moves_done;  /* moves that succeeded while old_kernel */
 static long page;
 
 /* leaf-race: the thread that stops inside its leaf's mmap, and where */
@@ -201,6 +207,14 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
     errno = ENOMEM;
     return MAP_FAILED;
   }
+  if (to && atomic_load(&old_kernel) == 1 && oldlen > MiB) {
+    errno = EFAULT;
+    return MAP_FAILED;
+  }
+  if (to && atomic_load(&old_kernel) == 2) {
+    errno = oldlen != newlen ? EFAULT : ENOMEM;
+    return MAP_FAILED;
+  }
   if (to && stop_in_move) {
     stop_in_move = 0;
     atomic_store(&moving_to, (uintptr_t)to);
@@ -210,6 +224,8 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
   r = interpose_mremap(real, old, oldlen, newlen, flags, to);
   if (r == MAP_FAILED && errno == EINVAL)  /* arguments no system takes */
     atomic_fetch_add(&bad_unmaps, 1);
+  if (r != MAP_FAILED && to && atomic_load(&old_kernel))
+    atomic_fetch_add(&moves_done, 1);
   if (r != MAP_FAILED) {
     /* a move replaces the mapping at `to`: only the old range goes */
     if (flags & MREMAP_FIXED) atomic_fetch_sub(&held, (long)oldlen);
@@ -714,6 +730,42 @@ static void top(void) {
 ** answer: an address where nothing is mapped, 2^47, above x86-64's user
 ** addresses; the block is never touched); one byte more is refused without
 ** asking. */
+/* A block grown by a move on a kernel that moves a range of several
+** mappings (a block made of pages from several kept mappings) only a
+** piece at a time: the pieces, found by halving, land where they belong,
+** and a piece that cannot move at all is copied; the bytes, the block's
+** answers and the system's count of mapped bytes come out the same. */
+static void pieces(void) {
+  int mode;
+  for (mode = 1; mode <= 2; mode++) {
+    unsigned char *b = ALLOC(4 * MiB), *q;
+    size_t i;
+    int same = 1;
+    CHECK(b != NULL);
+    if (!b) return;
+    for (i = 0; i < 4 * MiB; i += (size_t)page) b[i] = (unsigned char)(i / (size_t)page);
+    atomic_store(&moves_done, 0);
+    atomic_store(&refuse_mremap, 2);  /* not in place: grown by a move */
+    atomic_store(&old_kernel, mode);
+    q = REALLOC(b, 8 * MiB);
+    atomic_store(&old_kernel, 0);
+    atomic_store(&refuse_mremap, 0);
+    CHECK(q != NULL && q != b);
+    if (!q) return;
+    for (i = 0; i < 4 * MiB; i += (size_t)page)
+      same &= q[i] == (unsigned char)(i / (size_t)page);
+    CHECK(same);
+    CHECK(DIDALLOC(q) == 1 && GETSIZE(q) == 8 * MiB && DIDALLOC(b) == 0);
+    /* 1: four pieces of a MiB (4 -> 2 + 2 -> 1 + 1 + 1 + 1); 2: copied */
+    CHECK(atomic_load(&moves_done) == (mode == 1 ? 4 : 0));
+    CHECK(agrees());
+    memset(q, 1, 8 * MiB);
+    FREE(q);
+    m->lpVtbl->HeapMinimize(m);
+    CHECK(agrees());
+  }
+}
+
 static void max_block(void) {
   const size_t max = (size_t)1 << 40;
   const uintptr_t at = (uintptr_t)1 << 47;
@@ -955,9 +1007,11 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "top")) top();
   else if (!strcmp(mode, "max")) max_block();
   else if (!strcmp(mode, "no-mremap")) no_mremap();
+  else if (!strcmp(mode, "pieces")) pieces();
   else {
     printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
-           "leaf-grow|leaf-grow-in-place|neighbours|pool-array|top|max|no-mremap\n");
+           "leaf-grow|leaf-grow-in-place|neighbours|pool-array|top|max|no-mremap|"
+           "pieces\n");
     return 2;
   }
   return check_report();
