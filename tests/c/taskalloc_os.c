@@ -84,10 +84,11 @@ static _Atomic int refuse_mremap;   /* 1: every mremap; 2: in place only */
 static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
 /* pieces: a kernel that cannot move a range spanning several of its
 ** mappings in one mremap (before Linux 6.17). 1: a move (MREMAP_FIXED) of
-** more than a MiB fails with EFAULT, as such a range's would; 2: a move
-** that resizes fails with EFAULT, one that does not with ENOMEM. */
+** more than a MiB fails with EFAULT, as such a range's would; 2: every
+** move fails with EFAULT; 3: a move that resizes fails with EFAULT, one
+** that does not with ENOMEM. */
 static _Atomic int old_kernel;
-static _Atomic int moves_done;  /* moves that succeeded while old_kernel */
+static _Atomic int moves_done, moves_failed;  /* while old_kernel */
 static long page;
 
 /* leaf-race: the thread that stops inside its leaf's mmap, and where */
@@ -207,12 +208,10 @@ void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...) {
     errno = ENOMEM;
     return MAP_FAILED;
   }
-  if (to && atomic_load(&old_kernel) == 1 && oldlen > MiB) {
-    errno = EFAULT;
-    return MAP_FAILED;
-  }
-  if (to && atomic_load(&old_kernel) == 2) {
-    errno = oldlen != newlen ? EFAULT : ENOMEM;
+  if (to && ((atomic_load(&old_kernel) == 1 && oldlen > MiB) ||
+             atomic_load(&old_kernel) >= 2)) {
+    errno = atomic_load(&old_kernel) == 3 && oldlen == newlen ? ENOMEM : EFAULT;
+    atomic_fetch_add(&moves_failed, 1);
     return MAP_FAILED;
   }
   if (to && stop_in_move) {
@@ -736,8 +735,13 @@ static void top(void) {
 ** and a piece that cannot move at all is copied; the bytes, the block's
 ** answers and the system's count of mapped bytes come out the same. */
 static void pieces(void) {
+  /* mremaps that fail, per mode: the resizing move, then 1: the 4 MiB and
+  ** the two 2 MiB pieces; 2: every piece down to single pages (each page
+  ** then copied); 3: the whole range once, then copied */
+  const int pages = (int)(4 * MiB / (size_t)page);
+  const int failed[4] = { 0, 1 + 3, 1 + 2 * pages - 1, 1 + 1 };
   int mode;
-  for (mode = 1; mode <= 2; mode++) {
+  for (mode = 1; mode <= 3; mode++) {
     unsigned char *b = ALLOC(4 * MiB), *q;
     size_t i;
     int same = 1;
@@ -745,6 +749,7 @@ static void pieces(void) {
     if (!b) return;
     for (i = 0; i < 4 * MiB; i += (size_t)page) b[i] = (unsigned char)(i / (size_t)page);
     atomic_store(&moves_done, 0);
+    atomic_store(&moves_failed, 0);
     atomic_store(&refuse_mremap, 2);  /* not in place: grown by a move */
     atomic_store(&old_kernel, mode);
     q = REALLOC(b, 8 * MiB);
@@ -756,8 +761,9 @@ static void pieces(void) {
       same &= q[i] == (unsigned char)(i / (size_t)page);
     CHECK(same);
     CHECK(DIDALLOC(q) == 1 && GETSIZE(q) == 8 * MiB && DIDALLOC(b) == 0);
-    /* 1: four pieces of a MiB (4 -> 2 + 2 -> 1 + 1 + 1 + 1); 2: copied */
+    /* 1: four pieces of a MiB (4 -> 2 + 2 -> 1 + 1 + 1 + 1); else copied */
     CHECK(atomic_load(&moves_done) == (mode == 1 ? 4 : 0));
+    CHECK(atomic_load(&moves_failed) == failed[mode]);
     CHECK(agrees());
     memset(q, 1, 8 * MiB);
     FREE(q);
