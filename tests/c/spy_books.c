@@ -339,12 +339,8 @@ static SIZE_T STDMETHODCALLTYPE f_prerealloc(IMallocSpy *This, void *p,
   foreign_calls++;
   return pass_prerealloc(This, p, cb, pnew, f);
 }
-static const IMallocSpyVtbl foreign_vtbl = {
-  fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, f_prealloc,
-  pass_postalloc, f_pre, pass_postfree, f_prerealloc, pass_postrealloc,
-  f_pre, pass_postgetsize, f_pre, pass_postdidalloc, pass_heapminimize,
-  pass_heapminimize
-};
+static const IMallocSpyVtbl foreign_vtbl =
+    FAKE_SPY_VTBL(f_prealloc, f_pre, f_prerealloc, f_pre, f_pre);
 static IMallocSpy foreign_spy = { &foreign_vtbl };
 
 /* foreign(on): registers or revokes another module's spy; returns the

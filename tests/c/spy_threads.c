@@ -298,12 +298,8 @@ static void *STDMETHODCALLTYPE o_pre(IMallocSpy *This, void *p, BOOL s) {
   return p;
 }
 
-static const IMallocSpyVtbl other_vtbl = {
-  fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, o_prealloc,
-  pass_postalloc, o_pre, pass_postfree, pass_prerealloc, pass_postrealloc,
-  o_pre, pass_postgetsize, o_pre, pass_postdidalloc, pass_heapminimize,
-  pass_heapminimize
-};
+static const IMallocSpyVtbl other_vtbl =
+    FAKE_SPY_VTBL(o_prealloc, o_pre, pass_prerealloc, o_pre, o_pre);
 
 static void other_spy(lua_State *M) {
   IMallocSpy other = { &other_vtbl };

@@ -230,12 +230,8 @@ static void registry(void) {
 
 /* A spy that changes nothing: every call passes its arguments through
 ** (fake_com.h). */
-static const IMallocSpyVtbl pass_vtbl = {
-  fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, pass_prealloc,
-  pass_postalloc, pass_pre, pass_postfree, pass_prerealloc, pass_postrealloc,
-  pass_pre, pass_postgetsize, pass_pre, pass_postdidalloc, pass_heapminimize,
-  pass_heapminimize
-};
+static const IMallocSpyVtbl pass_vtbl =
+    FAKE_SPY_VTBL(pass_prealloc, pass_pre, pass_prerealloc, pass_pre, pass_pre);
 static IMallocSpy pass_spy = {&pass_vtbl};
 
 /* The spy's lock: register, every call under the spy, a revoke left

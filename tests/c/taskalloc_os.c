@@ -256,12 +256,8 @@ static void *STDMETHODCALLTYPE tell_pre(IMallocSpy *This, void *p, BOOL f) {
   spy_told = f;
   return p;
 }
-static const IMallocSpyVtbl tell_vtbl = {
-  fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, pass_prealloc,
-  pass_postalloc, pass_pre, pass_postfree, pass_prerealloc, pass_postrealloc,
-  pass_pre, pass_postgetsize, tell_pre, pass_postdidalloc, pass_heapminimize,
-  pass_heapminimize
-};
+static const IMallocSpyVtbl tell_vtbl =
+    FAKE_SPY_VTBL(pass_prealloc, pass_pre, pass_prerealloc, pass_pre, tell_pre);
 static IMallocSpy tell = { &tell_vtbl };
 
 /* fSpyed for p (-1: PreDidAlloc not called). */

@@ -137,4 +137,14 @@ static inline void STDMETHODCALLTYPE pass_heapminimize(IMallocSpy *This) {
   (void)This;
 }
 
+/* The initializer of a static spy whose Post calls all pass through and
+** whose Pre calls are the ones given (pass_* for those it leaves alone). */
+#define FAKE_SPY_VTBL(prealloc, prefree, prerealloc, pregetsize, predidalloc) \
+  {                                                                          \
+    fake_spy_qi_any, fake_spy_ref_static, fake_spy_ref_static, prealloc,     \
+    pass_postalloc, prefree, pass_postfree, prerealloc, pass_postrealloc,    \
+    pregetsize, pass_postgetsize, predidalloc, pass_postdidalloc,            \
+    pass_heapminimize, pass_heapminimize                                     \
+  }
+
 #endif
