@@ -90,8 +90,9 @@ static void move_pieces(char *p, size_t len, char *to) {
 #endif
 
 /* Moves the pages of the mapping [p, p + len) to `to`, a mapping of newlen
-** bytes that it replaces, without copying them: 1 if done (p's range is
-** then unmapped), 0 if the system cannot (nothing changed). */
+** bytes that it replaces, without copying them (but a piece move_pieces
+** cannot move): 1 if done (p's range is then unmapped), 0 if not (nothing
+** changed). */
 int ta_os_move(void *p, size_t len, void *to, size_t newlen) {
 #if defined(__linux__) && defined(MREMAP_FIXED)
   if (mremap(p, len, newlen, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
