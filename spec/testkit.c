@@ -36,14 +36,18 @@ typedef struct Counting {
   long addrefs;  /* AddRef calls */
   long releases; /* Release calls */
   long allocs, frees;
+  long minimizes;     /* HeapMinimize calls */
+  int size_unknown;   /* GetSize answers (SIZE_T)-1 for live blocks too */
   int qi_mode;        /* QueryInterface(IMalloc) answers: QI_SELF, ... */
   IMalloc *qi_answer; /* ... QI_OTHER: this object, AddRef'd; QI_NULL:
-                      ** S_OK with NULL, as a broken object might */
+                      ** S_OK with NULL, as a broken object might;
+                      ** QI_FAIL: qi_fail and NULL */
+  HRESULT qi_fail;
   void *live[MAX_LIVE];
   size_t sizes[MAX_LIVE];
 } Counting;
 
-enum { QI_SELF, QI_OTHER, QI_NULL };
+enum { QI_SELF, QI_OTHER, QI_NULL, QI_FAIL };
 
 static Counting pool[64];
 
@@ -64,6 +68,10 @@ static HRESULT STDMETHODCALLTYPE c_qi(IMalloc *m, REFIID riid, void **out) {
     if (counting(m)->qi_mode == QI_NULL) {
       *out = NULL;
       return S_OK;
+    }
+    if (counting(m)->qi_mode == QI_FAIL) {
+      *out = NULL;
+      return counting(m)->qi_fail;
     }
     if (counting(m)->qi_mode == QI_OTHER) m = counting(m)->qi_answer;
     *out = m;
@@ -130,7 +138,7 @@ static void *STDMETHODCALLTYPE c_realloc(IMalloc *m, void *p, SIZE_T cb) {
 static SIZE_T STDMETHODCALLTYPE c_getsize(IMalloc *m, void *p) {
   Counting *c = counting(m);
   int i = findlive(c, p);
-  return i < 0 ? (SIZE_T)-1 : c->sizes[i];
+  return i < 0 || c->size_unknown ? (SIZE_T)-1 : c->sizes[i];
 }
 
 static int STDMETHODCALLTYPE c_didalloc(IMalloc *m, void *p) {
@@ -138,7 +146,9 @@ static int STDMETHODCALLTYPE c_didalloc(IMalloc *m, void *p) {
   return findlive(counting(m), p) >= 0;
 }
 
-static void STDMETHODCALLTYPE c_heapminimize(IMalloc *m) { (void)m; }
+static void STDMETHODCALLTYPE c_heapminimize(IMalloc *m) {
+  counting(m)->minimizes++;
+}
 
 static const IMallocVtbl counting_vtbl = {
   c_qi, c_addref, c_release, c_alloc, c_realloc,
@@ -182,10 +192,10 @@ static int t_counting(lua_State *L) {
   return luaL_error(L, "counting pool exhausted");
 }
 
-/* counts(p): {refs=, addrefs=, releases=, allocs=, frees=} */
+/* counts(p): {refs=, addrefs=, releases=, allocs=, frees=, minimizes=} */
 static int t_counts(lua_State *L) {
   Counting *c = checkcounting(L, 1);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
   lua_pushinteger(L, c->refs);
   lua_setfield(L, -2, "refs");
   lua_pushinteger(L, c->addrefs);
@@ -196,6 +206,8 @@ static int t_counts(lua_State *L) {
   lua_setfield(L, -2, "allocs");
   lua_pushinteger(L, c->frees);
   lua_setfield(L, -2, "frees");
+  lua_pushinteger(L, c->minimizes);
+  lua_setfield(L, -2, "minimizes");
   return 1;
 }
 
@@ -210,6 +222,22 @@ static int t_answer_qi_with(lua_State *L) {
   } else {
     c->qi_mode = QI_NULL;
   }
+  return 0;
+}
+
+/* fail_qi_with(a, hr): a's QueryInterface(IMalloc) fails with hr, as an
+** object in a bad state might (not E_NOINTERFACE: the IID is known). */
+static int t_fail_qi_with(lua_State *L) {
+  Counting *c = checkcounting(L, 1);
+  c->qi_mode = QI_FAIL;
+  c->qi_fail = (HRESULT)(uint32_t)luaL_checkinteger(L, 2);
+  return 0;
+}
+
+/* size_unknown(a, on): a's GetSize answers (SIZE_T)-1, "unknown", for its
+** live blocks too, as an allocator that keeps no sizes may. */
+static int t_size_unknown(lua_State *L) {
+  checkcounting(L, 1)->size_unknown = lua_toboolean(L, 2);
   return 0;
 }
 
@@ -523,6 +551,8 @@ static const luaL_Reg testkit[] = {
   {"counting", t_counting},
   {"counts", t_counts},
   {"answer_qi_with", t_answer_qi_with},
+  {"fail_qi_with", t_fail_qi_with},
+  {"size_unknown", t_size_unknown},
   {"static_pointer", t_static_pointer},
   {"stack_pointer", t_stack_pointer},
   {"crt_malloc", t_crt_malloc},

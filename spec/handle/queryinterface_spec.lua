@@ -34,6 +34,20 @@ describe("handle:queryinterface answered with another object", function()
   end)
 end)
 
+describe("handle:queryinterface failing", function()
+  it("returns the object's own HRESULT, not E_NOINTERFACE", function()
+    local a = testkit.counting()
+    local m = imalloc.wrap(a)
+    local addrefs = testkit.counts(a).addrefs  -- wrap's own
+    testkit.fail_qi_with(a, 0x80004005)
+    assert.same({ nil, "E_FAIL: unspecified failure", 0x80004005 },
+      { m:queryinterface(imalloc.IID_IMalloc) })
+    assert.equal(addrefs, testkit.counts(a).addrefs)  -- none handed out
+    m:release()
+    assert.equal(1, testkit.counts(a).refs)
+  end)
+end)
+
 describe("handle:queryinterface reading an IID", function()
   local m
   before_each(function() m = imalloc.get() end)

@@ -13,7 +13,7 @@ describe("handle:write", function()
 
   it("copies a string into a block, at an offset", function()
     local p = m:alloc(8)
-    m:write(p, "abcdefgh")
+    assert.equal(0, select("#", m:write(p, "abcdefgh")))  -- returns nothing
     m:write(p, "XY", 3)
     assert.equal("abcXYfgh", testkit.peek(p, 8))
     m:free(p)

@@ -32,6 +32,37 @@ describe("imalloc.wrap", function()
     assert.equal(0, imalloc.get():didalloc(b))
   end)
 
+  it("calls the wrapped object's HeapMinimize once a call, returning nothing", function()
+    local p, counts = counted()
+    local h = imalloc.wrap(p)
+    assert.equal(0, select("#", h:heapminimize()))
+    assert.equal(1, counts().minimizes)
+    h:heapminimize()
+    assert.equal(2, counts().minimizes)
+    h:release()
+  end)
+
+  it("refuses to read or write a block whose size the object does not know", function()
+    local p = testkit.counting()
+    local h = imalloc.wrap(p)
+    local b = h:alloc(10)
+    testkit.size_unknown(p, true)
+    assert.equal(-1, h:getsize(b))  -- GetSize's answer, passed on
+    for _, call in ipairs {
+      function() return h:read(b) end,
+      function() return h:write(b, "x") end,
+      function() return h:string(b) end,
+    } do
+      local ok, err = pcall(call)
+      assert.is_false(ok)
+      assert.matches("bad argument #%d to '%a+' %(block of unknown size%)", err)
+    end
+    testkit.size_unknown(p, false)
+    assert.equal(10, h:getsize(b))
+    h:free(b)
+    h:release()
+  end)
+
   it("raises for anything but a light userdata", function()
     assert.has_error(function() imalloc.wrap(1234) end,
       "bad argument #1 to 'wrap' (light userdata expected, got number)")
