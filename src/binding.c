@@ -38,16 +38,17 @@ static lua_Integer hresult_code(HRESULT hr) {
   return (lua_Integer)(uint32_t)hr;
 }
 
-const char *imalloc_tohex(char *out, uintptr_t v, int width,
-                          const char *digits) {
-  char rev[IMALLOC_HEXDIGITS];
-  int n = 0, i;
-  do {
-    rev[n++] = digits[v & 0xF];
-    v >>= 4;
-  } while (v != 0 || n < width);
-  for (i = 0; i < n; i++) out[i] = rev[n - 1 - i];
+const char *imalloc_todigits(char *out, uint64_t v, unsigned base, int width,
+                             const char *digits) {
+  uint64_t rest = v;
+  int n = 1, i;
+  while ((rest /= base) != 0) n++;
+  if (n < width) n = width;
   out[n] = '\0';
+  for (i = n - 1; i >= 0; i--) {  /* from the last digit, zeros to width */
+    out[i] = digits[v % base];
+    v /= base;
+  }
   return out;
 }
 
@@ -61,7 +62,7 @@ void imalloc_pushhresultmessage(lua_State *L, HRESULT hr) {
   }
   {
     char hex[IMALLOC_HEXDIGITS];
-    lua_pushfstring(L, "HRESULT 0x%s", imalloc_tohex(hex, (uint32_t)hr, 8, "0123456789ABCDEF"));
+    lua_pushfstring(L, "HRESULT 0x%s", imalloc_todigits(hex, (uint32_t)hr, 16, 8, "0123456789ABCDEF"));
   }
 }
 

@@ -252,11 +252,14 @@ static inline void imalloc_checkfreeable(lua_State *L, imalloc_Handle *h,
 /* Room for a pointer in hex and a NUL. */
 #define IMALLOC_HEXDIGITS (2 * sizeof(uintptr_t) + 1)
 
-/* `v` in hex into `out` (IMALLOC_HEXDIGITS chars), at least `width`
-** digits, with the given digit set; returns `out`. lua_pushfstring has no
-** %x, and "%p" prints differently with glibc and msvcrt. */
-IMALLOC_HIDDEN const char *imalloc_tohex(char *out, uintptr_t v, int width,
-                                         const char *digits);
+/* `v` in base `base` (10 or 16) with the digit set `digits`, at least
+** `width` digits (zeros first), into `out` (IMALLOC_HEXDIGITS chars for a
+** pointer, IMALLOC_DECIMAL for a size_t); returns `out`. lua_pushfstring
+** has no %x, "%p" prints differently with glibc and msvcrt, %I exists
+** only from Lua 5.3 on, and %d would cut a size_t to an int. */
+IMALLOC_HIDDEN const char *imalloc_todigits(char *out, uint64_t v,
+                                            unsigned base, int width,
+                                            const char *digits);
 
 /* Pushes the message of an HRESULT ("E_INVALIDARG: ...", or "HRESULT
 ** 0x8000FFFF" for one it does not know). */

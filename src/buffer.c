@@ -270,7 +270,7 @@ static int b_tostring(lua_State *L) {
     char hex[IMALLOC_HEXDIGITS];
     lua_pushfstring(L, "IMalloc buffer (%s bytes at 0x%s)",
                     imalloc_todecimal(dsize, b->size),
-                    imalloc_tohex(hex, (uintptr_t)b->ptr, 1, "0123456789abcdef"));
+                    imalloc_todigits(hex, (uintptr_t)b->ptr, 16, 1, "0123456789abcdef"));
   }
   return 1;
 }

@@ -20,16 +20,6 @@
 ** =======================================================
 */
 
-const char *imalloc_todecimal(char *out, size_t v) {
-  char *p = out + IMALLOC_DECIMAL - 1;
-  *p = '\0';
-  do {
-    *--p = (char)('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  return p;
-}
-
 /* An optional count (offset or length): `def` when absent or nil. */
 static size_t optcount(lua_State *L, int arg, size_t def, const char *what) {
   return lua_isnoneornil(L, arg) ? def : imalloc_checkcount(L, arg, what);
@@ -59,7 +49,7 @@ int imalloc_readbytes(lua_State *L, imalloc_locate_fn locate, int narg) {
   size_t size, offset, n;
   const char *base = (const char *)locate(L, &size);
   offset = optcount(L, narg + 1, 0, "offset");
-  if (offset > size) checkrange(L, narg + 1, size, offset, 0);
+  checkrange(L, narg + 1, size, offset, 0);  /* so that size - offset cannot wrap */
   n = optcount(L, narg, size - offset, "length");
   checkrange(L, narg, size, offset, n);
 #if LUACOMPAT_PUSH_COPIES_FIRST

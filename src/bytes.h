@@ -16,10 +16,10 @@ typedef void *(*imalloc_locate_fn)(lua_State *L, size_t *size);
 /* Room for a size_t in decimal (2^64 has 20 digits) and a NUL. */
 #define IMALLOC_DECIMAL 21
 
-/* `v` in decimal, written at the end of `out` (IMALLOC_DECIMAL chars);
-** returns where it starts. lua_pushfstring's %I exists only from Lua 5.3
-** on, and %d would cut a size_t to an int. */
-IMALLOC_HIDDEN const char *imalloc_todecimal(char *out, size_t v);
+/* `v` in decimal into `out` (IMALLOC_DECIMAL chars); returns `out`. */
+static inline const char *imalloc_todecimal(char *out, size_t v) {
+  return imalloc_todigits(out, v, 10, 1, "0123456789");
+}
 
 /* read([n [, offset]]) of the block `locate` finds, the arguments at
 ** `narg` and `narg + 1`: pushes the bytes; returns 1. */

@@ -65,7 +65,7 @@ static int m_tostring(lua_State *L) {
   } else {
     char hex[IMALLOC_HEXDIGITS];
     lua_pushfstring(L, "IMalloc (0x%s)",
-                    imalloc_tohex(hex, (uintptr_t)h->com, 1, "0123456789abcdef"));
+                    imalloc_todigits(hex, (uintptr_t)h->com, 16, 1, "0123456789abcdef"));
   }
   return 1;
 }
@@ -319,7 +319,7 @@ static int m_strdup(lua_State *L) {
   size_t len;
   const char *s = imalloc_checkstring(L, 2, &len);
   char *p;
-  luaL_argcheck(L, len < (size_t)-1, 2, "string too long");
+  /* len + 1 cannot wrap: every Lua keeps its strings below SIZE_MAX bytes */
   p = (char *)imalloc_freed_forget(
       m->lpVtbl->Alloc(m, imalloc_spy_tag(L, m, len + 1)));
   if (p == NULL) return imalloc_pushnomem(L);
