@@ -228,7 +228,7 @@ static size_t wunits(lua_State *L, const unsigned char *in, size_t size,
     for (units = 0; units < maxunits && get16(in + 2 * units) != 0; units++) {}
     return units;
   }
-  units = optcount(L, narg, 0, "length");
+  units = imalloc_checkcount(L, narg, "length");
   if (units > maxunits) {
     char dunits[IMALLOC_DECIMAL], dsize[IMALLOC_DECIMAL];
     luaL_argerror(L, narg, lua_pushfstring(L,

@@ -158,6 +158,8 @@ describe("handle:wstrdup at code point boundaries", function()
       { "\244\144\128\128", "U+110000, beyond the last code point" },
       { "\245\128\128\128", "a lead byte beyond U+10FFFF" },
       { "\248\136\128\128\128", "a five-byte lead" },
+      { "\248\144\128\128", "a five-byte lead, as if it led U+10000 in four" },
+      { "\255\144\128\128", "the byte 0xFF, as if it led U+10000 in four" },
       { "\226\040\161", "a continuation byte missing" },
       { "\240\144\128", "a four-byte form cut short" },
     }
@@ -199,6 +201,13 @@ describe("handle:wstring at surrogate boundaries", function()
     assert.equal("\239\191\189\238\128\128", decode(0xDBFF, 0xE000))
     assert.equal("\239\191\189\239\191\189", decode(0xD800, 0xD800))
     assert.equal("a\239\191\189", decode(0x61, 0xDBFF))  -- at the end
+  end)
+
+  it("pairs only a high surrogate with a low one", function()
+    assert.equal("\237\159\191\239\191\189", decode(0xD7FF, 0xDC00))
+    assert.equal("\239\191\189\239\191\189", decode(0xDC00, 0xDC00))
+    assert.equal("\239\191\189\239\191\189", decode(0xD800, 0xDBFF))
+    assert.equal("\239\191\189\238\128\128", decode(0xD800, 0xE000))
   end)
 
   it("replaces a low surrogate that comes first", function()
