@@ -13,6 +13,10 @@ describe("a fault rule", function()
 
   it("takes sizes and counts beyond the integers as no allocation reaches them", function()
     assert.is_true(spy.fail { above = 2 ^ 70 })
+    -- the first floats beyond a 64-bit lua_Integer, 2^63, and beyond a uint64_t
+    assert.is_true(spy.fail { above = 2 ^ 63 })
+    assert.is_true(spy.fail { above = 2 ^ 64 })
+    assert.is_true(spy.fail { nth = 2 ^ 63, every = true })
     local p = assert(m:alloc(1000))
     assert.is_true(spy.fail { nth = 2 ^ 70, every = true })
     local q = assert(m:alloc(8))
