@@ -105,7 +105,7 @@ static void checkrule(lua_State *L, int idx, int arg, imalloc_SpyRule *r) {
     if (lua_type(L, -1) != LUA_TNUMBER || !isint)
       luaL_argerror(L, arg, "seed must be an integer");
   }
-  lua_pop(L, 5);
+  /* the five fields stay on the stack: its callers return next */
   r->prng = (uint64_t)seed;
   r->on = r->nth != 0 || r->has_above || r->fraction > 0;
 }
@@ -138,7 +138,8 @@ void imalloc_spy_settag(lua_State *L, IMalloc *m) {
 /* spy.start([options]): registers the spy; true, or fail. */
 static int l_start(lua_State *L) {
   static const char *const options[] = {"fail", "where", NULL};
-  imalloc_SpyRule rule;
+  static const imalloc_SpyRule no_rule;  /* all zeros: no faults */
+  imalloc_SpyRule rule = no_rule;
   int where = 1;
   HRESULT hr;
   if (!lua_isnoneornil(L, 1)) {
@@ -150,8 +151,6 @@ static int l_start(lua_State *L) {
       if (!lua_isboolean(L, -1)) luaL_argerror(L, 1, "where must be a boolean");
       where = lua_toboolean(L, -1);
     }
-  } else {
-    checkrule(L, 1, 1, &rule);
   }
   hr = imalloc_spy_start(&rule, where);
   if (hr < 0) return imalloc_pushhresult(L, hr);
