@@ -110,6 +110,7 @@ describe("imalloc.hresult of codes it has no name for", function()
   it("writes eight hex digits, leading zeros included", function()
     assert.equal("HRESULT 0x0000FFFF", imalloc.hresult(0xFFFF))
     assert.equal("HRESULT 0x00000002", imalloc.hresult(2))
+    assert.equal("HRESULT 0x00000000", imalloc.hresult(0))  -- the lowest taken
     assert.equal("HRESULT 0x0FFFFFFF", imalloc.hresult(0x0FFFFFFF))
     assert.equal("HRESULT 0x10000000", imalloc.hresult(0x10000000))
     assert.equal("HRESULT 0xFFFFFFFF", imalloc.hresult(0xFFFFFFFF))

@@ -117,6 +117,8 @@ describe("imalloc.wrap of an object whose vtable is outside every image", functi
     local m = imalloc.get()
     assert.has_error(function() imalloc.wrap(m:pointer(), "FFI") end,
       "bad argument #2 to 'wrap' (invalid option 'FFI')")
+    assert.has_error(function() imalloc.wrap(m:pointer(), "ffx") end,
+      "bad argument #2 to 'wrap' (invalid option 'ffx')")
     assert.has_error(function() imalloc.wrap(m:pointer(), "ffi\0") end,
       "bad argument #2 to 'wrap' (invalid option 'ffi')")
     assert.has_error(function() imalloc.wrap(m:pointer(), 1) end,
