@@ -21,8 +21,10 @@
 #include "interpose.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,13 +60,61 @@ static int count_visit(struct dl_phdr_info *info, size_t size, void *data) {
   return c->callback(info, size, c->data);
 }
 
+/* A loaded object of the test's making, shown before the real ones when
+** `faking`: what another C library (a shorter dl_phdr_info), or an object
+** laid out otherwise, would show the check. */
+static struct dl_phdr_info fake;
+static size_t fake_size;
+static ElfW(Phdr) fake_segs[2];
+static int faking;
+
 int dl_iterate_phdr(phdr_callback callback, void *data) {
   static int (*real)(phdr_callback, void *);
   struct counted c;
+  int stop;
   INTERPOSE_NEXT(real, "dl_iterate_phdr");
   c.callback = callback;
   c.data = data;
+  if (faking && (stop = count_visit(&fake, fake_size, &c)) != 0) return stop;
   return real(count_visit, &c);
+}
+
+/* While set, pthread_mutex_trylock answers EBUSY: the cache of the last
+** vtable found good is busy (another thread's check holds it). */
+static int busy;
+
+int pthread_mutex_trylock(pthread_mutex_t *m) {
+  static int (*real)(pthread_mutex_t *);
+  INTERPOSE_NEXT(real, "pthread_mutex_trylock");
+  return busy ? EBUSY : real(m);
+}
+
+static int read_subs(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  *(unsigned long long *)data = info->dlpi_subs;
+  return 1;
+}
+
+/* The fake object: SIZE bytes of dl_phdr_info, its unload count SUBS, and
+** N program headers, the first of TYPE and FLAGS over [lo, lo + len) (the
+** second, past the table, a PT_LOAD over the same). */
+static void fake_object(size_t size, unsigned long long subs, int n,
+                        ElfW(Word) type, ElfW(Word) flags, const void *lo,
+                        size_t len) {
+  memset(&fake, 0, sizeof fake);
+  memset(fake_segs, 0, sizeof fake_segs);
+  fake.dlpi_name = "fake";
+  fake.dlpi_phdr = fake_segs;
+  fake.dlpi_phnum = (ElfW(Half))n;
+  fake.dlpi_subs = subs;
+  fake_segs[0].p_type = type;
+  fake_segs[0].p_flags = flags;
+  fake_segs[0].p_vaddr = (uintptr_t)lo;
+  fake_segs[0].p_memsz = len;
+  fake_segs[1] = fake_segs[0];
+  fake_segs[1].p_type = PT_LOAD;
+  fake_size = size;
+  faking = 1;
 }
 
 static slot_fn code[16];  /* in this program's image, every slot code */
@@ -162,6 +212,86 @@ static void test_isinterface(void) {
   CHECK(imalloc_backend_isinterface(&holed, 9, 0) == 0);
   with_null[3] = slot;
   CHECK(imalloc_backend_isinterface(&holed, 9, 0) == 1);
+}
+
+/* Objects laid out as loaded objects may be, made up and shown before the
+** real ones; the vtables are in the heap, outside every real image. */
+static void test_layouts(void) {
+  uintptr_t *t = (uintptr_t *)calloc(8 * 16, sizeof *t);
+  struct object o, good = {code}, shared = {shared_vtbl};
+  unsigned long long subs = 0;
+  size_t full = sizeof(struct dl_phdr_info), len = 9 * sizeof *t;
+  size_t exact = offsetof(struct dl_phdr_info, dlpi_subs) + sizeof fake.dlpi_subs;
+  int i;
+  CHECK(t != NULL);
+  if (t == NULL) return;
+#define TABLE(k) (o.vtbl = (const slot_fn *)(void *)&t[16 * (k)], &o)
+  /* each slot: the start of its own table, code where a fake segment says */
+  for (i = 0; i < 8 * 16; i++) t[i] = (uintptr_t)&t[i - i % 16];
+  dl_iterate_phdr(read_subs, &subs);
+
+  /* An object whose first program header is the segment (no PT_PHDR
+  ** before it): found there, and no other object is visited. */
+  fake_object(full, subs, 1, PT_LOAD, PF_R | PF_X, &t[0], len);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(TABLE(0), 9, 0) == 1);
+  CHECK(visits == 1);
+  /* only the headers the object counts are read: not one past them */
+  fake_object(full, subs, 1, PT_NOTE, PF_R | PF_X, &t[16], len);
+  CHECK(imalloc_backend_isinterface(TABLE(1), 9, 0) == 0);
+  /* a segment that is not loaded (PT_TLS: .tbss runs past the image) */
+  for (i = 32; i < 48; i++) t[i] = (uintptr_t)slot;
+  fake_object(full, subs, 1, PT_TLS, PF_R, &t[32], len);
+  CHECK(imalloc_backend_isinterface(TABLE(2), 9, 0) == 0);
+  /* a vtable that ends where its segment ends, and one that runs past */
+  fake_object(full, subs, 1, PT_LOAD, PF_R | PF_X, &t[48], len);
+  CHECK(imalloc_backend_isinterface(TABLE(3), 9, 0) == 1);
+  fake_object(full, subs, 1, PT_LOAD, PF_R | PF_X, &t[64], len - 8);
+  CHECK(imalloc_backend_isinterface(TABLE(4), 9, 0) == 0);
+  /* slots that point just past the end of the executable segment */
+  for (i = 80; i < 96; i++) t[i] = (uintptr_t)&t[80] + len;
+  fake_object(full, subs, 1, PT_LOAD, PF_R | PF_X, &t[80], len);
+  CHECK(imalloc_backend_isinterface(TABLE(5), 9, 0) == 0);
+  /* the vtable in one object, its code in a later one (this program) */
+  t[96] = (uintptr_t)slot;
+  fake_object(full, subs, 1, PT_LOAD, PF_R, &t[96], sizeof *t);
+  CHECK(imalloc_backend_isinterface(TABLE(6), 1, 0) == 1);
+
+  /* A C library whose dl_phdr_info ends with dlpi_subs knows the unload
+  ** count: the vtable found good is remembered... */
+  fake_object(exact, subs, 0, PT_NULL, 0, NULL, 0);
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits == 1);
+  /* ... one whose ends before it does not: nothing is remembered (here
+  ** the count it would have read, and the one a later check reads, is 0) */
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 1);  /* remembered */
+  fake_object(exact - sizeof fake.dlpi_subs, 0, 0, PT_NULL, 0, NULL, 0);
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  fake_object(full, 0, 0, PT_NULL, 0, NULL, 0);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits > 1);
+  faking = 0;
+#undef TABLE
+
+  /* A busy cache is neither read... */
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits == 1);
+  busy = 1;
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits > 1);
+  /* ... nor written */
+  CHECK(imalloc_backend_isinterface(&good, 9, 0) == 1);
+  busy = 0;
+  visits = 0;
+  CHECK(imalloc_backend_isinterface(&shared, 9, 0) == 1);
+  CHECK(visits == 1);
+  free(t);
 }
 
 /* A vtable outside every image (in the heap), as an FFI builds one: the
@@ -389,6 +519,7 @@ int main(int argc, char **argv) {
   shared_vtbl = load_vtbl(BACKEND_VTBL, &lib);
   if (shared_vtbl == NULL) return check_report();
   test_isinterface();
+  test_layouts();
   test_ffi();
   test_ffi_many_lines();
   test_ffi_long_line();
