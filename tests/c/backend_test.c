@@ -316,6 +316,18 @@ static void test_ffi(void) {
   CHECK(imalloc_backend_isinterface(&heapvtbl, 9, 0) == 0);
   CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
   CHECK(imalloc_backend_isinterface(&heapvtbl, 16, FFI) == 1);
+  /* /proc/self/maps opened as descriptor 0 (standard input closed), and
+  ** closed again */
+  {
+    int saved = fcntl(0, F_DUPFD_CLOEXEC, 3);
+    close(0);
+    CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+    CHECK(fcntl(0, F_GETFD) == -1);
+    if (saved >= 0) {
+      dup2(saved, 0);
+      close(saved);
+    }
+  }
   /* mixed: image code and the mapping's */
   vtbl[4] = slot;
   CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
@@ -367,42 +379,104 @@ static void test_ffi_many_lines(void) {
   munmap(area, (size_t)page * 32);
 }
 
-/* An executable mapping of a file whose path is longer than the buffer
-** that /proc/self/maps is read with: its line is read in parts, and the
-** mappings listed after it are still found. */
+/* The column of /proc/self/maps that a file's path starts at (that of the
+** first line, this program's first mapping). */
+static size_t maps_path_column(void) {
+  char buf[512];
+  ssize_t got;
+  const char *nl, *slash;
+  int fd = open("/proc/self/maps", O_RDONLY);
+  CHECK(fd >= 0);
+  if (fd < 0) return 0;
+  got = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  CHECK(got > 0);
+  if (got <= 0) return 0;
+  buf[got] = '\0';
+  nl = strchr(buf, '\n');
+  slash = strchr(buf, '/');
+  CHECK(slash != NULL && nl != NULL && slash < nl);
+  return slash != NULL ? (size_t)(slash - buf) : 0;
+}
+
+/* One more directory, PATH/ then N times FILL then TAIL. */
+static void path_add(char *path, int fill, size_t n, const char *tail) {
+  size_t len = strlen(path);
+  path[len] = '/';
+  memset(path + len + 1, fill, n);
+  strcpy(path + len + 1 + n, tail);
+  CHECK(mkdir(path, 0700) == 0);
+}
+
+/* Where a name would read as a line of its own: an executable page at
+** 0x20000, where nothing is mapped. */
+#define POSING "20000-21000 r-xp"
+#define POSED 0x20000
+
+/* An executable mapping of a file whose path is longer than twice the
+** buffer that /proc/self/maps is read with: its line is read in three
+** parts, of which only the head is a line's (the rest reads as a line of
+** an executable page at POSED), and the mapping listed after it is still
+** found. */
 static void test_ffi_long_line(void) {
-  char path[2048], dir[64];
-  size_t len;
-  int fd, depth;
+  char path[4096], dir[64];
+  size_t col = maps_path_column(), at, base;
+  static const size_t parts[2] = {1024, 2048};  /* where parts begin */
+  int fd, depth = 0;
   long page = sysconf(_SC_PAGESIZE);
-  char *file, *exec;
+  char *area, *file = MAP_FAILED, *exec = MAP_FAILED;
   slot_fn vtbl[9];
   struct object o = {vtbl};
   int i;
   strcpy(dir, "backend_test_XXXXXX");
   CHECK(mkdtemp(dir) != NULL);
-  strcpy(path, dir);
-  for (depth = 0; depth < 6; depth++) {  /* 6 names of 200 characters */
-    len = strlen(path);
-    path[len] = '/';
-    memset(path + len + 1, 'd', 200);
-    path[len + 201] = '\0';
-    CHECK(mkdir(path, 0700) == 0);
+  CHECK(getcwd(path, 1024) != NULL);
+  strcat(path, "/");
+  base = strlen(path);
+  strcat(path, dir);
+  for (i = 0; i < 2; i++) {
+    /* names of d, then one of zeros over the start of the part, then
+    ** POSING: each part starts in the zeros, whatever of them it gets */
+    while (col + strlen(path) + 1 + 255 < parts[i] - 100) {
+      path_add(path, 'd', 200, "");
+      depth++;
+    }
+    at = col + strlen(path) + 1;
+    if (at + 1 < parts[i] - 100) {
+      path_add(path, 'd', parts[i] - 100 - at - 1, "");
+      depth++;
+    }
+    at = col + strlen(path) + 1;
+    CHECK(at < parts[i] && at + 200 > parts[i]);
+    path_add(path, '0', 200, POSING);
+    depth++;
   }
   strcat(path, "/code");
-  CHECK(strlen(path) > 1200);
   fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
   CHECK(fd >= 0);
   CHECK(ftruncate(fd, page) == 0);
-  file = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
-  exec = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC,
-              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  CHECK(file != MAP_FAILED && exec != MAP_FAILED);
-  if (file != MAP_FAILED && exec != MAP_FAILED) {
+  /* the file's page, then the anonymous one: listed in that order */
+  area = mmap(NULL, (size_t)page * 2, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+              -1, 0);
+  CHECK(area != MAP_FAILED);
+  if (area != MAP_FAILED) {
+    file = mmap(area, (size_t)page, PROT_READ | PROT_EXEC,
+                MAP_PRIVATE | MAP_FIXED, fd, 0);
+    exec = mmap(area + page, (size_t)page, PROT_READ | PROT_EXEC,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  }
+  CHECK(file == area && exec == area + page);
+  /* nothing is mapped at POSED */
+  CHECK(msync((void *)(uintptr_t)POSED, (size_t)page, MS_ASYNC) == -1 &&
+        errno == ENOMEM);
+  if (file == area && exec == area + page) {
     for (i = 0; i < 9; i++)
       vtbl[i] = (slot_fn)(uintptr_t)((i % 2 ? file : exec) + 8 * i);
     CHECK(imalloc_backend_isinterface(&o, 9, 0) == 0);
     CHECK(imalloc_backend_isinterface(&o, 9, FFI) == 1);
+    vtbl[3] = (slot_fn)(uintptr_t)(POSED + 8);
+    CHECK(imalloc_backend_isinterface(&o, 9, FFI) == 0);
+    vtbl[3] = (slot_fn)(uintptr_t)(file + 8);
     munmap(file, (size_t)page);
     CHECK(imalloc_backend_isinterface(&o, 9, FFI) == 0);
     munmap(exec, (size_t)page);
@@ -410,11 +484,33 @@ static void test_ffi_long_line(void) {
   if (fd >= 0) close(fd);
   /* remove the file and the directories, deepest first */
   unlink(path);
-  for (depth = 0; depth <= 6; depth++) {
+  for (i = 0; i <= depth; i++) {
     *strrchr(path, '/') = '\0';
     CHECK(rmdir(path) == 0);
   }
-  CHECK(strcmp(path, dir) == 0);
+  CHECK(strcmp(path + base, dir) == 0);
+}
+
+/* An executable page below every other mapping: the first line of
+** /proc/self/maps, which is read like the others. */
+static void test_ffi_first_line(void) {
+  long page = sysconf(_SC_PAGESIZE);
+  char *low = mmap((void *)(uintptr_t)0x10000, (size_t)page,
+                   PROT_READ | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  slot_fn vtbl[9];
+  struct object o = {vtbl};
+  char first[16] = "";
+  int fd = open("/proc/self/maps", O_RDONLY), i;
+  CHECK(low == (char *)(uintptr_t)0x10000);
+  CHECK(fd >= 0 && read(fd, first, 9) == 9);
+  CHECK(strcmp(first, "00010000-") == 0);
+  if (fd >= 0) close(fd);
+  if (low != (char *)(uintptr_t)0x10000) return;
+  for (i = 0; i < 9; i++) vtbl[i] = (slot_fn)(uintptr_t)(low + 8 * i);
+  CHECK(imalloc_backend_isinterface(&o, 9, FFI) == 1);
+  munmap(low, (size_t)page);
+  CHECK(imalloc_backend_isinterface(&o, 9, FFI) == 0);
 }
 
 /* The vtable remembered as good belonged to a shared object that was then
@@ -523,6 +619,7 @@ int main(int argc, char **argv) {
   test_ffi();
   test_ffi_many_lines();
   test_ffi_long_line();
+  test_ffi_first_line();
   test_unloaded();
   test_allocator();
   if (argc > 1 && strcmp(argv[1], "pipe") == 0)
