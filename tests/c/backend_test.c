@@ -267,7 +267,7 @@ static void test_layouts(void) {
   /* a vtable that ends where its segment ends, and one that runs past */
   fake_object(full, subs, 1, PT_LOAD, PF_R | PF_X, &t[48], len);
   CHECK(imalloc_backend_isinterface(TABLE(3), 9, 0) == 1);
-  fake_object(full, subs, 1, PT_LOAD, PF_R | PF_X, &t[64], len - 8);
+  fake_object(full, subs, 1, PT_LOAD, PF_R | PF_X, &t[63], len);
   CHECK(imalloc_backend_isinterface(TABLE(4), 9, 0) == 0);
   /* slots that point just past the end of the executable segment */
   for (i = 80; i < 96; i++) t[i] = (uintptr_t)&t[80] + len;
