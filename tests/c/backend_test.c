@@ -10,8 +10,8 @@
 ** defines dl_iterate_phdr (calling the C library's), to count the loaded
 ** objects a check visits (the vtable found good last is known after one)
 ** and to show made-up objects first; pthread_mutex_trylock, to make the
-** cache of that vtable busy; and open, to see the flags /proc/self/maps is
-** opened with.
+** cache of that vtable busy; open, to see the flags /proc/self/maps is
+** opened with; and read (and close), to read it a byte at a time.
 ** BACKEND_VTBL and BACKEND_VTBL_GONE name two builds of backend_vtbl.c, a
 ** shared object that holds a vtable: the first stays loaded, the second is
 ** unloaded, to see that the memory it leaves is not taken for it.
@@ -83,8 +83,26 @@ int dl_iterate_phdr(phdr_callback callback, void *data) {
   return real(count_visit, &c);
 }
 
-/* The flags /proc/self/maps was last opened with. */
-static int maps_flags = -1;
+/* The flags /proc/self/maps was last opened with, and its descriptor. */
+static int maps_flags = -1, maps_fd = -1;
+
+/* While set, a read of /proc/self/maps returns one byte at most: a short
+** read, as any read may be. */
+static int short_reads;
+
+ssize_t read(int fd, void *buf, size_t n) {
+  static ssize_t (*real)(int, void *, size_t);
+  INTERPOSE_NEXT(real, "read");
+  if (short_reads && fd == maps_fd && n > 1) n = 1;
+  return real(fd, buf, n);
+}
+
+int close(int fd) {
+  static int (*real)(int);
+  INTERPOSE_NEXT(real, "close");
+  if (fd == maps_fd) maps_fd = -1;
+  return real(fd);
+}
 
 int open(const char *path, int flags, ...) {
   static int (*real)(const char *, int, ...);
@@ -96,8 +114,9 @@ int open(const char *path, int flags, ...) {
     mode = (mode_t)va_arg(ap, int);
     va_end(ap);
   }
-  if (strcmp(path, "/proc/self/maps") == 0) maps_flags = flags;
-  return real(path, flags, mode);
+  if (strcmp(path, "/proc/self/maps") != 0) return real(path, flags, mode);
+  maps_flags = flags;
+  return maps_fd = real(path, flags, mode);
 }
 
 /* While set, pthread_mutex_trylock answers EBUSY: the cache of the last
@@ -348,6 +367,10 @@ static void test_ffi(void) {
     CHECK(fcntl(0, F_GETFD) == -1);
     /* never inherited by a program another thread executes meanwhile */
     CHECK(maps_flags != -1 && (maps_flags & O_CLOEXEC) != 0);
+    /* read a byte at a time */
+    short_reads = 1;
+    CHECK(imalloc_backend_isinterface(&heapvtbl, 9, FFI) == 1);
+    short_reads = 0;
     if (saved >= 0) {
       dup2(saved, 0);
       close(saved);
