@@ -7,7 +7,7 @@
 **
 ** The record's table is made anew once fewer than a quarter of the blocks
 ** it held at most, 64 at least, are left (shrinkowned), not before: a
-** buffer freed in a new state leaves it as it is.
+** buffer freed in a new state leaves it as it is, and so do 63 freed.
 */
 #include "check.h"
 
@@ -47,6 +47,10 @@ static const char record_kept[] =
   "       'the record table made anew after one buffer of one')\n"
   "local m = imalloc.get()\n"
   "local bs = {}\n"
+  "for i = 1, 63 do bs[i] = assert(m:buffer(8)) end\n"
+  "for i = 1, 63 do bs[i]:free() end\n"
+  "assert(debug.getuservalue(owned, 1) == t,\n"
+  "       'made anew after a peak of 63 records, fewer than 64')\n"
   "for i = 1, 64 do bs[i] = assert(m:buffer(8)) end\n"
   "for i = 1, 48 do bs[i]:free() end  -- 16 of 64: not below a quarter\n"
   "assert(debug.getuservalue(owned, 1) == t, 'made anew at a quarter')\n"
