@@ -5,7 +5,9 @@
 ** other at its next call that misses its cache) and the thread's exit give
 ** the WHOLE cache back, every size class; calls made after a thread's
 ** cache is gone bypass it; a thread's cache leaves the registry that
-** statistics read whatever order threads end in.
+** statistics read whatever order threads end in; the first 16 threads
+** hold a shard each, later ones share them in turn, and a thread's exit
+** gives back the shard it held, not one it shared.
 ** Whether another thread gets a block back is the test: threads step in
 ** turn (a mutex and a condition variable), nothing depends on timing.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
@@ -15,6 +17,8 @@
 #include "check.h"
 #include "client.h"
 #include "late_thread.h"
+
+#include <limits.h>
 
 #include <pthread.h>
 #include <stdint.h>
@@ -282,6 +286,7 @@ static void late_calls(void) {
   for (i = 0; i < 2; i++) {  /* one kept live: its chunk stays this class's */
     late_kept[i] = ALLOC(late_sizes[i]);
     late[i] = ALLOC(late_sizes[i]);
+    memset(late[i], 0xA5, 16);  /* data where a free block keeps its link */
     FREE(late[i]);
   }
 }
@@ -333,6 +338,31 @@ static void test_cache_bound(void) {
   MINIMIZE();
 }
 
+/* The thread's own HeapMinimize flushes its cache at once, and that
+** counts as its flush: a block it frees afterwards stays in its cache
+** across a miss. */
+static void test_own_minimize(void) {
+  struct worker w;
+  void *kept, *live;
+  CHECK(worker_start(&w, NULL));
+  w.size = 224;  /* two blocks, one kept live: their chunk stays the class's */
+  w.n = 2;
+  run(&w, job_alloc);
+  live = w.blocks[0];
+  kept = w.blocks[0] = w.blocks[1];
+  run(&w, job_minimize);
+  w.n = 1;
+  run(&w, job_free);
+  w.size = 6000;  /* a miss */
+  run(&w, job_alloc);
+  CHECK(regained(&kept, 1, 224, enough(224)) == 0);
+  w.blocks[1] = live;
+  w.n = 2;
+  run(&w, job_free);
+  worker_stop(&w);
+  MINIMIZE();
+}
+
 /* Threads that end in the other order than they started: the statistics,
 ** which read every live thread's counts, are exact afterwards, and read
 ** neither thread's memory: their stacks, which hold their thread-local
@@ -376,14 +406,105 @@ static void test_exit_order(void) {
   CHECK(st1.live_bytes == st0.live_bytes);
 }
 
-int main(void) {
+/* ---- shards -------------------------------------------------------------
+** A thread's first Alloc of a class that no other thread uses takes a
+** block of the first chunk of its shard's list of that class, one of its
+** own (chunk.c): the chunk tells the shard. */
+
+#define CHUNK(p) ((uintptr_t)(p) & ~(((uintptr_t)1 << 20) - 1))
+
+enum { NSH = 16, SH_SIZE = 1280 };
+static struct worker sw[NSH + 4];
+
+/* Starts sw[i], whose first Alloc is of SH_SIZE: the chunk of that block. */
+static uintptr_t shard_thread(int i) {
+  if (!worker_start(&sw[i], NULL)) return 0;
+  sw[i].size = SH_SIZE;
+  sw[i].n = 1;
+  run(&sw[i], job_alloc);
+  return CHUNK(sw[i].blocks[0]);
+}
+
+/* This thread's cache, the process's first, holds shard 0; 15 more take
+** shards 1..15 in the order they start, each its own chunk. The 17th
+** thread shares shard 0, the 18th shard 1. A sharing thread's exit leaves
+** the shard to its holder (the next new thread shares shard 2); the
+** holder's exit frees it, and the next new thread takes it, with its
+** chunk. */
+static void test_shards(void) {
+  uintptr_t own[NSH];
+  void *mine = ALLOC(SH_SIZE);
+  int i, j, distinct = 1;
+  CHECK(mine != NULL);
+  own[0] = CHUNK(mine);
+  for (i = 1; i < NSH; i++) own[i] = shard_thread(i);
+  for (i = 0; i < NSH; i++)
+    for (j = 0; j < i; j++)
+      if (own[i] == own[j]) distinct = 0;
+  CHECK(distinct);
+  CHECK(shard_thread(NSH) == own[0]);
+  CHECK(shard_thread(NSH + 1) == own[1]);
+  worker_stop(&sw[NSH + 1]);  /* shared shard 1 */
+  CHECK(shard_thread(NSH + 2) == own[2]);
+  worker_stop(&sw[1]);        /* held shard 1 */
+  CHECK(shard_thread(NSH + 3) == own[1]);
+  FREE(mine);
+  for (i = 1; i < NSH + 4; i++) {
+    FREE(sw[i].blocks[0]);
+    if (i != 1 && i != NSH + 1) worker_stop(&sw[i]);
+  }
+  MINIMIZE();
+}
+
+/* ---- without the exit key ---------------------------------------------
+** With the argument "nokey", this process uses up its thread-specific
+** keys before the allocator's first call: the allocator's key for the exit
+** flush cannot be made, and it must not use a key it does not have. */
+
+static pthread_key_t keys[PTHREAD_KEYS_MAX];
+static int nkeys;
+
+static void use_up_keys(void) {
+  while (nkeys < PTHREAD_KEYS_MAX &&
+         pthread_key_create(&keys[nkeys], NULL) == 0)
+    nkeys++;
+}
+
+/* The thread's cache works without the key, and no key of this process
+** gets a value. (Without the key a thread's exit does not flush its
+** cache: no thread ends here.) */
+static void test_no_key(void) {
+  pthread_key_t more;
+  void *p, *q;
+  int i, unset = 1;
+  CHECK(nkeys > 0 && pthread_key_create(&more, NULL) != 0);
+  p = ALLOC(64);
+  CHECK(p != NULL);
+  FREE(p);
+  q = ALLOC(64);
+  CHECK(q == p);  /* from the cache */
+  FREE(q);
+  for (i = 0; i < nkeys; i++)
+    if (pthread_getspecific(keys[i]) != NULL) unset = 0;
+  CHECK(unset);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "nokey") == 0) {
+    use_up_keys();
+    if (!client_open()) return 1;
+    test_no_key();
+    return check_report();
+  }
   if (!client_open()) return 1;
+  test_shards();  /* first: this thread's cache is the process's first */
   test_whole_cache();
   test_minimize_then_alloc();
   test_minimize_then_free();
   test_first_call_is_free();
   test_free_after_exit();
   test_cache_bound();
+  test_own_minimize();
   test_exit_order();
   return check_report();
 }
