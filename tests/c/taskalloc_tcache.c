@@ -416,38 +416,40 @@ static void test_exit_order(void) {
 enum { NSH = 16, SH_SIZE = 1280 };
 static struct worker sw[NSH + 4];
 
-/* Starts sw[i], whose first Alloc is of SH_SIZE: the chunk of that block. */
-static uintptr_t shard_thread(int i) {
+/* Starts sw[i], whose first call is an Alloc of size: the chunk of that
+** block. */
+static uintptr_t shard_thread(int i, size_t size) {
   if (!worker_start(&sw[i], NULL)) return 0;
-  sw[i].size = SH_SIZE;
+  sw[i].size = size;
   sw[i].n = 1;
   run(&sw[i], job_alloc);
   return CHUNK(sw[i].blocks[0]);
 }
 
 /* This thread's cache, the process's first, holds shard 0; 15 more take
-** shards 1..15 in the order they start, each its own chunk. The 17th
-** thread shares shard 0, the 18th shard 1. A sharing thread's exit leaves
-** the shard to its holder (the next new thread shares shard 2); the
-** holder's exit frees it, and the next new thread takes it, with its
-** chunk. */
+** shards 1..15 in the order they start, each its own chunk (the last one's
+** first call a large Alloc, which sets its cache up too). The 17th thread
+** shares shard 0, the 18th shard 1. A sharing thread's exit leaves the
+** shard to its holder (the next new thread shares shard 2); the holder's
+** exit frees it, and the next new thread takes it, with its chunk. */
 static void test_shards(void) {
-  uintptr_t own[NSH];
+  uintptr_t own[NSH - 1];
   void *mine = ALLOC(SH_SIZE);
   int i, j, distinct = 1;
   CHECK(mine != NULL);
   own[0] = CHUNK(mine);
-  for (i = 1; i < NSH; i++) own[i] = shard_thread(i);
-  for (i = 0; i < NSH; i++)
+  for (i = 1; i < NSH - 1; i++) own[i] = shard_thread(i, SH_SIZE);
+  shard_thread(NSH - 1, 100000);
+  for (i = 0; i < NSH - 1; i++)
     for (j = 0; j < i; j++)
       if (own[i] == own[j]) distinct = 0;
   CHECK(distinct);
-  CHECK(shard_thread(NSH) == own[0]);
-  CHECK(shard_thread(NSH + 1) == own[1]);
+  CHECK(shard_thread(NSH, SH_SIZE) == own[0]);
+  CHECK(shard_thread(NSH + 1, SH_SIZE) == own[1]);
   worker_stop(&sw[NSH + 1]);  /* shared shard 1 */
-  CHECK(shard_thread(NSH + 2) == own[2]);
+  CHECK(shard_thread(NSH + 2, SH_SIZE) == own[2]);
   worker_stop(&sw[1]);        /* held shard 1 */
-  CHECK(shard_thread(NSH + 3) == own[1]);
+  CHECK(shard_thread(NSH + 3, SH_SIZE) == own[1]);
   FREE(mine);
   for (i = 1; i < NSH + 4; i++) {
     FREE(sw[i].blocks[0]);
