@@ -19,7 +19,6 @@
 #include "late_thread.h"
 
 #include <limits.h>
-
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
