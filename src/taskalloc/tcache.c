@@ -60,6 +60,11 @@ static void tc_init(struct tcache *tc) {
   unsigned c;
   uint32_t held;
   ta_init();
+  /* Without the key (the process used up its keys) no thread has a cache:
+  ** one would keep its blocks past the thread's exit, and stay in the
+  ** registry, which would then read the ended thread's memory. The state
+  ** stays TC_NONE, which the slow paths bypass like TC_DEAD. */
+  if (!g_key_ok) return;
   for (c = 0; c < NCLASS; c++) {
     tc->bins[c].limit = tc->bins[c].room = 2 * ta_batch[c];
     tc->fill[c] = 1;
@@ -81,8 +86,7 @@ static void tc_init(struct tcache *tc) {
   g_reg = tc;
   tc->state = TC_ACTIVE;
   pthread_mutex_unlock(&g_reg_lock);
-  /* Without the key the cache is simply never flushed at exit. */
-  if (g_key_ok) pthread_setspecific(g_key, tc);
+  pthread_setspecific(g_key, tc);
 }
 
 void ta_tc_ready(struct tcache *tc) {

@@ -460,7 +460,7 @@ static void test_shards(void) {
 /* ---- without the exit key ---------------------------------------------
 ** With the argument "nokey", this process uses up its thread-specific
 ** keys before the allocator's first call: the allocator's key for the exit
-** flush cannot be made, and it must not use a key it does not have. */
+** flush cannot be made; it must not use a key it does not have. */
 
 static pthread_key_t keys[PTHREAD_KEYS_MAX];
 static int nkeys;
@@ -471,20 +471,33 @@ static void use_up_keys(void) {
     nkeys++;
 }
 
-/* The thread's cache works without the key, and no key of this process
-** gets a value. (Without the key a thread's exit does not flush its
-** cache: no thread ends here.) */
+/* Without the key no thread has a cache: a block a live thread frees is
+** at once another's to take; a thread's exit leaves the statistics exact
+** (no cache of it stays registered); and no key of this process gets a
+** value. */
 static void test_no_key(void) {
+  struct imalloc_taskstats st0 = stats(), st1;
+  struct worker w;
   pthread_key_t more;
-  void *p, *q;
+  void *live, *freed;
   int i, unset = 1;
   CHECK(nkeys > 0 && pthread_key_create(&more, NULL) != 0);
-  p = ALLOC(64);
-  CHECK(p != NULL);
-  FREE(p);
-  q = ALLOC(64);
-  CHECK(q == p);  /* from the cache */
-  FREE(q);
+  CHECK(worker_start(&w, NULL));
+  w.size = 320;  /* two blocks, one kept live: their chunk stays the class's */
+  w.n = 2;
+  run(&w, job_alloc);
+  live = w.blocks[0];
+  freed = w.blocks[0] = w.blocks[1];
+  w.n = 1;
+  run(&w, job_free);
+  CHECK(regained(&freed, 1, 320, enough(320)) == 1);
+  worker_stop(&w);
+  st1 = stats();
+  CHECK(st1.live_blocks == st0.live_blocks + 1);
+  CHECK(st1.live_bytes == st0.live_bytes + 320);
+  FREE(live);
+  st1 = stats();
+  CHECK(st1.live_blocks == st0.live_blocks);
   for (i = 0; i < nkeys; i++)
     if (pthread_getspecific(keys[i]) != NULL) unset = 0;
   CHECK(unset);
