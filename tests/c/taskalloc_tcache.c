@@ -290,15 +290,37 @@ static void late_calls(void) {
   }
 }
 
+/* In a destructor round after the allocator's, and in the last round,
+** after which no destructor runs: a cache set up again then would keep
+** its blocks for good. ThreadSanitizer ends its own record of the thread
+** in that last round, where instrumented code then faults: its builds run
+** the first case only, and say so. */
+#if defined(__SANITIZE_THREAD__)
+#define LATE_CASES 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LATE_CASES 1
+#endif
+#endif
+#ifndef LATE_CASES
+#define LATE_CASES 2
+#endif
+
 static void test_free_after_exit(void) {
-  int i;
-  CHECK(late_thread_run(late_calls));
-  for (i = 0; i < 2; i++) {
-    CHECK(late[i] != NULL);
-    CHECK(regained(&late[i], 1, late_sizes[i], enough(late_sizes[i])) == 1);
-    FREE(late_kept[i]);
+  int i, last;
+  if (LATE_CASES < 2)
+    printf("calls in the last destructor round: left out under "
+           "ThreadSanitizer\n");
+  for (last = 0; last < LATE_CASES; last++) {
+    CHECK(last ? late_thread_run_last(late_calls)
+               : late_thread_run(late_calls));
+    for (i = 0; i < 2; i++) {
+      CHECK(late[i] != NULL);
+      CHECK(regained(&late[i], 1, late_sizes[i], enough(late_sizes[i])) == 1);
+      FREE(late_kept[i]);
+    }
+    MINIMIZE();
   }
-  MINIMIZE();
 }
 
 /* What a thread's cache holds for a class is bounded: about 16 KiB
