@@ -359,6 +359,19 @@ static void test_cache_bound(void) {
   MINIMIZE();
 }
 
+/* Has w allocate two blocks of size: *live gets the first, which keeps
+** their chunk with the class; the second is returned, and is w's block 0
+** for a job_free of one block. */
+static void *two_blocks(struct worker *w, size_t size, void **live) {
+  w->size = size;
+  w->n = 2;
+  run(w, job_alloc);
+  *live = w->blocks[0];
+  w->blocks[0] = w->blocks[1];
+  w->n = 1;
+  return w->blocks[0];
+}
+
 /* The thread's own HeapMinimize flushes its cache at once, and that
 ** counts as its flush: a block it frees afterwards stays in its cache
 ** across a miss. */
@@ -366,13 +379,8 @@ static void test_own_minimize(void) {
   struct worker w;
   void *kept, *live;
   CHECK(worker_start(&w, NULL));
-  w.size = 224;  /* two blocks, one kept live: their chunk stays the class's */
-  w.n = 2;
-  run(&w, job_alloc);
-  live = w.blocks[0];
-  kept = w.blocks[0] = w.blocks[1];
+  kept = two_blocks(&w, 224, &live);
   run(&w, job_minimize);
-  w.n = 1;
   run(&w, job_free);
   w.size = 6000;  /* a miss */
   run(&w, job_alloc);
@@ -505,12 +513,7 @@ static void test_no_key(void) {
   int i, unset = 1;
   CHECK(nkeys > 0 && pthread_key_create(&more, NULL) != 0);
   CHECK(worker_start(&w, NULL));
-  w.size = 320;  /* two blocks, one kept live: their chunk stays the class's */
-  w.n = 2;
-  run(&w, job_alloc);
-  live = w.blocks[0];
-  freed = w.blocks[0] = w.blocks[1];
-  w.n = 1;
+  freed = two_blocks(&w, 320, &live);
   run(&w, job_free);
   CHECK(regained(&freed, 1, 320, enough(320)) == 1);
   worker_stop(&w);
