@@ -392,13 +392,15 @@ static void test_own_minimize(void) {
   MINIMIZE();
 }
 
-/* Threads that end in the other order than they started: the statistics,
-** which read every live thread's counts, are exact afterwards, and read
-** neither thread's memory: their stacks, which hold their thread-local
-** caches, are unmapped once they are joined. */
+/* Threads that end in the other order than they started, or in the same
+** (the first leaves the registry from behind the second, which statistics
+** must still read): the statistics, which read every live thread's
+** counts, are exact meanwhile and afterwards, and read neither thread's
+** memory: their stacks, which hold their thread-local caches, are
+** unmapped once they are joined. */
 enum { STACK = 1 << 20 };
 
-static void test_exit_order(void) {
+static void exit_order(int a_first) {
   struct imalloc_taskstats st0 = stats(), st1;
   struct worker a, b;
   pthread_attr_t attr[2];
@@ -419,8 +421,15 @@ static void test_exit_order(void) {
   b.size = 32;
   b.n = 1;
   run(&b, job_alloc);     /* then b */
-  worker_stop(&b);        /* b ends first, its block still live */
-  worker_stop(&a);
+  if (a_first) {
+    worker_stop(&a);      /* a ends first, its block still live */
+    st1 = stats();
+    CHECK(st1.live_blocks == st0.live_blocks + 2);
+    worker_stop(&b);
+  } else {
+    worker_stop(&b);      /* b ends first, its block still live */
+    worker_stop(&a);
+  }
   for (i = 0; i < 2; i++) {
     munmap(stack[i], STACK);
     pthread_attr_destroy(&attr[i]);
@@ -433,6 +442,11 @@ static void test_exit_order(void) {
   st1 = stats();
   CHECK(st1.live_blocks == st0.live_blocks);
   CHECK(st1.live_bytes == st0.live_bytes);
+}
+
+static void test_exit_order(void) {
+  exit_order(0);
+  exit_order(1);
 }
 
 /* ---- shards -------------------------------------------------------------
