@@ -193,7 +193,7 @@ extern TA_HIDDEN _Atomic(tentry *) ta_top[(size_t)1 << TOP_BITS];
 static inline uintptr_t table_get(uintptr_t u) {
   tentry *leaf;
   uintptr_t t = u >> (CHUNK_SHIFT + LEAF_BITS);  /* one shift for both */
-  if (t >= ((uintptr_t)1 << TOP_BITS)) return 0;  /* u >> VA_BITS */
+  if (t >> TOP_BITS) return 0;  /* u >> VA_BITS */
   leaf = atomic_load_explicit(&ta_top[t], ACQ);
   if (!leaf) return 0;
   return atomic_load_explicit(&leaf[(u >> CHUNK_SHIFT) & (LEAF_LEN - 1)],

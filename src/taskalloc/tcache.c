@@ -13,6 +13,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <string.h>
 
 _Thread_local struct tcache ta_cache;
 struct tcache ta_nocache;
@@ -59,6 +60,11 @@ static void tc_init(struct tcache *tc) {
   unsigned c;
   uint32_t held;
   ta_init();
+  /* Without the key (the process used up its keys) no thread has a cache:
+  ** one would keep its blocks past the thread's exit, and stay in the
+  ** registry, which would then read the ended thread's memory. The state
+  ** stays TC_NONE, which the slow paths bypass like TC_DEAD. */
+  if (!g_key_ok) return;
   for (c = 0; c < NCLASS; c++) {
     tc->bins[c].limit = tc->bins[c].room = 2 * ta_batch[c];
     tc->fill[c] = 1;
@@ -70,18 +76,17 @@ static void tc_init(struct tcache *tc) {
     tc->shard = (unsigned)__builtin_ctz(~held);
     tc->own_shard = 1;
     atomic_fetch_or_explicit(&ta_shards, 1u << tc->shard, RLX);
-  } else {  /* all held: share, in turn */
+  } else {  /* all held: share, in turn (own_shard stays 0) */
     tc->shard = g_shard_next++ % NSHARD;
-    tc->own_shard = 0;
   }
+  /* A cache is set up once, from zeroed thread-local memory: its prev is
+  ** NULL already. */
   tc->next = g_reg;
-  tc->prev = NULL;
   if (g_reg) g_reg->prev = tc;
   g_reg = tc;
   tc->state = TC_ACTIVE;
   pthread_mutex_unlock(&g_reg_lock);
-  /* Without the key the cache is simply never flushed at exit. */
-  if (g_key_ok) pthread_setspecific(g_key, tc);
+  pthread_setspecific(g_key, tc);
 }
 
 void ta_tc_ready(struct tcache *tc) {
@@ -115,22 +120,23 @@ static void tc_check_epoch(struct tcache *tc) {
   }
 }
 
+/* The key's destructor, once per thread. Its counts move to the dead
+** ones; nothing reads the cache's counts, shard or epoch after, only its
+** state (the slow paths count a dead thread's calls in the dead counts)
+** and its bins, all empty with no room: every later call takes the slow
+** paths, which bypass it. */
 static void tc_exit(void *arg) {
   struct tcache *tc = arg;
-  unsigned c;
   pthread_mutex_lock(&g_reg_lock);
   tc_flush_all(tc);
-  for (c = 0; c < NCLASS; c++) tc->bins[c].limit = tc->bins[c].room = 0;
+  memset(tc->bins, 0, sizeof tc->bins);
   atomic_fetch_add_explicit(&g_dead_blocks,
                             atomic_load_explicit(&tc->blocks, RLX), RLX);
   atomic_fetch_add_explicit(&g_dead_bytes,
                             atomic_load_explicit(&tc->bytes, RLX), RLX);
-  atomic_store_explicit(&tc->blocks, 0, RLX);
-  atomic_store_explicit(&tc->bytes, 0, RLX);
   /* Its chunks stay in the shard, for the next thread that takes it. */
   if (tc->own_shard)
     atomic_fetch_and_explicit(&ta_shards, ~(1u << tc->shard), RLX);
-  tc->own_shard = 0;
   if (tc->prev) tc->prev->next = tc->next; else g_reg = tc->next;
   if (tc->next) tc->next->prev = tc->prev;
   tc->state = TC_DEAD;  /* later calls on this thread bypass the cache */
@@ -146,25 +152,26 @@ void *ta_small_alloc_slow(size_t n, uint32_t spy) {
   void *p;
   uint32_t got, want = 1;
   if (tc->state == TC_NONE) tc_init(tc);
-  if (tc->state == TC_ACTIVE) {
+  if (tc->state == TC_ACTIVE) {  /* fill reaches the limit, then stays */
     want = tc->fill[c];
-    if (want < tc->bins[c].limit)
-      tc->fill[c] = (uint16_t)(2 * want < tc->bins[c].limit
-                                   ? 2 * want : tc->bins[c].limit);
+    tc->fill[c] = (uint16_t)(2 * want < tc->bins[c].limit
+                                 ? 2 * want : tc->bins[c].limit);
   }
   if (UNLIKELY(ta_large_excess())) ta_large_idle();
   p = ta_class_take(tc->shard, c, want, &got);
   /* After the take: a chunk the flush empties goes to the pool for other
-  ** threads, rather than straight back to this one's miss. */
-  if (tc->state == TC_ACTIVE) tc_check_epoch(tc);
+  ** threads, rather than straight back to this one's miss. (A dead
+  ** cache's bins are empty: its flush gives nothing back.) */
+  tc_check_epoch(tc);
   if (!p) {  /* the system refused a chunk or a table leaf */
     errno = ENOMEM;
     return NULL;
   }
-  if (got > 1) {  /* only an active cache takes more than one */
-    tc->bins[c].head = NEXT(p);
-    tc->bins[c].room = tc->bins[c].limit - (got - 1);
-  }
+  /* The bin was empty (room = limit): the list's rest goes in it, NULL
+  ** and no change when the take was of one block (always so for a dead
+  ** cache, whose limit is 0). */
+  tc->bins[c].head = NEXT(p);
+  tc->bins[c].room = tc->bins[c].limit - (got - 1);
   small_mark(p, c, n, spy);
   ta_tc_count(tc, 1, (int64_t)n);
   return p;
@@ -196,10 +203,9 @@ void ta_small_release_slow(void *p, unsigned c, uint32_t old) {
 void ta_minimize(void) {
   struct tcache *tc = tc_self();
   atomic_fetch_add_explicit(&g_epoch, 1, RLX);
-  if (tc->state == TC_ACTIVE) {
-    tc->epoch = atomic_load_explicit(&g_epoch, RLX);
-    tc_flush_all(tc);
-  }
+  /* Whatever its state: a cache not set up or dead has empty bins. */
+  tc->epoch = atomic_load_explicit(&g_epoch, RLX);
+  tc_flush_all(tc);
   ta_pool_purge_all();
   ta_large_cache_drain();
 }

@@ -212,15 +212,22 @@ static pthread_mutex_t *cache_lock(void) {
 /* Small blocks allocated, then freed, one call at a time (at most one slow
 ** path each) until the cache's lock was taken once more: 1 if it was. The
 ** blocks live between calls (small_live of them), so that no call after
-** the check makes another slow path. */
-enum { NSMALL = 4096 };
+** the check makes another slow path. ALLOCS: up to NSMALL blocks only,
+** slow paths that are all refills (113 at least: a refill takes 72 blocks
+** of 200 bytes at most); FREES: only the Frees of the live ones, flushes
+** (as many, when all NSMALL live). */
+enum { NSMALL = 8192 };
+enum { CYCLE, ALLOCS, FREES };
 static void *small[NSMALL];
 static int small_live, small_freeing;
 
-static int until_next_check(void) {
+static int until_check(int only) {
   long start = atomic_load(&watched_locks);
   long step;
+  if (only != CYCLE) small_freeing = only == FREES;
   for (step = 0; step < 100 * NSMALL; step++) {
+    if (only != CYCLE && small_live == (only == ALLOCS ? NSMALL : 0))
+      return 0;
     if (!small_freeing) {
       small[small_live++] = ALLOC(200);
       if (small_live == NSMALL) small_freeing = 1;
@@ -262,7 +269,7 @@ static void test_idle_checks(size_t base) {
         pthread_join(t, NULL) == 0);
   CHECK(atomic_load(&watched_locks) == n);
   u0 = atomic_load(&unmapped);
-  CHECK(until_next_check());  /* large operations came since the last */
+  CHECK(until_check(CYCLE));  /* large operations came since the last */
   CHECK(atomic_load(&unmapped) - u0 < (long)(kept / 2));
   /* nor at the slow path right after a check (a class not used yet) */
   n = atomic_load(&watched_locks);
@@ -270,7 +277,7 @@ static void test_idle_checks(size_t base) {
   CHECK(atomic_load(&watched_locks) == n);
   FREE(p);
   u0 = atomic_load(&unmapped);
-  CHECK(until_next_check());  /* none since: back to IMALLOC_RETAIN */
+  CHECK(until_check(CYCLE));  /* none since: back to IMALLOC_RETAIN */
   CHECK(atomic_load(&unmapped) - u0 >= (long)(kept - 2 * MiB));
   /* and the window starts anew: an Alloc then takes nothing from the
   ** loop's Frees, so the Free of 4 MiB after it is not kept */
@@ -283,25 +290,31 @@ static void test_idle_checks(size_t base) {
   /* HeapMinimize leaves no excess: small blocks make no check after it */
   cached_after_loop(base);
   m->lpVtbl->HeapMinimize(m);
-  CHECK(!until_next_check());
+  CHECK(!until_check(CYCLE));
   small_free_all();
   /* the cache holding IMALLOC_RETAIN exactly is no excess: small blocks
   ** make no check then */
   m->lpVtbl->HeapMinimize(m);
   FREE(ALLOC(MiB));  /* kept: 1 MiB */
-  CHECK(!until_next_check());
+  CHECK(!until_check(CYCLE));
   small_free_all();
   /* nor once an Alloc has left it so: 1 MiB of a kept 2 MiB */
   m->lpVtbl->HeapMinimize(m);
   FREE(ALLOC(2 * MiB));  /* matches nothing: not kept */
   p = ALLOC(2 * MiB);    /* matches that Free: 2 MiB of reuse */
   FREE(p);               /* kept: more than IMALLOC_RETAIN, checks again */
-  CHECK(until_next_check());
+  CHECK(until_check(CYCLE));
   p = ALLOC(MiB);        /* its first MiB; the other one stays kept */
   CHECK(p != NULL);
-  CHECK(!until_next_check());
+  CHECK(!until_check(CYCLE));
   small_free_all();
   FREE(p);
+  /* refills alone count, and flushes alone */
+  cached_after_loop(base);
+  CHECK(until_check(ALLOCS));
+  while (small_live < NSMALL) small[small_live++] = ALLOC(200);
+  CHECK(until_check(FREES));
+  small_free_all();
   atomic_store(&watched, NULL);
 }
 

@@ -4,8 +4,9 @@
 ** library's through dlsym), so that from the Nth call on, each fails with
 ** ENOMEM; for every N up to the number of calls a workload makes, the
 ** workload runs again: each Alloc or Realloc either succeeds or returns
-** NULL (a failed Realloc keeps its block and bytes), every block handed
-** out is usable and answers DidAlloc and GetSize, and once the system
+** NULL (a failed Realloc keeps its block and bytes; a failed Alloc sets
+** errno to ENOMEM, as malloc, though mmap failed with EAGAIN), every
+** block handed out is usable and answers DidAlloc and GetSize, and once the system
 ** gives memory again, everything is freed and counted back.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
@@ -38,7 +39,7 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   static void *(*real)(void *, size_t, int, int, int, off_t);
   INTERPOSE_NEXT(real, "mmap");
   if (refuse()) {
-    errno = ENOMEM;
+    errno = EAGAIN;  /* not ENOMEM: the allocator must say ENOMEM itself */
     return MAP_FAILED;
   }
   return real(addr, len, prot, flags, fd, off);
@@ -82,12 +83,16 @@ static int workload(void) {
     size_t n = i < 64 ? 60000 + (size_t)i
                : i < 80 ? MiB + (size_t)i * 4096
                : (size_t)(i - 79) * 3 * MiB + 1;
-    unsigned char *p = ALLOC(n);
+    unsigned char *p;
+    errno = 0;
+    p = ALLOC(n);
     blocks[i] = p;
     sizes[i] = n;
     if (p) {
       mark(p, n);
       if (!valid(p, n)) ok = 0;
+    } else if (errno != ENOMEM) {
+      ok = 0;
     }
   }
   for (i = 60; i < NB; i += 3) {  /* grow: in place, moved or refused */
@@ -123,6 +128,12 @@ int main(void) {
   int results_ok = 1, counts_ok = 1, refused = 0;
   setenv("IMALLOC_RETAIN", "0", 1);  /* every large block maps anew */
   if (!client_open()) return 1;
+  /* The first small block, when the system gives no chunk: the workload's
+  ** refusals come later, when HeapMinimize has left its chunks to reuse. */
+  fail_from = 0;
+  errno = 0;
+  CHECK(ALLOC(100) == NULL && errno == ENOMEM);
+  fail_from = -1;
   imalloc_taskalloc_stats(&st0);
 
   /* How many calls the workload makes when nothing fails. */

@@ -15,7 +15,10 @@
 **                               blocks and for 1 + 2 + ... + 64 + 128 =
 **                               255 blocks are those of the doubling up to
 **                               a limit of 2 * 64 (a batch of 63 makes it
-**                               126, and one trip more)
+**                               126, and one trip more); blocks of
+**                               192 bytes, a limit of 2 * 42 = 84, not a
+**                               power of two: refills of 1, 2, ..., 64,
+**                               then 84 (not 84 after 32)
 **
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
@@ -94,6 +97,21 @@ static long trips(size_t size, size_t n) {
   return j.ok ? j.trips : -1;
 }
 
+/* Blocks of size, whose bin's limit is limit (above 64): refills of 1, 2,
+** ..., 64 blocks: 127 blocks in 7 trips; one of limit more: 127 + limit
+** blocks in 8 trips. The same chunk serves all (at most 24 KiB, far from a
+** chunk's end), so the differences are the refills'. */
+static void refills_to_limit(size_t size, size_t limit) {
+  long t127 = trips(size, 127), t128 = trips(size, 128),
+       tfull = trips(size, 127 + limit), tmore = trips(size, 128 + limit);
+  printf("blocks of %zu bytes: 127: %ld, 128: %ld, %zu: %ld, %zu: %ld "
+         "trips\n", size, t127, t128, 127 + limit, tfull, 128 + limit, tmore);
+  CHECK(t127 >= 1 && t128 >= 1 && tfull >= 1 && tmore >= 1);
+  CHECK(t128 == t127 + 1);    /* the 128th block: the 8th refill */
+  CHECK(tfull == t128);       /* which takes limit blocks */
+  CHECK(tmore == tfull + 1);  /* the next: the 9th */
+}
+
 int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "";
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -109,17 +127,9 @@ int main(int argc, char **argv) {
     CHECK(t < MAXN / 20);
   } else if (strcmp(what, "batch") == 0) {
     /* 128 bytes: a batch of 8192 / 128 = 64 blocks, a limit of 128.
-    ** Refills of 1, 2, ..., 64 blocks: 127 blocks in 7 trips; one of 128
-    ** more: 255 blocks in 8 trips. The same chunk serves both (7 KiB is
-    ** far from a chunk's end), so the difference is the refills'. */
-    long t127 = trips(128, 127), t128 = trips(128, 128),
-         t255 = trips(128, 255), t256 = trips(128, 256);
-    printf("blocks of 128 bytes: 127: %ld, 128: %ld, 255: %ld, 256: %ld "
-           "trips\n", t127, t128, t255, t256);
-    CHECK(t127 >= 1 && t128 >= 1 && t255 >= 1 && t256 >= 1);
-    CHECK(t128 == t127 + 1);  /* the 128th block: the 8th refill */
-    CHECK(t255 == t128);      /* which takes 128 blocks */
-    CHECK(t256 == t255 + 1);  /* the 256th: the 9th */
+    ** 192 bytes: a batch of 8192 / 192 = 42, a limit of 84. */
+    refills_to_limit(128, 128);
+    refills_to_limit(192, 84);
   } else {
     printf("FAIL: give doubling or batch\n0 passed, 1 failed\n");
     return 1;
