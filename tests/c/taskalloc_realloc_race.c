@@ -1,16 +1,18 @@
 /*
-** taskalloc_realloc_race.c: a Realloc of a large block to a small size
-** while another thread frees the block, the free landing after the
-** Realloc found the block live and before it claims it (while it takes
-** the new small block). The race is made deterministic: this program
-** defines pthread_mutex_lock (calling the C library's), and the
-** reallocating thread stops in the first one it takes after it was told
-** to (its class's lock, for the refill of the new block's bin) until the
-** main thread has freed the block.
+** taskalloc_realloc_race.c: a Realloc that moves a block while another
+** thread frees the block, the free landing after the Realloc found the
+** block live and before it claims it (while it takes the new block): a
+** large block reallocated to a small size, and a small block to a larger
+** class. The race is made deterministic: this program defines
+** pthread_mutex_lock (calling the C library's), and the reallocating
+** thread stops in the first one it takes after it was told to (its new
+** class's lock, for the refill of the new block's bin) until the main
+** thread has freed the block.
 **
 ** The Realloc then finds the block gone and gives back the new block: it
-** returns NULL and nothing stays counted as live. Prints "N passed, N
-** failed"; exits non-zero on a failure.
+** returns NULL and nothing stays counted as live; the block freed is not
+** handed out twice. Prints "N passed, N failed"; exits non-zero on a
+** failure.
 */
 #define _GNU_SOURCE  /* RTLD_NEXT */
 #include "check.h"
@@ -41,38 +43,40 @@ int pthread_mutex_lock(pthread_mutex_t *mx) {
 
 struct job {
   void *p, *got;
+  size_t n;  /* the size it is reallocated to */
   int warm;  /* the thread's cache was set up */
 };
 
 static void *reallocator(void *arg) {
   struct job *j = arg;
-  void *w = ALLOC(32);  /* the cache set up, another class than 100's */
+  void *w = ALLOC(32);  /* the cache set up, another class than n's */
   j->warm = w != NULL;
   stop_at_next_lock = 1;
-  j->got = REALLOC(j->p, 100);
+  j->got = REALLOC(j->p, j->n);
   stop_at_next_lock = 0;
   FREE(w);
   return NULL;
 }
 
-int main(void) {
+/* Reallocates p to n in a thread that stops while it takes the new
+** block, frees p meanwhile; then checks that the Realloc gave up. */
+static void race(void *p, size_t n) {
   pthread_t t;
-  struct job j = { NULL, NULL, 0 };
-  size_t live;
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  if (imalloc_CoGetMalloc(1, &m) != S_OK || sem_init(&at_lock, 0, 0) != 0 ||
-      sem_init(&go_on, 0, 0) != 0) {
-    printf("FAIL: no allocator\n0 passed, 1 failed\n");
-    return 1;
+  struct job j;
+  size_t live = live_blocks();
+  j.p = p;
+  j.got = NULL;
+  j.n = n;
+  j.warm = 0;
+  CHECK(p != NULL);
+  if (!p || pthread_create(&t, NULL, reallocator, &j) != 0) {
+    CHECK(0);
+    return;
   }
-  j.p = ALLOC(200000);  /* a large block */
-  CHECK(j.p != NULL);
-  live = live_blocks();
-  CHECK(pthread_create(&t, NULL, reallocator, &j) == 0);
   while (sem_wait(&at_lock) != 0) {
   }
-  FREE(j.p);  /* while the Realloc takes its new block */
-  CHECK(DIDALLOC(j.p) == 0);
+  FREE(p);  /* while the Realloc takes its new block */
+  CHECK(DIDALLOC(p) == 0);
   sem_post(&go_on);
   CHECK(pthread_join(t, NULL) == 0);
   CHECK(j.warm);
@@ -80,10 +84,28 @@ int main(void) {
   CHECK(live_blocks() == live - 1);
   /* the allocator still hands out and takes back blocks of that class */
   {
-    void *q = ALLOC(100);
-    CHECK(q != NULL && GETSIZE(q) == 100 && DIDALLOC(q) == 1);
+    void *q = ALLOC(n);
+    CHECK(q != NULL && GETSIZE(q) == n && DIDALLOC(q) == 1);
     FREE(q);
     CHECK(live_blocks() == live - 1);
   }
+}
+
+int main(void) {
+  void *a, *b;
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  if (imalloc_CoGetMalloc(1, &m) != S_OK || sem_init(&at_lock, 0, 0) != 0 ||
+      sem_init(&go_on, 0, 0) != 0) {
+    printf("FAIL: no allocator\n0 passed, 1 failed\n");
+    return 1;
+  }
+  race(ALLOC(200000), 100);  /* a large block */
+  race(ALLOC(100), 3000);    /* a small one, to another class */
+  /* the small block went back once: two blocks of its class are two */
+  a = ALLOC(100);
+  b = ALLOC(100);
+  CHECK(a != NULL && b != NULL && a != b);
+  FREE(a);
+  FREE(b);
   return check_report();
 }
