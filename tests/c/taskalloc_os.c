@@ -14,7 +14,8 @@
 **                              (which the system refuses); a refused mremap
 **                              is copied; an aligned answer used as it is
 **   taskalloc_os top           a block that ends at 2^48, the table's end
-**   taskalloc_os max           the largest block asked of the system
+**   taskalloc_os max           the largest block asked of the system (by
+**                              Alloc and by a small block's Realloc)
 **   taskalloc_os no-mremap     (the program taskalloc_os_no_mremap, whose
 **                              allocator is built as for a POSIX system
 **                              without mremap) growth is a copy
@@ -774,7 +775,18 @@ static void max_block(void) {
   const size_t max = (size_t)1 << 40;
   const uintptr_t at = (uintptr_t)1 << 47;
   void *p;
-  FREE(ALLOC(100));  /* the thread's cache and the first chunk, before */
+  void *q = ALLOC(100);  /* the thread's cache and the first chunk, before */
+  /* a Realloc as far: beyond it, not asked of the system; to it, asked
+  ** (and refused here: the block stays) */
+  CHECK(q != NULL);
+  atomic_store(&mmap_refusals, 1);
+  CHECK(REALLOC(q, max + 1) == NULL);
+  CHECK(atomic_load(&mmap_refusals) == 1);
+  CHECK(REALLOC(q, max) == NULL);
+  CHECK(atomic_load(&mmap_refusals) == 0);
+  atomic_store(&mmap_refusals, 0);
+  CHECK(GETSIZE(q) == 100 && DIDALLOC(q) == 1);
+  FREE(q);
   atomic_store(&answer_at, at);
   errno = 0;
   p = ALLOC(max + 1);
