@@ -144,6 +144,17 @@ static int attr_at(const pthread_mutexattr_t *a) {
   return -1;
 }
 
+/* Takes the table's lock (the caller lets it go) and returns the slot of
+** the attribute object a, or -1, counted in bad_attrs, if a was not
+** initialised. */
+static int attr_use(const pthread_mutexattr_t *a) {
+  int i;
+  table_lock();
+  i = attr_at(a);
+  if (i < 0) atomic_fetch_add(&bad_attrs, 1);
+  return i;
+}
+
 static int attrs_live(void) {
   int i, n = 0;
   table_lock();
@@ -213,10 +224,13 @@ int pthread_mutex_init(pthread_mutex_t *mx, const pthread_mutexattr_t *a) {
   int i;
   INTERPOSE_NEXT(f, "pthread_mutex_init");
   forget(mx);
-  table_lock();
+  if (a) {
+    i = attr_use(a);
+  } else {
+    table_lock();
+    i = -1;
+  }
   if (seen[seen_at(mx)] == mx) atomic_fetch_add(&late_inits, 1);
-  i = a ? attr_at(a) : -2;
-  if (i == -1) atomic_fetch_add(&bad_attrs, 1);
   if (i >= 0 && attr_types[i] == PTHREAD_MUTEX_RECURSIVE)
     atomic_store(&spy_lock, mx);
   table_unlock();
@@ -241,10 +255,8 @@ int pthread_mutexattr_settype(pthread_mutexattr_t *a, int type) {
   static int (*f)(pthread_mutexattr_t *, int);
   int i;
   INTERPOSE_NEXT(f, "pthread_mutexattr_settype");
-  table_lock();
-  i = attr_at(a);
-  if (i < 0) atomic_fetch_add(&bad_attrs, 1);
-  else attr_types[i] = type;
+  i = attr_use(a);
+  if (i >= 0) attr_types[i] = type;
   table_unlock();
   return f(a, type);
 }
@@ -253,10 +265,8 @@ int pthread_mutexattr_destroy(pthread_mutexattr_t *a) {
   static int (*f)(pthread_mutexattr_t *);
   int i;
   INTERPOSE_NEXT(f, "pthread_mutexattr_destroy");
-  table_lock();
-  i = attr_at(a);
-  if (i < 0) atomic_fetch_add(&bad_attrs, 1);
-  else attrs[i] = NULL;
+  i = attr_use(a);
+  if (i >= 0) attrs[i] = NULL;
   table_unlock();
   return f(a);
 }
