@@ -7,7 +7,8 @@
 ** CoRevokeMallocSpy from PostFree. A spy is registered only when its
 ** QueryInterface succeeds and gives a pointer; a PreFree may keep the
 ** block (it answers NULL); a spied block's Realloc keeps the spy's pad
-** byte; HeapMinimize under a spy gives memory back as without one.
+** byte, and one reallocated in place under a spy counts as spied, once;
+** HeapMinimize under a spy gives memory back as without one.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #define _POSIX_C_SOURCE 200809L
@@ -240,6 +241,27 @@ static void test_minimize_under_spy(void) {
   CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
 }
 
+/* A Realloc in place counts the block as spied when it is made under a
+** spy, once: a block made without one and reallocated in place under the
+** spy holds a revoke back until it is freed; one made under the spy is
+** counted once. Without a spy a Realloc in place counts nothing. */
+static void test_in_place_counts(void) {
+  void *a = ALLOC(60), *b;
+  CHECK(a != NULL && REALLOC(a, 50) == a);
+  CHECK(stats().spied_blocks == 0);
+  CHECK(imalloc_CoRegisterMallocSpy(&spy.iface) == S_OK);
+  CHECK(REALLOC(a, 40) == a);
+  CHECK(stats().spied_blocks == 1);
+  b = ALLOC(60);
+  CHECK(b != NULL && REALLOC(b, 50) == b);
+  CHECK(stats().spied_blocks == 2);
+  CHECK(imalloc_CoRevokeMallocSpy() == E_ACCESSDENIED);
+  FREE(a);
+  FREE(b);
+  CHECK(stats().spied_blocks == 0);
+  CHECK(imalloc_CoRevokeMallocSpy() == CO_E_OBJNOTREG);  /* done */
+}
+
 int main(void) {
   if (!client_open()) return 1;
   test_register_from_query_interface();
@@ -252,5 +274,6 @@ int main(void) {
   test_revoke_in_postfree();
   test_register_refused();
   test_minimize_under_spy();
+  test_in_place_counts();
   return check_report();
 }
