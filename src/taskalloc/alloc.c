@@ -77,13 +77,16 @@ static HOT void *core_alloc(size_t n, uint32_t spy) {
   return ta_large_alloc(n, spy);
 }
 
-/* Free of the small block at p (entry e, slot `slot`) whose slot is not a
-** live block without the SPY flag: a spied one, or none. */
-static NOINLINE void free_other(void *p, uintptr_t e, _Atomic uint32_t *slot) {
-  uint32_t old = small_claim(slot, e);
-  if (!old) return;
-  if (old & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
-  small_release(p, e, old, slot);
+/* Free of the small block at p (entry e, slot `slot`) whose slot word w,
+** as core_free read it, is not a live block without the SPY flag: a spied
+** block, claimed if the slot still holds w (if not, another thread freed
+** it first), or none. */
+static NOINLINE void free_other(void *p, uintptr_t e, _Atomic uint32_t *slot,
+                                uint32_t w) {
+  if (!slot_live(w, e)) return;
+  if (!atomic_compare_exchange_strong_explicit(slot, &w, 0, ACQ, RLX)) return;
+  atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
+  small_release(p, e, w, slot);
 }
 
 static HOT void core_free(void *p) {
@@ -100,7 +103,7 @@ static HOT void core_free(void *p) {
   old = atomic_load_explicit(slot, RLX);
   do {  /* small_claim, with no second test of the result */
     if (UNLIKELY(!slot_live_unspied(old, e))) {
-      free_other(p, e, slot);
+      free_other(p, e, slot, old);
       return;
     }
   } while (UNLIKELY(
