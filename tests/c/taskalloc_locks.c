@@ -24,6 +24,8 @@
 ** locks it takes without one, once, and the spy's. The mode fork-first
 ** forks before any call of the spy's API (the fork handlers make the
 ** spy's lock); without it, the first such call is a revoke of no spy.
+** And an Alloc and a Free that the thread's cache serves take no lock,
+** also after another thread's HeapMinimize.
 **
 ** Under ThreadSanitizer the table is left out: its runtime follows these
 ** same functions and checks every lock itself. Prints "N passed, N
@@ -406,6 +408,29 @@ static void spy_lock_alone(void) {
   CHECK(spied == plain + 1);
   CHECK(locks_balanced());
 }
+
+/* Another thread's HeapMinimize reaches this thread's cache on its next
+** call that misses the cache (docs/windows.md): an Alloc and a Free that
+** its bin serves take no lock. */
+static void *minimize(void *arg) {
+  (void)arg;
+  m->lpVtbl->HeapMinimize(m);
+  return NULL;
+}
+
+static void minimize_elsewhere(void) {
+  void *p = ALLOC(40), *q;
+  pthread_t t;
+  long n;
+  FREE(p);  /* into this thread's bin */
+  CHECK(pthread_create(&t, NULL, minimize, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  n = atomic_load(&takes);
+  q = ALLOC(40);
+  FREE(q);
+  CHECK(q == p && atomic_load(&takes) == n);
+  CHECK(locks_balanced());
+}
 #endif
 
 /* Fork takes every lock before and lets them go after, in both processes
@@ -439,6 +464,7 @@ int main(int argc, char **argv) {
   if (!fork_first) around_fork();
 #if LOCK_TABLE
   spy_lock_alone();
+  minimize_elsewhere();
   CHECK(locks_made_first());
 #else
   printf("lock table: left out under ThreadSanitizer, which checks the locks\n");
