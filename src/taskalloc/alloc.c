@@ -54,14 +54,12 @@ static HOT void small_release(void *p, uintptr_t e, uint32_t old,
   tc_count_fast(tc, -1, -(int64_t)(old & SLOT_SIZE));
 }
 
-/* Claims the small block at u of the chunk entry e: its slot swapped from
-** live (of e's class) to 0. The old slot word, or 0 if u is not a live
-** block (or another thread claimed it first). */
-static inline uint32_t small_claim(uintptr_t e, uintptr_t u) {
-  _Atomic uint32_t *slot = small_slot(e, u);
-  uint32_t w;
-  if (!slot) return 0;
-  w = atomic_load_explicit(slot, RLX);
+/* Claims the small block whose slot is `slot` (found for the chunk entry
+** e): the slot swapped from live (of e's class) to 0. The old slot word,
+** or 0 if the slot is not a live block of e's class (another thread
+** claimed it first, or its chunk changed class meanwhile). */
+static inline uint32_t small_claim(_Atomic uint32_t *slot, uintptr_t e) {
+  uint32_t w = atomic_load_explicit(slot, RLX);
   do {
     if (!slot_live(w, e)) return 0;
   } while (!atomic_compare_exchange_weak_explicit(slot, &w, 0, ACQ, RLX));
@@ -79,13 +77,16 @@ static HOT void *core_alloc(size_t n, uint32_t spy) {
   return ta_large_alloc(n, spy);
 }
 
-/* Free of the small block at p (entry e, slot `slot`) whose slot is not a
-** live block without the SPY flag: a spied one, or none. */
-static NOINLINE void free_other(void *p, uintptr_t e, _Atomic uint32_t *slot) {
-  uint32_t old = small_claim(e, (uintptr_t)p);
-  if (!old) return;
-  if (old & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
-  small_release(p, e, old, slot);
+/* Free of the small block at p (entry e, slot `slot`) whose slot word w,
+** as core_free read it, is not a live block without the SPY flag: a spied
+** block, claimed if the slot still holds w (if not, another thread freed
+** it first), or none. */
+static NOINLINE void free_other(void *p, uintptr_t e, _Atomic uint32_t *slot,
+                                uint32_t w) {
+  if (!slot_live(w, e)) return;
+  if (!atomic_compare_exchange_strong_explicit(slot, &w, 0, ACQ, RLX)) return;
+  atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
+  small_release(p, e, w, slot);
 }
 
 static HOT void core_free(void *p) {
@@ -102,7 +103,7 @@ static HOT void core_free(void *p) {
   old = atomic_load_explicit(slot, RLX);
   do {  /* small_claim, with no second test of the result */
     if (UNLIKELY(!slot_live_unspied(old, e))) {
-      free_other(p, e, slot);
+      free_other(p, e, slot, old);
       return;
     }
   } while (UNLIKELY(
@@ -158,31 +159,43 @@ BOOL ta_spyed(void *p) {
   return slot_live(w, e) && (w & SLOT_SPY);
 }
 
-/* Moves the live block p to a new block of n bytes: allocate first, so
-** that a failure leaves p as it was. */
+/* Moves the live small block p (entry e and slot `slot`, as its Realloc
+** found them) to a new block of n bytes: allocate first, so that a
+** failure leaves p as it was, then claim p, which another thread may have
+** freed meanwhile (the allocation may wait for a lock). */
+static void *move_small(void *p, size_t n, uint32_t spy, uintptr_t e,
+                        _Atomic uint32_t *slot) {
+  void *q = core_alloc(n, spy);
+  uint32_t old;
+  size_t oldn;
+  if (!q) return NULL;
+  old = small_claim(slot, e);
+  if (!old) {  /* a racing Free gave the address away */
+    core_free(q);
+    return NULL;
+  }
+  oldn = old & SLOT_SIZE;
+  memcpy(q, p, oldn < n ? oldn : n);
+  if (old & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
+  small_release(p, e, old, slot);
+  return q;
+}
+
+/* The same for the live large block p (large.c's Realloc to a small size,
+** or when it cannot grow the mapping). */
 void *ta_move_block(void *p, size_t n, uint32_t spy) {
-  uintptr_t u = (uintptr_t)p, e = table_get(u);
+  uintptr_t u = (uintptr_t)p, s;
   void *q = core_alloc(n, spy);
   size_t oldn;
   if (!q) return NULL;
-  if (e & E_LARGE) {
-    uintptr_t s;
-    if (!ta_large_claim(u, &s)) goto lost;
-    oldn = (size_t)(s >> E_SHIFT);
-    memcpy(q, p, oldn < n ? oldn : n);
-    ta_large_release(u, s);
-  } else {
-    uint32_t old = e ? small_claim(e, u) : 0;
-    if (!old) goto lost;  /* a racing Free gave the address away */
-    oldn = old & SLOT_SIZE;
-    memcpy(q, p, oldn < n ? oldn : n);
-    if (old & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
-    small_release(p, e, old, small_slot(e, u));
+  if (!ta_large_claim(u, &s)) {  /* a racing Free gave it away */
+    core_free(q);
+    return NULL;
   }
+  oldn = (size_t)(s >> E_SHIFT);
+  memcpy(q, p, oldn < n ? oldn : n);
+  ta_large_release(u, s);
   return q;
-lost:  /* p was freed by another thread meanwhile */
-  core_free(q);
-  return NULL;
 }
 
 static void *core_realloc(void *p, size_t n, uint32_t spy) {
@@ -216,7 +229,7 @@ static void *core_realloc(void *p, size_t n, uint32_t spy) {
     ta_tc_count(tc_self(), 0, (int64_t)n - (int64_t)(w & SLOT_SIZE));
     return p;
   }
-  return ta_move_block(p, n, spy);
+  return move_small(p, n, spy, e, slot);
 }
 
 /* The same, callable from the other files (the spy's paths). */

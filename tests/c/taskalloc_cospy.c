@@ -4,7 +4,11 @@
 ** block allocated under the spy and FALSE just outside it (a large
 ** block's last page, a chunk's header); and the spy's own callbacks may
 ** call the spy's API: CoRegisterMallocSpy from QueryInterface,
-** CoRevokeMallocSpy from PostFree.
+** CoRevokeMallocSpy from PostFree. A spy is registered only when its
+** QueryInterface succeeds and gives a pointer; a PreFree may keep the
+** block (it answers NULL); a spied block's Realloc keeps the spy's pad
+** byte, and one reallocated in place under a spy counts as spied, once;
+** HeapMinimize under a spy gives memory back as without one.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #define _POSIX_C_SOURCE 200809L
@@ -32,6 +36,7 @@ struct spy {
   HRESULT qi_hr;
   int revoke_in_postfree;
   HRESULT postfree_hr;
+  int keep;      /* PreFree answers NULL: the block is not freed */
 };
 
 static struct spy *S(IMallocSpy *This) { return (struct spy *)This; }
@@ -57,7 +62,7 @@ static ULONG STDMETHODCALLTYPE s_Release(IMallocSpy *This) {
 static void *STDMETHODCALLTYPE s_PreFree(IMallocSpy *This, void *p, BOOL f) {
   S(This)->spyed = f;
   S(This)->pre++;
-  return p;
+  return S(This)->keep ? NULL : p;
 }
 static void STDMETHODCALLTYPE s_PostFree(IMallocSpy *This, BOOL f) {
   (void)f;
@@ -93,8 +98,8 @@ static const IMallocSpyVtbl spy_vtbl = {
   pass_heapminimize
 };
 
-static struct spy spy = { { &spy_vtbl }, 1, 0, 0, NULL, 0, 0, 0 };
-static struct spy other = { { &spy_vtbl }, 1, 0, 0, NULL, 0, 0, 0 };
+static struct spy spy = { { &spy_vtbl }, 1, 0, 0, NULL, 0, 0, 0, 0 };
+static struct spy other = { { &spy_vtbl }, 1, 0, 0, NULL, 0, 0, 0, 0 };
 
 /* fSpyed as the spy's PreDidAlloc was told it for p (-1: not called). */
 static int spyed_at(const void *p) {
@@ -171,13 +176,104 @@ static void test_revoke_in_postfree(void) {
   CHECK(imalloc_CoRevokeMallocSpy() == CO_E_OBJNOTREG);
 }
 
+/* QueryInterface answers S_OK without a pointer, or a pointer with a
+** failure: no spy is registered (E_INVALIDARG). */
+static HRESULT STDMETHODCALLTYPE qi_no_pointer(IMallocSpy *This, REFIID riid,
+                                               void **ppv) {
+  (void)This, (void)riid;
+  *ppv = NULL;
+  return S_OK;
+}
+static HRESULT STDMETHODCALLTYPE qi_failing(IMallocSpy *This, REFIID riid,
+                                            void **ppv) {
+  (void)riid;
+  *ppv = This;
+  return E_NOINTERFACE;
+}
+
+static void test_register_refused(void) {
+  IMallocSpyVtbl v1 = spy_vtbl, v2 = spy_vtbl;
+  IMallocSpy a = { &v1 }, b = { &v2 };
+  v1.QueryInterface = qi_no_pointer;
+  v2.QueryInterface = qi_failing;
+  CHECK(imalloc_CoRegisterMallocSpy(&a) == E_INVALIDARG);
+  CHECK(imalloc_CoRegisterMallocSpy(&b) == E_INVALIDARG);
+  CHECK(imalloc_CoRevokeMallocSpy() == CO_E_OBJNOTREG);
+}
+
+/* A PreFree that answers NULL keeps the block: nothing is freed. */
+static void test_prefree_keeps(void) {
+  void *p = ALLOC(24);
+  CHECK(p != NULL);
+  spy.keep = 1;
+  FREE(p);
+  imalloc_CoTaskMemFree(p);
+  spy.keep = 0;
+  CHECK(DIDALLOC(p) == 1 && GETSIZE(p) == 24);
+  FREE(p);
+  CHECK(DIDALLOC(p) == 0);
+}
+
+/* A spied block grown to the size of its block (100 bytes, in the class
+** of 101: 112) moves, as a spied block needs one byte more than its size:
+** every byte of it is then inside a spied block. */
+static void test_spied_realloc_pad(void) {
+  unsigned char *p = ALLOC(100), *q;
+  CHECK(p != NULL);
+  q = REALLOC(p, 113);
+  CHECK(q != NULL && q != p && GETSIZE(q) == 113);
+  if (!q) return;
+  CHECK(spyed_at(q + 112) == 1);
+  FREE(q);
+}
+
+/* HeapMinimize under a spy gives back the mapping of a freed large block
+** kept for reuse (made before the spy: no revoke waits for it). */
+static void test_minimize_under_spy(void) {
+  void *p = ALLOC(1000000);
+  size_t mapped;
+  CHECK(p != NULL);
+  FREE(p);
+  mapped = stats().mapped_bytes;
+  CHECK(imalloc_CoRegisterMallocSpy(&spy.iface) == S_OK);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(stats().mapped_bytes + 900000 <= mapped);
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
+}
+
+/* A Realloc in place counts the block as spied when it is made under a
+** spy, once: a block made without one and reallocated in place under the
+** spy holds a revoke back until it is freed; one made under the spy is
+** counted once. Without a spy a Realloc in place counts nothing. */
+static void test_in_place_counts(void) {
+  void *a = ALLOC(60), *b;
+  CHECK(a != NULL && REALLOC(a, 50) == a);
+  CHECK(stats().spied_blocks == 0);
+  CHECK(imalloc_CoRegisterMallocSpy(&spy.iface) == S_OK);
+  CHECK(REALLOC(a, 40) == a);
+  CHECK(stats().spied_blocks == 1);
+  b = ALLOC(60);
+  CHECK(b != NULL && REALLOC(b, 50) == b);
+  CHECK(stats().spied_blocks == 2);
+  CHECK(imalloc_CoRevokeMallocSpy() == E_ACCESSDENIED);
+  FREE(a);
+  FREE(b);
+  CHECK(stats().spied_blocks == 0);
+  CHECK(imalloc_CoRevokeMallocSpy() == CO_E_OBJNOTREG);  /* done */
+}
+
 int main(void) {
   if (!client_open()) return 1;
   test_register_from_query_interface();
   CHECK(imalloc_CoRegisterMallocSpy(&spy.iface) == S_OK);
   test_large_block_edges();
   test_chunk_header();
+  test_prefree_keeps();
+  test_spied_realloc_pad();
   CHECK(imalloc_CoRevokeMallocSpy() == S_OK && spy.refs == 1);
   test_revoke_in_postfree();
+  test_register_refused();
+  test_minimize_under_spy();
+  test_in_place_counts();
   return check_report();
 }

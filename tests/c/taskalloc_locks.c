@@ -14,6 +14,19 @@
 ** release it forgot shows up as a mutex still held once a call returned
 ** (or as the next lock's deadlock, which the test's timeout ends).
 **
+** It also defines pthread_mutexattr_init, _settype and _destroy: every
+** mutex is made (pthread_mutex_init) before it is first taken, from an
+** attribute object that was initialised and is destroyed afterwards (a
+** mutex made after it was taken was taken before it was made: where a
+** zeroed mutex is no unlocked one, that is a lock of garbage). The spy's
+** lock, the one made recursive, is taken by nothing but the spy's calls:
+** without a spy no call takes it, and HeapMinimize under a spy takes the
+** locks it takes without one, once, and the spy's. The mode fork-first
+** forks before any call of the spy's API (the fork handlers make the
+** spy's lock); without it, the first such call is a revoke of no spy.
+** And an Alloc and a Free that the thread's cache serves take no lock,
+** also after another thread's HeapMinimize.
+**
 ** Under ThreadSanitizer the table is left out: its runtime follows these
 ** same functions and checks every lock itself. Prints "N passed, N
 ** failed"; exits non-zero on a failure.
@@ -28,6 +41,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,6 +111,60 @@ static void forget(pthread_mutex_t *mx) {
   table_unlock();
 }
 
+/* ---- how the mutexes are made ------------------------------------------ */
+
+enum { ATTRS = 8, SEEN = 4096 };
+static pthread_mutexattr_t *attrs[ATTRS];  /* initialised, not destroyed */
+static int attr_types[ATTRS];
+static _Atomic int bad_attrs;   /* an attribute object used or destroyed
+                                ** that was not initialised */
+static pthread_mutex_t *seen[SEEN];  /* every mutex taken so far */
+static _Atomic int late_inits;  /* pthread_mutex_init of a mutex taken
+                                ** before */
+static pthread_mutex_t *_Atomic spy_lock;  /* the recursive one */
+static _Atomic long takes, spy_takes;      /* successful locks */
+
+static size_t seen_at(pthread_mutex_t *mx) {
+  size_t i = ((uintptr_t)mx >> 3) % SEEN;
+  while (seen[i] && seen[i] != mx) i = (i + 1) % SEEN;
+  return i;
+}
+
+static void note_taken(pthread_mutex_t *mx) {
+  table_lock();
+  seen[seen_at(mx)] = mx;
+  table_unlock();
+  atomic_fetch_add(&takes, 1);
+  if (mx == atomic_load(&spy_lock)) atomic_fetch_add(&spy_takes, 1);
+}
+
+/* The slot of a in attrs (NULL: a free one), or -1. */
+static int attr_at(const pthread_mutexattr_t *a) {
+  int i;
+  for (i = 0; i < ATTRS; i++)
+    if (attrs[i] == a) return i;
+  return -1;
+}
+
+/* Takes the table's lock (the caller lets it go) and returns the slot of
+** the attribute object a, or -1, counted in bad_attrs, if a was not
+** initialised. */
+static int attr_use(const pthread_mutexattr_t *a) {
+  int i;
+  table_lock();
+  i = attr_at(a);
+  if (i < 0) atomic_fetch_add(&bad_attrs, 1);
+  return i;
+}
+
+static int attrs_live(void) {
+  int i, n = 0;
+  table_lock();
+  for (i = 0; i < ATTRS; i++) n += attrs[i] != NULL;
+  table_unlock();
+  return n;
+}
+
 /* How many mutexes this thread holds. */
 static int held_here(void) {
   int i, n = 0;
@@ -121,7 +189,10 @@ static mutex_fn real(const char *name) {
 /* lock and trylock: the C library's, then noted when it took the mutex. */
 static int take(mutex_fn f, pthread_mutex_t *mx) {
   int r = f(mx);
-  if (r == 0) note_held(mx);
+  if (r == 0) {
+    note_held(mx);
+    note_taken(mx);
+  }
   return r;
 }
 
@@ -147,12 +218,66 @@ int pthread_mutex_unlock(pthread_mutex_t *mx) {
   return f(mx);
 }
 
-/* After fork the child makes its locks anew: none is held then. */
+/* After fork the child makes its locks anew: none is held then (the
+** child's are made after they were taken: only the parent counts
+** late_inits). */
 int pthread_mutex_init(pthread_mutex_t *mx, const pthread_mutexattr_t *a) {
   static int (*f)(pthread_mutex_t *, const pthread_mutexattr_t *);
+  int i;
   INTERPOSE_NEXT(f, "pthread_mutex_init");
   forget(mx);
+  if (a) {
+    i = attr_use(a);
+  } else {
+    table_lock();
+    i = -1;
+  }
+  if (seen[seen_at(mx)] == mx) atomic_fetch_add(&late_inits, 1);
+  if (i >= 0 && attr_types[i] == PTHREAD_MUTEX_RECURSIVE)
+    atomic_store(&spy_lock, mx);
+  table_unlock();
   return f(mx, a);
+}
+
+int pthread_mutexattr_init(pthread_mutexattr_t *a) {
+  static int (*f)(pthread_mutexattr_t *);
+  int i;
+  INTERPOSE_NEXT(f, "pthread_mutexattr_init");
+  table_lock();
+  i = attr_at(NULL);
+  if (i >= 0) {
+    attrs[i] = a;
+    attr_types[i] = PTHREAD_MUTEX_DEFAULT;
+  }
+  table_unlock();
+  return f(a);
+}
+
+int pthread_mutexattr_settype(pthread_mutexattr_t *a, int type) {
+  static int (*f)(pthread_mutexattr_t *, int);
+  int i;
+  INTERPOSE_NEXT(f, "pthread_mutexattr_settype");
+  i = attr_use(a);
+  if (i >= 0) attr_types[i] = type;
+  table_unlock();
+  return f(a, type);
+}
+
+int pthread_mutexattr_destroy(pthread_mutexattr_t *a) {
+  static int (*f)(pthread_mutexattr_t *);
+  int i;
+  INTERPOSE_NEXT(f, "pthread_mutexattr_destroy");
+  i = attr_use(a);
+  if (i >= 0) attrs[i] = NULL;
+  table_unlock();
+  return f(a);
+}
+
+/* Every mutex made before it was taken, from attributes initialised and
+** destroyed: in the parent, after any call. */
+static int locks_made_first(void) {
+  return atomic_load(&late_inits) == 0 && atomic_load(&bad_attrs) == 0 &&
+         attrs_live() == 0;
 }
 #else
 static int held_here(void) { return 0; }
@@ -253,6 +378,61 @@ static void spy(void) {
   CHECK(locks_balanced());
 }
 
+#if LOCK_TABLE
+/* Without a spy no call takes the spy's lock; HeapMinimize under a spy
+** takes what it takes without one, once, and the spy's lock. */
+static void spy_lock_alone(void) {
+  void *p, *q;
+  long n, plain, spied;
+  CHECK(atomic_load(&spy_lock) != NULL);
+  n = atomic_load(&spy_takes);
+  p = ALLOC(40);
+  q = imalloc_CoTaskMemAlloc(3 * MiB);
+  CHECK(p != NULL && q != NULL);
+  p = REALLOC(p, 30);
+  q = imalloc_CoTaskMemRealloc(q, 2 * MiB);
+  CHECK(p != NULL && q != NULL && GETSIZE(p) == 30 && DIDALLOC(q) == 1);
+  FREE(p);
+  imalloc_CoTaskMemFree(q);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(atomic_load(&spy_takes) == n);
+  n = atomic_load(&takes);
+  m->lpVtbl->HeapMinimize(m);
+  plain = atomic_load(&takes) - n;
+  CHECK(imalloc_CoRegisterMallocSpy(&pass_spy) == S_OK);
+  n = atomic_load(&takes);
+  m->lpVtbl->HeapMinimize(m);
+  spied = atomic_load(&takes) - n;
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
+  printf("HeapMinimize took %ld locks, %ld under a spy\n", plain, spied);
+  CHECK(spied == plain + 1);
+  CHECK(locks_balanced());
+}
+
+/* Another thread's HeapMinimize reaches this thread's cache on its next
+** call that misses the cache (docs/windows.md): an Alloc and a Free that
+** its bin serves take no lock. */
+static void *minimize(void *arg) {
+  (void)arg;
+  m->lpVtbl->HeapMinimize(m);
+  return NULL;
+}
+
+static void minimize_elsewhere(void) {
+  void *p = ALLOC(40), *q;
+  pthread_t t;
+  long n;
+  FREE(p);  /* into this thread's bin */
+  CHECK(pthread_create(&t, NULL, minimize, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  n = atomic_load(&takes);
+  q = ALLOC(40);
+  FREE(q);
+  CHECK(q == p && atomic_load(&takes) == n);
+  CHECK(locks_balanced());
+}
+#endif
+
 /* Fork takes every lock before and lets them go after, in both processes
 ** (the child makes them anew); the child must then allocate. */
 static void around_fork(void) {
@@ -270,17 +450,23 @@ static void around_fork(void) {
   CHECK(locks_balanced());
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  int fork_first = argc > 1 && !strcmp(argv[1], "fork-first");
   /* Before the allocator's first call, which reads it. */
   setenv("IMALLOC_RETAIN", "0", 1);
   CHECK(imalloc_CoGetMalloc(1, &m) == S_OK);
   CHECK(locks_balanced());
   small_blocks();
+  if (fork_first) around_fork();
   large_blocks();
   registry();
   spy();
-  around_fork();
-#if !LOCK_TABLE
+  if (!fork_first) around_fork();
+#if LOCK_TABLE
+  spy_lock_alone();
+  minimize_elsewhere();
+  CHECK(locks_made_first());
+#else
   printf("lock table: left out under ThreadSanitizer, which checks the locks\n");
 #endif
   m->lpVtbl->Release(m);

@@ -14,7 +14,8 @@
 **                              (which the system refuses); a refused mremap
 **                              is copied; an aligned answer used as it is
 **   taskalloc_os top           a block that ends at 2^48, the table's end
-**   taskalloc_os max           the largest block asked of the system
+**   taskalloc_os max           the largest block asked of the system (by
+**                              Alloc and by a small block's Realloc)
 **   taskalloc_os no-mremap     (the program taskalloc_os_no_mremap, whose
 **                              allocator is built as for a POSIX system
 **                              without mremap) growth is a copy
@@ -29,6 +30,8 @@
 **   taskalloc_os neighbours    blocks side by side (mapped by this program):
 **                              a Free, move or shrink clears its own entries
 **   taskalloc_os pool-array    the pool's array of empty chunks grown
+**   taskalloc_os interior      a Free of a pointer inside a large block
+**                              mapped low (by this program) leaves it be
 **
 ** The leaf cases need a process whose table has no leaf yet: one each.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
@@ -772,7 +775,18 @@ static void max_block(void) {
   const size_t max = (size_t)1 << 40;
   const uintptr_t at = (uintptr_t)1 << 47;
   void *p;
-  FREE(ALLOC(100));  /* the thread's cache and the first chunk, before */
+  void *q = ALLOC(100);  /* the thread's cache and the first chunk, before */
+  /* a Realloc as far: beyond it, not asked of the system; to it, asked
+  ** (and refused here: the block stays) */
+  CHECK(q != NULL);
+  atomic_store(&mmap_refusals, 1);
+  CHECK(REALLOC(q, max + 1) == NULL);
+  CHECK(atomic_load(&mmap_refusals) == 1);
+  CHECK(REALLOC(q, max) == NULL);
+  CHECK(atomic_load(&mmap_refusals) == 0);
+  atomic_store(&mmap_refusals, 0);
+  CHECK(GETSIZE(q) == 100 && DIDALLOC(q) == 1);
+  FREE(q);
   atomic_store(&answer_at, at);
   errno = 0;
   p = ALLOC(max + 1);
@@ -922,6 +936,42 @@ static void neighbours(void) {
   CHECK(agrees());
 }
 
+/* A pointer inside a large block that is not its start is no block:
+** Free leaves the block alone. The block is mapped low (by this program,
+** at k x 256 MiB, the first such address where nothing is mapped) and is
+** k MiB + 4 bytes long, so that its head entry (size << 8 | flags), read
+** as a chunk's entry, would name the block's own region and a 16-byte
+** class: the block is filled with the slot word of a live 16-byte block
+** (internal.h: LIVE | size 16), and a Free that went on to treat the
+** pointer as a small block would claim one of those words and give the
+** pointer out again. */
+static void interior(void) {
+  const uint32_t live16 = 0x80000010u;
+  unsigned char *p = NULL, *q;
+  size_t n = 0, i;
+  uintptr_t k;
+  int ok = 1;
+  for (k = 1; k <= 64 && !p; k++) {
+    n = (size_t)k * MiB + 4;
+    p = alloc_at(k * 256 * MiB, n);
+  }
+  CHECK(p != NULL);
+  if (!p) return;
+  for (i = 0; i + 4 <= n; i += 4) memcpy(p + i, &live16, 4);
+  FREE(p + MiB / 2);
+  imalloc_CoTaskMemFree(p + MiB / 2 + 16);
+  CHECK(DIDALLOC(p) == 1 && GETSIZE(p) == n);
+  for (i = 0; i + 4 <= n; i += 4)
+    if (memcmp(p + i, &live16, 4) != 0) ok = 0;
+  CHECK(ok);  /* not a byte of it written */
+  q = ALLOC(16);
+  CHECK(q != NULL && (q < p || q >= p + n));
+  FREE(q);
+  FREE(p);
+  CHECK(DIDALLOC(p) == 0);
+  CHECK(agrees());
+}
+
 /* A spied block whose growth is undone, and then whose copy is refused
 ** too (the copy's mmap): Realloc answers NULL and the block is as it was,
 ** every MiB of it found under the spy again. Grown in place across b
@@ -1010,10 +1060,11 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "max")) max_block();
   else if (!strcmp(mode, "no-mremap")) no_mremap();
   else if (!strcmp(mode, "pieces")) pieces();
+  else if (!strcmp(mode, "interior")) interior();
   else {
     printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
            "leaf-grow|leaf-grow-in-place|neighbours|pool-array|top|max|no-mremap|"
-           "pieces\n");
+           "pieces|interior\n");
     return 2;
   }
   return check_report();

@@ -55,7 +55,8 @@ static inline int is_pattern(const unsigned char *p, size_t n, unsigned seed) {
 
 /* Addresses that are not the start of a live block: inside a small and a
 ** large block, just past them, in a chunk's header, a freed block, and
-** addresses the allocator never maps. Each query answers "not ours" and
+** addresses the allocator never maps (one of them in the first MiB, where
+** no chunk lies: a chunk there would have a block at it). Each query answers "not ours" and
 ** Free and Realloc leave them alone, through the vtable and through
 ** CoTaskMem*; returns 1 if so. */
 static inline int refuses_foreign(void) {
@@ -65,7 +66,7 @@ static inline int refuses_foreign(void) {
   unsigned char *chunk = (unsigned char *)((uintptr_t)small &
                                            ~(((uintptr_t)1 << 20) - 1));
   unsigned char local;
-  void *addr[12];
+  void *addr[13];
   size_t i, n = 0;
   int ok = small && large && freed;
   if (!ok) return 0;
@@ -79,6 +80,7 @@ static inline int refuses_foreign(void) {
   addr[n++] = freed;
   addr[n++] = &local;
   addr[n++] = (void *)(uintptr_t)1;
+  addr[n++] = (void *)((uintptr_t)1 << 18);
   addr[n++] = (void *)((uintptr_t)1 << 47);
   addr[n++] = (void *)((uintptr_t)1 << 60);
   addr[n++] = (void *)~(uintptr_t)0xF;
