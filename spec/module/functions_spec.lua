@@ -76,6 +76,7 @@ describe("imalloc.hresult", function()
 
   it("returns the hex code of an unknown one", function()
     assert.equal("HRESULT 0x8000FFFF", imalloc.hresult(0x8000FFFF))
+    assert.equal("E_NOTIMPL: not implemented", imalloc.hresult(0x80004001))  -- the first known
   end)
 
   it("raises for a code outside 32 bits", function()

@@ -110,6 +110,33 @@ describe("a value given the buffer's metatable by the debug library", function()
   end)
 end)
 
+describe("a handle given another metatable by the debug library", function()
+  it("is not a handle, and is named by its type, not by its tag", function()
+    local h = assert(imalloc.get())
+    local alloc = m.alloc
+    lent(h, {}, function(x)
+      assert.has_error(function() alloc(x, 8) end,
+        "bad argument #1 to 'alloc' (IMalloc expected, got userdata)")
+    end)
+    h:release()
+  end)
+end)
+
+describe("the registry's table of names removed by the debug library", function()
+  it("leaves an error without the binding's name for its function, and no crash", function()
+    local registry = debug.getregistry()
+    local names = registry["imalloc.names"]
+    assert.equal("table", type(names))
+    registry["imalloc.names"] = nil
+    local ok, err = pcall(m.alloc, m, -1)
+    registry["imalloc.names"] = names
+    assert.is_false(ok)
+    assert.matches("bad argument #2 to '%?'", err)
+    ok, err = pcall(m.alloc, m, -1)
+    assert.matches("bad argument #2 to 'alloc'", err)  -- named again
+  end)
+end)
+
 describe("a string as self", function()
   it("is not a handle, even as long as a handle while no handle is remembered", function()
     local h = assert(imalloc.get())
