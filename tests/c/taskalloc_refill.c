@@ -16,6 +16,10 @@
 **                               255 blocks are those of the doubling up to
 **                               a limit of 2 * 64 (a batch of 63 makes it
 **                               126, and one trip more)
+**   taskalloc_refill flush      blocks of 16000 bytes (above 8 KiB: a batch
+**                               of 1 block, a limit of 2): of 64 Frees,
+**                               every one past the bin's 2 flushes a block,
+**                               a trip each
 **
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
@@ -60,6 +64,7 @@ enum { MAXN = 1000 };
 struct job {
   size_t size, n;  /* n blocks of size bytes */
   long trips;      /* mutexes taken for them */
+  long free_trips; /* and for freeing them */
   int ok;          /* every block came */
 };
 
@@ -78,12 +83,16 @@ static void *run(void *arg) {
     if (!p[i]) j->ok = 0;
   }
   j->trips = taken - before;
+  before = taken;
   for (i = 0; i < j->n; i++) FREE(p[i]);
+  j->free_trips = taken - before;
   FREE(first);
   return NULL;
 }
 
-static long trips(size_t size, size_t n) {
+/* The trips of n Allocs of size bytes in a fresh thread, or of the n
+** Frees after them (frees non-zero); -1 if a block did not come. */
+static long trips(size_t size, size_t n, int frees) {
   struct job j;
   pthread_t t;
   memset(&j, 0, sizeof j);
@@ -91,7 +100,7 @@ static long trips(size_t size, size_t n) {
   j.n = n;
   if (pthread_create(&t, NULL, run, &j) != 0 || pthread_join(t, NULL) != 0)
     return -1;
-  return j.ok ? j.trips : -1;
+  return j.ok ? (frees ? j.free_trips : j.trips) : -1;
 }
 
 int main(int argc, char **argv) {
@@ -102,7 +111,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (strcmp(what, "doubling") == 0) {
-    long t = trips(16, MAXN);
+    long t = trips(16, MAXN, 0);
     printf("1000 blocks of 16 bytes: %ld trips\n", t);
     CHECK(t >= 1);  /* the counting works: the first refill takes a lock */
     /* 1, 2, 4 ... 128, then 128 each: 14 refills, and the chunks' */
@@ -112,16 +121,20 @@ int main(int argc, char **argv) {
     ** Refills of 1, 2, ..., 64 blocks: 127 blocks in 7 trips; one of 128
     ** more: 255 blocks in 8 trips. The same chunk serves both (7 KiB is
     ** far from a chunk's end), so the difference is the refills'. */
-    long t127 = trips(128, 127), t128 = trips(128, 128),
-         t255 = trips(128, 255), t256 = trips(128, 256);
+    long t127 = trips(128, 127, 0), t128 = trips(128, 128, 0),
+         t255 = trips(128, 255, 0), t256 = trips(128, 256, 0);
     printf("blocks of 128 bytes: 127: %ld, 128: %ld, 255: %ld, 256: %ld "
            "trips\n", t127, t128, t255, t256);
     CHECK(t127 >= 1 && t128 >= 1 && t255 >= 1 && t256 >= 1);
     CHECK(t128 == t127 + 1);  /* the 128th block: the 8th refill */
     CHECK(t255 == t128);      /* which takes 128 blocks */
     CHECK(t256 == t255 + 1);  /* the 256th: the 9th */
+  } else if (strcmp(what, "flush") == 0) {
+    long t = trips(16000, 64, 1);
+    printf("64 Frees of 16000 bytes: %ld trips\n", t);
+    CHECK(t >= 62 && t <= 64);
   } else {
-    printf("FAIL: give doubling or batch\n0 passed, 1 failed\n");
+    printf("FAIL: give doubling, batch or flush\n0 passed, 1 failed\n");
     return 1;
   }
   return check_report();
