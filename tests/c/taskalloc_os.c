@@ -29,6 +29,9 @@
 **   taskalloc_os neighbours    blocks side by side (mapped by this program):
 **                              a Free, move or shrink clears its own entries
 **   taskalloc_os pool-array    the pool's array of empty chunks grown
+**                              (a page, then two) and its chunks taken again
+**   taskalloc_os pool-refused  that array refused: the chunks stay in the
+**                              pool with their pages, and are taken again
 **
 ** The leaf cases need a process whose table has no leaf yet: one each.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
@@ -90,6 +93,10 @@ static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
 static _Atomic int old_kernel;
 static _Atomic int moves_done, moves_failed;  /* while old_kernel */
 static long page;
+/* Mappings of less than a MiB but leaves (the pool's array), their
+** lengths in turn. */
+static _Atomic size_t small_maps[4];
+static _Atomic int nsmall;
 
 /* leaf-race: the thread that stops inside its leaf's mmap, and where */
 static _Thread_local int stop_in_leaf;
@@ -162,6 +169,10 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   }
   r = real(addr, len, prot, flags, fd, off);
   if (r != MAP_FAILED) atomic_fetch_add(&held, (long)len);
+  if (r != MAP_FAILED && len < MiB && len != LEAF) {
+    int i = atomic_fetch_add(&nsmall, 1);
+    if (i < 4) atomic_store(&small_maps[i], len);
+  }
   if (r != MAP_FAILED && len == LEAF && stop_in_leaf) {
     stop_in_leaf = 0;
     atomic_store(&held_leaf, (uintptr_t)r);
@@ -528,30 +539,100 @@ static void accounting(void) {
 
 /* The pool keeps the addresses of the empty chunks whose pages it gave
 ** back in an array of its own, a page at first (512 chunks), doubled when
-** full. Over 600 chunks emptied and given back: the array is mapped, then
-** moved to a larger mapping, and mapped_bytes follows both. Blocks of
-** 64 KiB, a dozen to a chunk, are never written: the chunks cost little. */
-static void pool_array(void) {
-  enum { NCHUNKS = 600, MAXB = NCHUNKS * 16 };
-  static void *v[MAXB];
-  uintptr_t last = 0;
-  int n = 0, chunks = 0, ok = 1, i;
-  while (chunks < NCHUNKS && n < MAXB) {
+** full. Blocks of 64 KiB, a dozen to a chunk, are never written: the
+** chunks cost little (a page each: the header). */
+enum { NCHUNKS = 600, MAXB = NCHUNKS * 16 };
+static void *pool_v[MAXB];
+static uintptr_t pool_c[NCHUNKS];
+
+/* Blocks of 64 KiB into pool_v until they span nchunks chunks (their
+** addresses into pool_c): how many blocks, or 0 if one did not come. */
+static int fill_chunks(int nchunks) {
+  int n = 0, chunks = 0;
+  while (chunks < nchunks && n < MAXB) {
     uintptr_t c;
-    if (!(v[n] = ALLOC(65536))) {
-      ok = 0;
-      break;
-    }
-    c = (uintptr_t)v[n++] & ~(MiB - 1);
-    if (c != last) chunks++;
-    last = c;
+    if (!(pool_v[n] = ALLOC(65536))) return 0;
+    c = (uintptr_t)pool_v[n++] & ~(MiB - 1);
+    if (!chunks || c != pool_c[chunks - 1]) pool_c[chunks++] = c;
   }
-  CHECK(ok && chunks == NCHUNKS);
+  return chunks == nchunks ? n : 0;
+}
+
+/* Of the first n chunks of pool_c, those whose header page is resident. */
+static int headers_resident(int n) {
+  int i, r = 0;
+  for (i = 0; i < n; i++) {
+    unsigned char v;
+    if (mincore((void *)pool_c[i], (size_t)page, &v) == 0 && (v & 1)) r++;
+  }
+  return r;
+}
+
+/* Over 600 chunks emptied and given back: the array is mapped (a page),
+** then moved to a mapping of two, and mapped_bytes follows both. The
+** same blocks again are carved from those chunks, all 600 found in the
+** array: not one chunk mapped. */
+static void pool_array(void) {
+  int n = fill_chunks(NCHUNKS), i;
+  size_t mapped;
+  CHECK(n > 0);
   CHECK(agrees());
-  for (i = 0; i < n; i++) FREE(v[i]);
+  for (i = 0; i < n; i++) FREE(pool_v[i]);
   m->lpVtbl->HeapMinimize(m);  /* every empty chunk's pages given back */
   CHECK(agrees());
   CHECK(stats().live_blocks == 0);
+  CHECK(atomic_load(&nsmall) == 2);
+  CHECK(atomic_load(&small_maps[0]) == (size_t)page);
+  CHECK(atomic_load(&small_maps[1]) == 2 * (size_t)page);
+  mapped = stats().mapped_bytes;
+  n = fill_chunks(NCHUNKS);
+  CHECK(n > 0);
+  CHECK(stats().mapped_bytes == mapped);
+  CHECK(agrees());
+  for (i = 0; i < n; i++) FREE(pool_v[i]);
+  CHECK(stats().live_blocks == 0);
+}
+
+/* 40 chunks emptied with every mmap refused: the pool keeps 32 (MiB, the
+** bound) with their pages; the pages of the others are given back, but
+** the array that would hold them cannot be mapped: they stay in the pool
+** as if they had their pages, and trimming stops. The same blocks again
+** take those 40 chunks from the pool, no chunk mapped; emptied again, 32
+** keep their pages (the 8 oldest do not: the array is mapped now). */
+enum { REFUSED_N = 40, REFUSED_KEPT = 32 };
+static size_t refused_mapped;  /* mapped_bytes after the second fill */
+
+/* The second fill, in a thread whose exit gives every block back. */
+static void *refill_chunks(void *arg) {
+  int n = fill_chunks(REFUSED_N), i;
+  (void)arg;
+  refused_mapped = n > 0 ? stats().mapped_bytes : 0;
+  for (i = 0; i < n; i++) FREE(pool_v[i]);
+  return NULL;
+}
+
+static void pool_refused(void) {
+  int n = fill_chunks(REFUSED_N), i;
+  size_t mapped;
+  pthread_t t;
+  CHECK(n > 0);
+  atomic_store(&mmap_refusals, 1000);
+  for (i = 0; i < n; i++) FREE(pool_v[i]);
+  m->lpVtbl->HeapMinimize(m);
+  atomic_store(&mmap_refusals, 0);
+  CHECK(atomic_load(&nsmall) == 0);
+  CHECK(agrees());
+  CHECK(stats().live_blocks == 0);
+  mapped = stats().mapped_bytes;
+  CHECK(pthread_create(&t, NULL, refill_chunks, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(refused_mapped == mapped);
+  CHECK(atomic_load(&nsmall) == 1);
+  i = headers_resident(REFUSED_N);
+  if (i != REFUSED_KEPT)
+    printf("# %d of %d empty chunks kept their pages\n", i, REFUSED_N);
+  CHECK(i == REFUSED_KEPT);
+  CHECK(agrees());
 }
 
 /* ---- leaves -------------------------------------------------------------- */
@@ -1006,6 +1087,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "leaf-grow-in-place")) leaf_grow_in_place();
   else if (!strcmp(mode, "neighbours")) neighbours();
   else if (!strcmp(mode, "pool-array")) pool_array();
+  else if (!strcmp(mode, "pool-refused")) pool_refused();
   else if (!strcmp(mode, "top")) top();
   else if (!strcmp(mode, "max")) max_block();
   else if (!strcmp(mode, "no-mremap")) no_mremap();
