@@ -20,6 +20,11 @@
 **                               of 1 block, a limit of 2): of 64 Frees,
 **                               every one past the bin's 2 flushes a block,
 **                               a trip each
+**   taskalloc_refill partial    a live thread's list of a class emptied
+**                               (its chunk back to the pool): another
+**                               thread's first block of that class takes
+**                               the trips of a class no thread ever used,
+**                               no look at the first thread's shard
 **
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
@@ -29,6 +34,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,6 +109,20 @@ static long trips(size_t size, size_t n, int frees) {
   return j.ok ? (frees ? j.free_trips : j.trips) : -1;
 }
 
+/* partial: the live thread, which empties its list of class X and waits
+** until main has counted. */
+enum { X = 5000, Y = 6000 };
+static sem_t emptied, counted;
+
+static void *empties_x(void *arg) {
+  (void)arg;
+  FREE(ALLOC(X));
+  m->lpVtbl->HeapMinimize(m);  /* its cache flushed: the chunk empty */
+  sem_post(&emptied);
+  sem_wait(&counted);
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "";
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -129,12 +149,27 @@ int main(int argc, char **argv) {
     CHECK(t128 == t127 + 1);  /* the 128th block: the 8th refill */
     CHECK(t255 == t128);      /* which takes 128 blocks */
     CHECK(t256 == t255 + 1);  /* the 256th: the 9th */
+  } else if (strcmp(what, "partial") == 0) {
+    pthread_t t;
+    long tx = -1, ty = -1;
+    sem_init(&emptied, 0, 0);
+    sem_init(&counted, 0, 0);
+    if (pthread_create(&t, NULL, empties_x, NULL) == 0) {
+      sem_wait(&emptied);
+      tx = trips(X, 1, 0);
+      ty = trips(Y, 1, 0);
+      sem_post(&counted);
+      pthread_join(t, NULL);
+    }
+    printf("a first block: %ld trips, of a class never used: %ld\n", tx, ty);
+    CHECK(tx >= 1 && ty >= 1);
+    CHECK(tx == ty);
   } else if (strcmp(what, "flush") == 0) {
     long t = trips(16000, 64, 1);
     printf("64 Frees of 16000 bytes: %ld trips\n", t);
     CHECK(t >= 62 && t <= 64);
   } else {
-    printf("FAIL: give doubling, batch or flush\n0 passed, 1 failed\n");
+    printf("FAIL: give doubling, batch, flush or partial\n0 passed, 1 failed\n");
     return 1;
   }
   return check_report();
