@@ -1,17 +1,29 @@
 /*
 ** taskalloc_chunk.c: blocks of a size class go back to their chunk, and
 ** the class hands them out again before it takes more memory: also a
-** block freed in a chunk that was full.
+** block freed in a chunk that was full. Empty chunks in the pool: a class
+** with none of its own there takes the one with the most pages.
+**
+**   taskalloc_chunk             those
+**   taskalloc_chunk scan N      (with IMALLOC_RETAIN above N + 1 MiB) the
+**                               pool looks at its N most recent chunks:
+**                               a class's own chunk behind N - 1 more
+**                               recent ones is taken, behind N it is not
+**
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #include "check.h"
 #include "client.h"
+#include "late_thread.h"
 #include "taskalloc/internal.h"  /* CHUNK_SIZE, BLOCKS_OFF */
 
 #include <stdint.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MiB ((size_t)1 << 20)
+#define CHUNK(p) ((uintptr_t)(p) & ~(MiB - 1))
 
 enum { N = 100, SIZE = 65536 };
 
@@ -49,8 +61,110 @@ static void test_full_chunk_reused(void) {
   CHECK(live_blocks() == 0);
 }
 
-int main(void) {
+static void run_thread(void *(*fn)(void *)) {
+  pthread_t t;
+  int ok = pthread_create(&t, NULL, fn, NULL) == 0;
+  CHECK(ok);
+  if (ok) pthread_join(t, NULL);
+}
+
+/* ---- the chunk with the most pages -------------------------------------- */
+
+enum { FEW = 40, MANY = 4000, NMANY = 100, OTHER = 2000 };
+static uintptr_t few_chunk, many_chunk, other_chunk;
+
+/* One block of 40 bytes and NMANY of 4000, all freed: at the thread's exit
+** its cache goes back, the 40-byte class first, so the pool holds the
+** 4000-byte class's chunk (about 400 KiB handed out) first and the 40-byte
+** one's (48 bytes) after it. */
+static void *few_and_many(void *arg) {
+  static void *p[NMANY];
+  void *q = ALLOC(FEW);
+  int i;
+  (void)arg;
+  for (i = 0; i < NMANY; i++) p[i] = ALLOC(MANY);
+  few_chunk = CHUNK(q);
+  many_chunk = CHUNK(p[0]);
+  FREE(q);
+  for (i = 0; i < NMANY; i++) FREE(p[i]);
+  return NULL;
+}
+
+static void *other_class(void *arg) {
+  void *p = ALLOC(OTHER);
+  (void)arg;
+  other_chunk = CHUNK(p);
+  FREE(p);
+  return NULL;
+}
+
+/* The first test of the process: the pool was empty. */
+static void test_most_pages(void) {
+  run_thread(few_and_many);
+  CHECK(few_chunk != many_chunk);
+  run_thread(other_class);
+  CHECK(other_chunk == many_chunk);
+}
+
+/* ---- how far the pool looks --------------------------------------------- */
+
+enum { MAXCHUNKS = 80, PER = 16 };
+static void *own_block, *scan_blocks[MAXCHUNKS * PER];
+static int scan_n;
+static uintptr_t own_chunk, scan_got;
+
+/* Without a cache (its thread ended), so each Free goes to its chunk at
+** once: the class's own chunk empties first, then the scan_n others (64
+** KiB blocks, their chunks full), each to the pool's front. Then a block
+** of the class: from its own chunk if the pool looked that far, else from
+** the one with the most pages among those it looked at, the most recent
+** of them when they have as many. */
+static void scan_late(void) {
+  int i;
+  void *p;
+  FREE(own_block);
+  for (i = 0; i < scan_n; i++) FREE(scan_blocks[i]);
+  p = ALLOC(16000);
+  scan_got = CHUNK(p);
+  FREE(p);
+}
+
+static void test_scan(int before) {
+  uintptr_t last = 0;
+  int chunks = 0;
+  own_block = ALLOC(16000);
+  own_chunk = CHUNK(own_block);
+  scan_n = 0;
+  while (scan_n < MAXCHUNKS * PER) {
+    void *p = ALLOC(65536);
+    if (!p) {
+      CHECK(p != NULL);
+      return;
+    }
+    if (CHUNK(p) != last && ++chunks > before) {
+      FREE(p);
+      break;
+    }
+    last = CHUNK(p);
+    scan_blocks[scan_n++] = p;
+  }
+  CHECK(chunks == before + 1);
+  m->lpVtbl->HeapMinimize(m);  /* this thread's cache flushed (none empty) */
+  CHECK(late_thread_run(scan_late));
+  printf("# the class's chunk behind %d more recent ones: %s\n", before,
+         scan_got == own_chunk ? "taken" : "not taken");
+  CHECK((scan_got == own_chunk) == (before < 64));
+  /* else, of chunks with as many pages (all full), the most recent */
+  if (before >= 64) CHECK(scan_got == CHUNK(scan_blocks[scan_n - 1]));
+}
+
+int main(int argc, char **argv) {
   if (!client_open()) return 1;
+  if (argc == 3 && strcmp(argv[1], "scan") == 0) {
+    test_scan(atoi(argv[2]));
+    return check_report();
+  }
+  test_most_pages();
   test_full_chunk_reused();
   return check_report();
 }
