@@ -4,7 +4,8 @@
 ** _init itself (calling the C library's) and keeps a table of which thread
 ** holds which mutex; it then drives each of the allocator's locks from one
 ** thread at a time: the classes' and the pool's (small blocks, empty
-** chunks given back, HeapMinimize), the large-block cache's, the thread
+** chunks given back, HeapMinimize, a chunk whose table leaf the system
+** refused, mmap defined by the test too), the large-block cache's, the thread
 ** registry's (a thread's first call and its exit, statistics), the spy's,
 ** and all of them around fork.
 **
@@ -25,9 +26,11 @@
 #include "interpose.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,12 +161,34 @@ int pthread_mutex_init(pthread_mutex_t *mx, const pthread_mutexattr_t *a) {
 static int held_here(void) { return 0; }
 #endif
 
+/* mmap refuses the next table leaf (its only mapping of 131072 bytes). */
+static _Atomic int refuse_leaf;
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  static void *(*f)(void *, size_t, int, int, int, off_t);
+  INTERPOSE_NEXT(f, "mmap");
+  if (len == 131072 && atomic_exchange(&refuse_leaf, 0)) {
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  return f(addr, len, prot, flags, fd, off);
+}
+
 /* After each call: nothing released that was not held, nothing held. */
 static int locks_balanced(void) {
   return atomic_load(&bad_unlocks) == 0 && held_here() == 0;
 }
 
 /* ---- the allocator's locks, one thread at a time ------------------------ */
+
+/* The first chunk's table leaf refused (so the first block too): the
+** chunk goes to the pool under the pool's lock. */
+static void leaf_refused(void) {
+  atomic_store(&refuse_leaf, 1);
+  CHECK(ALLOC(100) == NULL);
+  CHECK(atomic_load(&refuse_leaf) == 0);
+  CHECK(locks_balanced());
+}
 
 /* Small blocks of several classes: each class's lock (refills, flushes),
 ** the pool's when a chunk is taken and when an empty one comes back (with
@@ -275,6 +300,7 @@ int main(void) {
   setenv("IMALLOC_RETAIN", "0", 1);
   CHECK(imalloc_CoGetMalloc(1, &m) == S_OK);
   CHECK(locks_balanced());
+  leaf_refused();
   small_blocks();
   large_blocks();
   registry();

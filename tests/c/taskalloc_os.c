@@ -19,6 +19,8 @@
 **                              allocator is built as for a POSIX system
 **                              without mremap) growth is a copy
 **   taskalloc_os leaf-once     the first leaf refused once
+**   taskalloc_os leaf-small    the same for the first chunk: the chunk
+**                              goes to the pool, and serves the next Alloc
 **   taskalloc_os leaf-always   every leaf refused
 **   taskalloc_os leaf-race     two threads map the first leaf at once
 **   taskalloc_os leaf-grow     a block grown into a range whose leaf is
@@ -559,13 +561,16 @@ static int fill_chunks(int nchunks) {
   return chunks == nchunks ? n : 0;
 }
 
+/* Whether the header page of the chunk at c is resident. */
+static int headers_resident_at(uintptr_t c) {
+  unsigned char v;
+  return mincore((void *)c, (size_t)page, &v) == 0 && (v & 1);
+}
+
 /* Of the first n chunks of pool_c, those whose header page is resident. */
 static int headers_resident(int n) {
   int i, r = 0;
-  for (i = 0; i < n; i++) {
-    unsigned char v;
-    if (mincore((void *)pool_c[i], (size_t)page, &v) == 0 && (v & 1)) r++;
-  }
+  for (i = 0; i < n; i++) r += headers_resident_at(pool_c[i]);
   return r;
 }
 
@@ -664,6 +669,50 @@ static void pool_refused(void) {
 /* The first large block needs the first leaf; refused once, the block is
 ** refused, and nothing stays mapped for it: not even a leaf to clear its
 ** entries (a region without a leaf already reads 0). */
+/* The first small block needs the first chunk, and the chunk's entry the
+** first leaf: refused once, the block is refused, and the chunk is kept
+** in the pool, empty, as if it had had blocks: the next block (from a
+** thread, which gives its cache back when it ends) comes from it (no
+** other chunk mapped), and once it is empty again the pool keeps it with
+** its pages (nothing to give back: no array of such chunks mapped). Then
+** 40 chunks (it first) emptied: the pool keeps 32 with their pages. */
+static uintptr_t small_chunk;
+
+static void *small_block(void *arg) {
+  void *p = ALLOC(100);
+  (void)arg;
+  small_chunk = (uintptr_t)p & ~(MiB - 1);
+  FREE(p);
+  return NULL;
+}
+
+static void *fill_and_free(void *arg) {
+  int n = fill_chunks(REFUSED_N), i;
+  (void)arg;
+  for (i = 0; i < n; i++) FREE(pool_v[i]);
+  return NULL;
+}
+
+static void leaf_small(void) {
+  size_t mapped;
+  pthread_t t;
+  atomic_store(&leaf_refusals, 1);
+  CHECK(ALLOC(100) == NULL);
+  CHECK(atomic_load(&leaf_refusals) == 0);
+  CHECK(agrees());
+  mapped = stats().mapped_bytes;
+  CHECK(pthread_create(&t, NULL, small_block, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(small_chunk != 0);
+  CHECK(stats().mapped_bytes == mapped + LEAF);
+  CHECK(atomic_load(&nsmall) == 0);
+  CHECK(agrees());
+  CHECK(pthread_create(&t, NULL, fill_and_free, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(pool_c[0] == small_chunk);  /* the pool's only chunk, taken first */
+  CHECK(headers_resident(REFUSED_N) == REFUSED_KEPT);
+}
+
 static void leaf_once(void) {
   struct imalloc_taskstats st0 = stats(), st1;
   void *p;
@@ -1105,6 +1154,7 @@ int main(int argc, char **argv) {
   if (!client_open()) return 1;
   if (!strcmp(mode, "accounting")) accounting();
   else if (!strcmp(mode, "leaf-once")) leaf_once();
+  else if (!strcmp(mode, "leaf-small")) leaf_small();
   else if (!strcmp(mode, "leaf-always")) leaf_always();
   else if (!strcmp(mode, "leaf-race")) leaf_race();
   else if (!strcmp(mode, "leaf-grow")) leaf_grow();
@@ -1117,9 +1167,9 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "no-mremap")) no_mremap();
   else if (!strcmp(mode, "pieces")) pieces();
   else {
-    printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
-           "leaf-grow|leaf-grow-in-place|neighbours|pool-array|top|max|no-mremap|"
-           "pieces\n");
+    printf("usage: taskalloc_os accounting|leaf-once|leaf-small|leaf-always|"
+           "leaf-race|leaf-grow|leaf-grow-in-place|neighbours|pool-array|"
+           "pool-refused|top|max|no-mremap|pieces\n");
     return 2;
   }
   return check_report();
