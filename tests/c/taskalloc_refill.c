@@ -20,6 +20,10 @@
 **                               of 1 block, a limit of 2): of 64 Frees,
 **                               every one past the bin's 2 flushes a block,
 **                               a trip each
+**   taskalloc_refill free-list  blocks of 128 bytes from a chunk with
+**                               more free blocks than any refill asks for
+**                               (an ended thread's): 64 blocks in 7 trips,
+**                               as many as the refills from new blocks
 **   taskalloc_refill partial    a live thread's list of a class emptied
 **                               (its chunk back to the pool): another
 **                               thread's first block of that class takes
@@ -123,6 +127,18 @@ static void *empties_x(void *arg) {
   return NULL;
 }
 
+/* free-list: a thread that allocates 200 blocks of 128 bytes, frees all
+** but one and ends: their chunk keeps 199 free blocks, and those its
+** cache held, on its free list. */
+static void *leaves_free_list(void *arg) {
+  static void *p[200];
+  int i;
+  (void)arg;
+  for (i = 0; i < 200; i++) p[i] = ALLOC(128);
+  for (i = 1; i < 200; i++) FREE(p[i]);
+  return p[0];
+}
+
 int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "";
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -149,6 +165,17 @@ int main(int argc, char **argv) {
     CHECK(t128 == t127 + 1);  /* the 128th block: the 8th refill */
     CHECK(t255 == t128);      /* which takes 128 blocks */
     CHECK(t256 == t255 + 1);  /* the 256th: the 9th */
+  } else if (strcmp(what, "free-list") == 0) {
+    pthread_t t;
+    void *kept = NULL;
+    long t64 = -1;
+    if (pthread_create(&t, NULL, leaves_free_list, NULL) == 0 &&
+        pthread_join(t, &kept) == 0)
+      t64 = trips(128, 64, 0);
+    printf("64 blocks of 128 bytes from a free list: %ld trips\n", t64);
+    CHECK(kept != NULL);
+    CHECK(t64 == 7);  /* refills of 1, 2, 4, ..., 32 blocks: 63; then 64 */
+    FREE(kept);
   } else if (strcmp(what, "partial") == 0) {
     pthread_t t;
     long tx = -1, ty = -1;
@@ -169,7 +196,7 @@ int main(int argc, char **argv) {
     printf("64 Frees of 16000 bytes: %ld trips\n", t);
     CHECK(t >= 62 && t <= 64);
   } else {
-    printf("FAIL: give doubling, batch, flush or partial\n0 passed, 1 failed\n");
+    printf("FAIL: give doubling, batch, flush, free-list or partial\n0 passed, 1 failed\n");
     return 1;
   }
   return check_report();
