@@ -284,9 +284,8 @@ static struct chunk *chunk_get(unsigned sh, unsigned cls) {
   }
   pthread_mutex_unlock(&g_pool.lock);
   if (!c) {
-    c = ta_os_map_aligned(CHUNK_SIZE);
+    c = ta_os_map_aligned(CHUNK_SIZE);  /* zeroed: touched 0 */
     if (!c) return NULL;
-    c->touched = 0;
     atomic_fetch_add_explicit(&ta_mapped, CHUNK_SIZE, RLX);
     atomic_fetch_add_explicit(&ta_meta, CHUNK_HDR, RLX);
   }
