@@ -70,13 +70,14 @@ static void run_thread(void *(*fn)(void *)) {
 
 /* ---- the chunk with the most pages -------------------------------------- */
 
-enum { FEW = 40, MANY = 4000, NMANY = 100, OTHER = 2000 };
+enum { FEW = 60000, MANY = 4000, NMANY = 100, OTHER = 2000, THIRD = 3000 };
 static uintptr_t few_chunk, many_chunk, other_chunk;
+static size_t other_size;
 
-/* One block of 40 bytes and NMANY of 4000, all freed: at the thread's exit
-** its cache goes back, the 40-byte class first, so the pool holds the
-** 4000-byte class's chunk (about 400 KiB handed out) first and the 40-byte
-** one's (48 bytes) after it. */
+/* One block of 60000 bytes and NMANY of 4000, all freed: at the thread's
+** exit its cache goes back, the 4000-byte class first, so the pool holds
+** the 60000-byte class's chunk (64 KiB handed out) first and the 4000-byte
+** one's (about 400 KiB) after it. */
 static void *few_and_many(void *arg) {
   static void *p[NMANY];
   void *q = ALLOC(FEW);
@@ -91,17 +92,24 @@ static void *few_and_many(void *arg) {
 }
 
 static void *other_class(void *arg) {
-  void *p = ALLOC(OTHER);
+  void *p = ALLOC(other_size);
   (void)arg;
   other_chunk = CHUNK(p);
   FREE(p);
   return NULL;
 }
 
-/* The first test of the process: the pool was empty. */
+/* The first test of the process: the pool was empty. A class with no
+** chunk there takes the 4000-byte class's, behind the other; one block
+** of it handed out and given back, it still has the most pages: the next
+** class takes it too. */
 static void test_most_pages(void) {
   run_thread(few_and_many);
   CHECK(few_chunk != many_chunk);
+  other_size = OTHER;
+  run_thread(other_class);
+  CHECK(other_chunk == many_chunk);
+  other_size = THIRD;
   run_thread(other_class);
   CHECK(other_chunk == many_chunk);
 }
@@ -156,6 +164,9 @@ static void test_scan(int before) {
   CHECK((scan_got == own_chunk) == (before < 64));
   /* else, of chunks with as many pages (all full), the most recent */
   if (before >= 64) CHECK(scan_got == CHUNK(scan_blocks[scan_n - 1]));
+  /* the pool's before + 1 chunks given back at once, by rounds of 64 */
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(stats().live_blocks == 0);
 }
 
 int main(int argc, char **argv) {

@@ -25,10 +25,11 @@
 **                               (an ended thread's): 64 blocks in 7 trips,
 **                               as many as the refills from new blocks
 **   taskalloc_refill partial    a live thread's list of a class emptied
-**                               (its chunk back to the pool): another
-**                               thread's first block of that class takes
-**                               the trips of a class no thread ever used,
-**                               no look at the first thread's shard
+**                               (its chunk back to the pool, or full):
+**                               another thread's first block of that
+**                               class takes the trips of a class no
+**                               thread ever used, no look at the first
+**                               thread's shard
 **
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
@@ -113,17 +114,23 @@ static long trips(size_t size, size_t n, int frees) {
   return j.ok ? (frees ? j.free_trips : j.trips) : -1;
 }
 
-/* partial: the live thread, which empties its list of class X and waits
-** until main has counted. */
-enum { X = 5000, Y = 6000 };
+/* partial: the live thread, which empties its list of class X (its chunk
+** empty) and of class FULL (its chunk full: 12 blocks of 64 KiB fit in
+** one, the last refill carves the 12th), and waits until main has
+** counted. */
+enum { X = 5000, Y = 6000, FULL = 65536, NFULL = 12 };
 static sem_t emptied, counted;
 
 static void *empties_x(void *arg) {
+  void *p[NFULL];
+  int i;
   (void)arg;
   FREE(ALLOC(X));
   m->lpVtbl->HeapMinimize(m);  /* its cache flushed: the chunk empty */
+  for (i = 0; i < NFULL; i++) p[i] = ALLOC(FULL);
   sem_post(&emptied);
   sem_wait(&counted);
+  for (i = 0; i < NFULL; i++) FREE(p[i]);
   return NULL;
 }
 
@@ -178,19 +185,22 @@ int main(int argc, char **argv) {
     FREE(kept);
   } else if (strcmp(what, "partial") == 0) {
     pthread_t t;
-    long tx = -1, ty = -1;
+    long tx = -1, ty = -1, tf = -1;
     sem_init(&emptied, 0, 0);
     sem_init(&counted, 0, 0);
     if (pthread_create(&t, NULL, empties_x, NULL) == 0) {
       sem_wait(&emptied);
       tx = trips(X, 1, 0);
+      tf = trips(FULL, 1, 0);
       ty = trips(Y, 1, 0);
       sem_post(&counted);
       pthread_join(t, NULL);
     }
-    printf("a first block: %ld trips, of a class never used: %ld\n", tx, ty);
+    printf("a first block: %ld trips (%ld: its chunk full), of a class "
+           "never used: %ld\n", tx, tf, ty);
     CHECK(tx >= 1 && ty >= 1);
     CHECK(tx == ty);
+    CHECK(tf == ty);
   } else if (strcmp(what, "flush") == 0) {
     long t = trips(16000, 64, 1);
     printf("64 Frees of 16000 bytes: %ld trips\n", t);
