@@ -9,6 +9,12 @@
 **                               pool looks at its N most recent chunks:
 **                               a class's own chunk behind N - 1 more
 **                               recent ones is taken, behind N it is not
+**   taskalloc_chunk partial N   a thread's list of a class holds 11
+**                               chunks with no free block; one freed in
+**                               the chunk N behind its second is handed
+**                               out next when N < 8 (the list's first 8
+**                               after its first are looked at), else the
+**                               first chunk carves a block
 **
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
@@ -19,6 +25,7 @@
 
 #include <stdint.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,8 +176,91 @@ static void test_scan(int before) {
   CHECK(stats().live_blocks == 0);
 }
 
+/* ---- how far a list is looked at for free blocks ----------------------- */
+
+enum { NTHR = 11, NTAKE = 2 * (NTHR - 1) - 1, PSIZE = 16000 };
+/* (16000 bytes: a batch of 1 block, a bin of 2) */
+static sem_t go[NTHR], ready;
+static void *one_block[NTHR];
+static void *taker_blocks[NTAKE + 1];
+static int ntaken;
+static void *freed_block;
+
+/* Threads started one after the other, so with shards in that order: each
+** takes one block, in a chunk of its own (the others' are their threads'
+** at work), and ends when told: their chunks keep a block each, carved
+** from no further, with no free block. */
+static void *one_and_wait(void *arg) {
+  int i = (int)(intptr_t)arg;
+  one_block[i] = ALLOC(PSIZE);
+  sem_post(&ready);
+  sem_wait(&go[i]);
+  return NULL;
+}
+
+/* Takes the lowest shard again (the first thread's) with its chunk; each of
+** its refills finds the other ended threads' chunks without a free block
+** and takes one over (the lowest shard first), to its list's front: 10
+** refills (19 blocks: refills of 1, then 2, one kept for the next Alloc),
+** and the list is the 10 taken over, newest first, then its own. Then it
+** waits while a block is freed in one of them, and takes one more block:
+** its cache is empty, so a refill. */
+static void *taker(void *arg) {
+  (void)arg;
+  for (ntaken = 0; ntaken < NTAKE; ntaken++)
+    taker_blocks[ntaken] = ALLOC(PSIZE);
+  sem_post(&ready);
+  sem_wait(&go[0]);
+  taker_blocks[ntaken++] = ALLOC(PSIZE);
+  return NULL;
+}
+
+/* In an ending thread with no cache: straight back to its chunk, which
+** stays where it is in the list. */
+static void free_one(void) { FREE(freed_block); }
+
+static void test_partial_scan(int behind) {
+  pthread_t t[NTHR], tk;
+  int i, ok = 1;
+  sem_init(&ready, 0, 0);
+  for (i = 0; i < NTHR; i++) sem_init(&go[i], 0, 0);
+  for (i = 0; i < NTHR && ok; i++) {
+    ok = pthread_create(&t[i], NULL, one_and_wait, (void *)(intptr_t)i) == 0;
+    if (ok) sem_wait(&ready);
+  }
+  CHECK(ok);
+  if (!ok) return;
+  for (i = 0; i < NTHR; i++) {
+    CHECK(one_block[i] != NULL);
+    sem_post(&go[i]);
+    pthread_join(t[i], NULL);
+  }
+  CHECK(pthread_create(&tk, NULL, taker, NULL) == 0);
+  sem_wait(&ready);
+  /* list: thread 10's chunk, 9's, ..., 1's, then 0's (the taker's own);
+  ** `behind` the second: thread 9 - behind's (which keeps blocks of the
+  ** taker: it stays on the list) */
+  freed_block = one_block[NTHR - 2 - behind];
+  CHECK(late_thread_run(free_one));
+  sem_post(&go[0]);
+  pthread_join(tk, NULL);
+  printf("# a block freed %d chunks behind the second: %s\n", behind,
+         taker_blocks[NTAKE] == freed_block ? "taken" : "not taken");
+  CHECK((taker_blocks[NTAKE] == freed_block) == (behind < 8));
+  if (behind >= 8)  /* carved from the first chunk */
+    CHECK(CHUNK(taker_blocks[NTAKE]) == CHUNK(one_block[NTHR - 1]));
+  for (i = 0; i < ntaken; i++) FREE(taker_blocks[i]);
+  for (i = 0; i < NTHR; i++)
+    if (one_block[i] != freed_block) FREE(one_block[i]);
+  CHECK(live_blocks() == 0);
+}
+
 int main(int argc, char **argv) {
   if (!client_open()) return 1;
+  if (argc == 3 && strcmp(argv[1], "partial") == 0) {
+    test_partial_scan(atoi(argv[2]));
+    return check_report();
+  }
   if (argc == 3 && strcmp(argv[1], "scan") == 0) {
     test_scan(atoi(argv[2]));
     return check_report();
