@@ -5,9 +5,10 @@
 ** holds which mutex; it then drives each of the allocator's locks from one
 ** thread at a time: the classes' and the pool's (small blocks, empty
 ** chunks given back, HeapMinimize, a chunk whose table leaf the system
-** refused, mmap defined by the test too), the large-block cache's, the thread
-** registry's (a thread's first call and its exit, statistics), the spy's,
-** and all of them around fork.
+** refused, mmap defined by the test too), the large-block cache's, the
+** thread registry's (a thread's first call and its exit, statistics), two
+** shards' (an ended thread's chunk taken over), the spy's, and all of
+** them around fork.
 **
 ** A lock the allocator forgot to take shows up as the release of a mutex
 ** this thread does not hold: no second thread and no timing are needed to
@@ -253,6 +254,28 @@ static void registry(void) {
   CHECK(locks_balanced());
 }
 
+/* Two shards' locks at once: a chunk of an ended thread, with no free
+** block (its one block live), taken over by this thread's first block of
+** the class. */
+static void *one_block(void *arg) {
+  (void)arg;
+  return ALLOC(16000);
+}
+
+static void two_shards(void) {
+  pthread_t t;
+  void *theirs = NULL, *mine;
+  CHECK(pthread_create(&t, NULL, one_block, NULL) == 0);
+  CHECK(pthread_join(t, &theirs) == 0 && theirs != NULL);
+  mine = ALLOC(16000);
+  CHECK(mine != NULL);
+  CHECK(((uintptr_t)mine & ~(MiB - 1)) == ((uintptr_t)theirs & ~(MiB - 1)));
+  CHECK(locks_balanced());
+  FREE(mine);
+  FREE(theirs);
+  CHECK(locks_balanced());
+}
+
 /* A spy that changes nothing: every call passes its arguments through
 ** (fake_com.h). */
 static const IMallocSpyVtbl pass_vtbl =
@@ -304,6 +327,7 @@ int main(void) {
   small_blocks();
   large_blocks();
   registry();
+  two_shards();
   spy();
   around_fork();
 #if !LOCK_TABLE

@@ -1,7 +1,8 @@
 /*
 ** taskalloc_shards.c: each thread allocates from chunks of its own
 ** (src/taskalloc/chunk.c, "shards"), and free blocks in another thread's
-** chunks are not stranded when that thread stops allocating. Everything is
+** chunks are not stranded when that thread stops allocating, but the chunk
+** it allocates from is left to it. Everything is
 ** an address or a chunk's address: threads step in turn (semaphores),
 ** nothing depends on timing. Prints "N passed, N failed"; exits non-zero on
 ** a failure.
@@ -96,12 +97,56 @@ static void test_idle_thread_chunk_adopted(void) {
   stop(t);
 }
 
+/* A live thread's only chunk of a class, with free blocks, is the one it
+** allocates from: another thread's first block of the class does not
+** take it over while that thread took blocks since it last looked (a
+** thread that never looked: always). */
+static void test_busy_chunk_left(void) {
+  void *mine[5];
+  pthread_t t;
+  int i;
+  for (i = 0; i < 5; i++) mine[i] = ALLOC(32768);
+  FREE(mine[3]);
+  FREE(mine[4]);
+  m->lpVtbl->HeapMinimize(m);  /* this thread's cache back to the chunk */
+  CHECK(start(&t, 32768, 1));
+  CHECK(worker_blocks[0] != NULL);
+  CHECK(CHUNK(worker_blocks[0]) != CHUNK(mine[0]));
+  FREE(worker_blocks[0]);
+  stop(t);
+  for (i = 0; i < 3; i++) FREE(mine[i]);
+}
+
+/* A live thread's list of two chunks with free blocks: another thread
+** takes over the second, not the first, which its thread allocates from.
+** 64 KiB blocks, 12 to a chunk: 20 fill one and start the next (the
+** list's first); 4 freed in the full one put it back on the list, behind. */
+static void test_second_chunk_adopted(void) {
+  void *mine[20];
+  pthread_t t;
+  int i;
+  for (i = 0; i < 20; i++) mine[i] = ALLOC(65536);
+  CHECK(CHUNK(mine[0]) != CHUNK(mine[19]));
+  for (i = 0; i < 4; i++) FREE(mine[i]);
+  FREE(mine[19]);
+  FREE(mine[18]);
+  m->lpVtbl->HeapMinimize(m);  /* this thread's cache back to the chunks */
+  CHECK(start(&t, 65536, 1));
+  CHECK(worker_blocks[0] != NULL);
+  CHECK(CHUNK(worker_blocks[0]) == CHUNK(mine[0]));
+  FREE(worker_blocks[0]);
+  stop(t);
+  for (i = 4; i < 18; i++) FREE(mine[i]);
+}
+
 int main(void) {
   if (!client_open()) return 1;
   sem_init(&to_worker, 0, 0);
   sem_init(&to_main, 0, 0);
   test_own_chunks();
   test_idle_thread_chunk_adopted();
+  test_busy_chunk_left();
+  test_second_chunk_adopted();
   sem_destroy(&to_worker);
   sem_destroy(&to_main);
   return check_report();
