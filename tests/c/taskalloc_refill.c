@@ -24,6 +24,10 @@
 **                               more free blocks than any refill asks for
 **                               (an ended thread's): 64 blocks in 7 trips,
 **                               as many as the refills from new blocks
+**   taskalloc_refill taken      a thread's first block of a class takes
+**                               over an ended thread's chunk of it; its
+**                               next refills then take a trip each: no
+**                               look at the ended thread's shard
 **   taskalloc_refill partial    a live thread's list of a class emptied
 **                               (its chunk back to the pool, or full):
 **                               another thread's first block of that
@@ -146,6 +150,34 @@ static void *leaves_free_list(void *arg) {
   return p[0];
 }
 
+/* taken: the ended thread (started after the counting one, so with
+** another shard) keeps one block of class T; the counting thread's first
+** Alloc of T takes its chunk over; the next 7 take 4 refills (of 2). */
+enum { T = 16000 };
+
+static void *one_block(void *arg) {
+  (void)arg;
+  return ALLOC(T);
+}
+
+static void *takes_over(void *arg) {
+  long *trips7 = arg, before;
+  void *p[8];
+  pthread_t e;
+  void *theirs = NULL;
+  int i;
+  FREE(ALLOC(32));  /* this thread's shard, before the other's */
+  if (pthread_create(&e, NULL, one_block, NULL) != 0 ||
+      pthread_join(e, &theirs) != 0 || !theirs)
+    return NULL;
+  p[0] = ALLOC(T);
+  before = taken;
+  for (i = 1; i < 8; i++) p[i] = ALLOC(T);
+  *trips7 = taken - before;
+  for (i = 0; i < 8; i++) FREE(p[i]);
+  return theirs;
+}
+
 int main(int argc, char **argv) {
   const char *what = argc > 1 ? argv[1] : "";
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -183,6 +215,16 @@ int main(int argc, char **argv) {
     CHECK(kept != NULL);
     CHECK(t64 == 7);  /* refills of 1, 2, 4, ..., 32 blocks: 63; then 64 */
     FREE(kept);
+  } else if (strcmp(what, "taken") == 0) {
+    pthread_t t;
+    long t7 = -1;
+    void *theirs = NULL;
+    CHECK(pthread_create(&t, NULL, takes_over, &t7) == 0 &&
+          pthread_join(t, &theirs) == 0);
+    printf("7 blocks after a chunk taken over: %ld trips\n", t7);
+    CHECK(theirs != NULL);
+    CHECK(t7 == 4);
+    FREE(theirs);
   } else if (strcmp(what, "partial") == 0) {
     pthread_t t;
     long tx = -1, ty = -1, tf = -1;
@@ -206,7 +248,7 @@ int main(int argc, char **argv) {
     printf("64 Frees of 16000 bytes: %ld trips\n", t);
     CHECK(t >= 62 && t <= 64);
   } else {
-    printf("FAIL: give doubling, batch, flush, free-list or partial\n0 passed, 1 failed\n");
+    printf("FAIL: give doubling, batch, flush, free-list, taken or partial\n0 passed, 1 failed\n");
     return 1;
   }
   return check_report();

@@ -117,6 +117,27 @@ static void test_busy_chunk_left(void) {
   for (i = 0; i < 3; i++) FREE(mine[i]);
 }
 
+/* A live thread's only chunk of a class with no free block (only blocks
+** never handed out) is never taken over, even idle: another thread whose
+** own chunks fill up (so that it looks again, that thread idle since)
+** takes new ones. */
+static void test_idle_without_free_left(void) {
+  enum { NW = 40 };  /* blocks of 48 KiB: more than two chunks */
+  void *mine = ALLOC(49152);
+  pthread_t t;
+  int i, in_mine = 0;
+  CHECK(mine != NULL);
+  CHECK(start(&t, 49152, NW));
+  for (i = 0; i < NW; i++) {
+    CHECK(worker_blocks[i] != NULL);
+    if (CHUNK(worker_blocks[i]) == CHUNK(mine)) in_mine++;
+  }
+  CHECK(in_mine == 0);
+  for (i = 0; i < NW; i++) FREE(worker_blocks[i]);
+  stop(t);
+  FREE(mine);
+}
+
 /* A live thread's list of two chunks with free blocks: another thread
 ** takes over the second, not the first, which its thread allocates from.
 ** 64 KiB blocks, 12 to a chunk: 20 fill one and start the next (the
@@ -146,6 +167,7 @@ int main(void) {
   test_own_chunks();
   test_idle_thread_chunk_adopted();
   test_busy_chunk_left();
+  test_idle_without_free_left();
   test_second_chunk_adopted();
   sem_destroy(&to_worker);
   sem_destroy(&to_main);
