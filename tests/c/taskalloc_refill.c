@@ -24,10 +24,11 @@
 **                               more free blocks than any refill asks for
 **                               (an ended thread's): 64 blocks in 7 trips,
 **                               as many as the refills from new blocks
-**   taskalloc_refill taken      a thread's first block of a class takes
-**                               over an ended thread's chunk of it; its
-**                               next refills then take a trip each: no
-**                               look at the ended thread's shard
+**   taskalloc_refill taken      two ended threads' chunks of a class, no
+**                               free block in them: a thread's first
+**                               refill takes one over, its second the
+**                               other, its next ones take a trip each (no
+**                               look at the ended threads' shards)
 **   taskalloc_refill partial    a live thread's list of a class emptied
 **                               (its chunk back to the pool, or full):
 **                               another thread's first block of that
@@ -150,32 +151,48 @@ static void *leaves_free_list(void *arg) {
   return p[0];
 }
 
-/* taken: the ended thread (started after the counting one, so with
-** another shard) keeps one block of class T; the counting thread's first
-** Alloc of T takes its chunk over; the next 7 take 4 refills (of 2). */
+/* taken: the ended threads (started after the counting one, and the
+** second before the first ends, so each with a shard of its own) keep one
+** block of class T each; the counting thread's first Alloc of T takes one
+** chunk over. The next 7 Allocs take 4 refills (of 2): the first takes
+** the other chunk over (a look at its shard, both shards' locks, its own),
+** the others one trip each. */
 enum { T = 16000 };
+static sem_t first_has, first_go;
+static void *theirs[2];
 
 static void *one_block(void *arg) {
-  (void)arg;
-  return ALLOC(T);
+  int i = (int)(intptr_t)arg;
+  theirs[i] = ALLOC(T);
+  if (i == 0) {
+    sem_post(&first_has);
+    sem_wait(&first_go);
+  }
+  return NULL;
 }
 
 static void *takes_over(void *arg) {
   long *trips7 = arg, before;
   void *p[8];
-  pthread_t e;
-  void *theirs = NULL;
+  pthread_t e0, e1;
   int i;
-  FREE(ALLOC(32));  /* this thread's shard, before the other's */
-  if (pthread_create(&e, NULL, one_block, NULL) != 0 ||
-      pthread_join(e, &theirs) != 0 || !theirs)
+  FREE(ALLOC(32));  /* this thread's shard, before the others' */
+  sem_init(&first_has, 0, 0);
+  sem_init(&first_go, 0, 0);
+  if (pthread_create(&e0, NULL, one_block, (void *)(intptr_t)0) != 0)
     return NULL;
+  sem_wait(&first_has);
+  i = pthread_create(&e1, NULL, one_block, (void *)(intptr_t)1) == 0 &&
+      pthread_join(e1, NULL) == 0;
+  sem_post(&first_go);
+  pthread_join(e0, NULL);
+  if (!i || !theirs[0] || !theirs[1]) return NULL;
   p[0] = ALLOC(T);
   before = taken;
   for (i = 1; i < 8; i++) p[i] = ALLOC(T);
   *trips7 = taken - before;
   for (i = 0; i < 8; i++) FREE(p[i]);
-  return theirs;
+  return arg;
 }
 
 int main(int argc, char **argv) {
@@ -218,13 +235,14 @@ int main(int argc, char **argv) {
   } else if (strcmp(what, "taken") == 0) {
     pthread_t t;
     long t7 = -1;
-    void *theirs = NULL;
+    void *done = NULL;
     CHECK(pthread_create(&t, NULL, takes_over, &t7) == 0 &&
-          pthread_join(t, &theirs) == 0);
+          pthread_join(t, &done) == 0);
     printf("7 blocks after a chunk taken over: %ld trips\n", t7);
-    CHECK(theirs != NULL);
-    CHECK(t7 == 4);
-    FREE(theirs);
+    CHECK(done != NULL);
+    CHECK(t7 == 4 + 3);
+    FREE(theirs[0]);
+    FREE(theirs[1]);
   } else if (strcmp(what, "partial") == 0) {
     pthread_t t;
     long tx = -1, ty = -1, tf = -1;
