@@ -138,6 +138,40 @@ static void test_idle_without_free_left(void) {
   FREE(mine);
 }
 
+/* An ended thread's list of two chunks of 64 KiB blocks (12 to a chunk):
+** its 14 blocks fill the first and take 2 of the second (the list's first
+** then); 4 freed in the first put it back on the list, behind, and with
+** `both` one freed in the second too. Another thread's next block of the
+** class is one of those free ones, from the first chunk of the list that
+** has some. */
+static void *ended_blocks[14];
+static int ended_both;
+
+static void *two_chunks_end(void *arg) {
+  int i;
+  (void)arg;
+  for (i = 0; i < 14; i++) ended_blocks[i] = ALLOC(65536);
+  for (i = 0; i < 4; i++) FREE(ended_blocks[i]);
+  if (ended_both) FREE(ended_blocks[13]);
+  return NULL;
+}
+
+static void test_ended_free_blocks(int both) {
+  pthread_t t;
+  void *p;
+  int i;
+  ended_both = both;
+  CHECK(pthread_create(&t, NULL, two_chunks_end, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(CHUNK(ended_blocks[0]) != CHUNK(ended_blocks[13]));
+  p = ALLOC(65536);
+  CHECK(p != NULL);
+  CHECK(CHUNK(p) == CHUNK(ended_blocks[both ? 13 : 0]));
+  FREE(p);
+  for (i = 4; i < (both ? 13 : 14); i++) FREE(ended_blocks[i]);
+  m->lpVtbl->HeapMinimize(m);
+}
+
 /* A live thread's list of two chunks with free blocks: another thread
 ** takes over the second, not the first, which its thread allocates from.
 ** 64 KiB blocks, 12 to a chunk: 20 fill one and start the next (the
@@ -169,6 +203,8 @@ int main(void) {
   test_busy_chunk_left();
   test_idle_without_free_left();
   test_second_chunk_adopted();
+  test_ended_free_blocks(0);
+  test_ended_free_blocks(1);
   sem_destroy(&to_worker);
   sem_destroy(&to_main);
   return check_report();
