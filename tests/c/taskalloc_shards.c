@@ -172,6 +172,51 @@ static void test_ended_free_blocks(int both) {
   m->lpVtbl->HeapMinimize(m);
 }
 
+/* Two ended threads' chunks of a class: the first's (the lower shard)
+** with no free block, its one block live; the second's with free blocks.
+** Another thread's next block of the class is one of the second's free
+** ones: every shard no thread holds is looked at for free blocks before
+** one is taken over. */
+static sem_t first_in, first_out;
+static void *dry_kept, *lender_kept, *lender_freed;
+
+static void *dry_first(void *arg) {
+  (void)arg;
+  dry_kept = ALLOC(40000);
+  sem_post(&first_in);
+  sem_wait(&first_out);
+  return NULL;
+}
+
+static void *lender(void *arg) {
+  (void)arg;
+  lender_kept = ALLOC(40000);
+  lender_freed = ALLOC(40000);
+  FREE(lender_freed);
+  return NULL;
+}
+
+static void test_free_blocks_before_takeover(void) {
+  pthread_t t1, t2;
+  void *p;
+  sem_init(&first_in, 0, 0);
+  sem_init(&first_out, 0, 0);
+  CHECK(pthread_create(&t1, NULL, dry_first, NULL) == 0);
+  sem_wait(&first_in);
+  CHECK(pthread_create(&t2, NULL, lender, NULL) == 0 &&
+        pthread_join(t2, NULL) == 0);
+  sem_post(&first_out);
+  pthread_join(t1, NULL);
+  CHECK(dry_kept && lender_kept && CHUNK(dry_kept) != CHUNK(lender_kept));
+  p = ALLOC(40000);
+  CHECK(p != NULL && CHUNK(p) == CHUNK(lender_kept));
+  FREE(p);
+  FREE(dry_kept);
+  FREE(lender_kept);
+  sem_destroy(&first_in);
+  sem_destroy(&first_out);
+}
+
 /* A live thread's list of two chunks with free blocks: another thread
 ** takes over the second, not the first, which its thread allocates from.
 ** 64 KiB blocks, 12 to a chunk: 20 fill one and start the next (the
@@ -205,6 +250,7 @@ int main(void) {
   test_second_chunk_adopted();
   test_ended_free_blocks(0);
   test_ended_free_blocks(1);
+  test_free_blocks_before_takeover();
   sem_destroy(&to_worker);
   sem_destroy(&to_main);
   return check_report();
