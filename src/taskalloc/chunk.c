@@ -48,7 +48,11 @@ const uint8_t ta_cls16[65] = {
 };
 size_t ta_retain = DEFAULT_RETAIN;
 
-enum { CH_PARTIAL = 1, CH_FULL, CH_POOL };
+/* A chunk's `where`: CH_FULL while all its blocks are out (it is on no
+** list then), else CH_PARTIAL, 0 as in a new chunk's header (a chunk
+** empties only after it is CH_PARTIAL again, ta_class_give; the pool does
+** not read it). */
+enum { CH_PARTIAL, CH_FULL };
 
 struct list {
   struct chunk *head, *tail;
@@ -66,9 +70,12 @@ struct klass {
 };
 
 static struct klass g_cls[NSHARD][NCLASS];
+#define SHARD_LOCK { PTHREAD_MUTEX_INITIALIZER }
+#define SHARD_LOCKS4 SHARD_LOCK, SHARD_LOCK, SHARD_LOCK, SHARD_LOCK
+_Static_assert(NSHARD == 16, "one initialiser per shard's lock");
 static struct {
   _Alignas(64) pthread_mutex_t lock;
-} g_shard[NSHARD];
+} g_shard[NSHARD] = { SHARD_LOCKS4, SHARD_LOCKS4, SHARD_LOCKS4, SHARD_LOCKS4 };
 
 /* A class's shard and its lock follow from where it is in g_cls: nothing
 ** is written to g_cls at start-up, so the pages of shards no thread uses
@@ -129,7 +136,6 @@ static void list_push_back(struct list *l, struct chunk *c) {
 static void list_remove(struct list *l, struct chunk *c) {
   if (c->prev) c->prev->next = c->next; else l->head = c->next;
   if (c->next) c->next->prev = c->prev; else l->tail = c->prev;
-  c->next = c->prev = NULL;
 }
 
 static uint32_t class_size(unsigned c) {
@@ -160,8 +166,7 @@ static void read_retain(void) {
 }
 
 void ta_classes_init(void) {
-  unsigned c, sh;
-  for (sh = 0; sh < NSHARD; sh++) pthread_mutex_init(&g_shard[sh].lock, NULL);
+  unsigned c;
   for (c = 0; c < NCLASS; c++) {
     struct geom *g = &ta_geom[c];
     uint32_t b;
@@ -214,7 +219,6 @@ static void pool_trim(size_t keep) {
       if (clean_room()) {
         g_pool.clean[g_pool.nclean++] = (uintptr_t)batch[i];
       } else {  /* no memory for the array: kept as if dirty */
-        batch[i]->where = CH_POOL;
         list_push_back(&g_pool.dirty, batch[i]);
         g_pool.dirty_bytes += CHUNK_SIZE;
         keep = (size_t)-1;
@@ -235,11 +239,7 @@ static void chunk_empty(struct chunk *c) {
   UNPOISON((char *)c + BLOCKS_OFF, CHUNK_SIZE - BLOCKS_OFF);
   atomic_fetch_sub_explicit(&ta_meta, ta_nslots[c->cls] * sizeof(uint32_t),
                             RLX);
-  c->free = NULL;
-  c->nfree = 0;
-  c->next_idx = 0;
   pthread_mutex_lock(&g_pool.lock);
-  c->where = CH_POOL;
   list_push_front(&g_pool.dirty, c);
   g_pool.dirty_bytes += CHUNK_SIZE;
   pool_trim(ta_retain);
@@ -284,15 +284,15 @@ static struct chunk *chunk_get(unsigned sh, unsigned cls) {
   }
   pthread_mutex_unlock(&g_pool.lock);
   if (!c) {
-    c = ta_os_map_aligned(CHUNK_SIZE);
+    c = ta_os_map_aligned(CHUNK_SIZE);  /* zeroed: touched 0 */
     if (!c) return NULL;
-    c->touched = 0;
     atomic_fetch_add_explicit(&ta_mapped, CHUNK_SIZE, RLX);
     atomic_fetch_add_explicit(&ta_meta, CHUNK_HDR, RLX);
   }
+  /* (its `used` is 0: a chunk goes to the pool with no block out, and a
+  ** new one reads 0) */
   c->free = NULL;
   c->nfree = 0;
-  c->used = 0;
   c->next_idx = 0;
   c->cls = cls;
   atomic_store_explicit(&c->shard, sh, RLX);
@@ -303,7 +303,6 @@ static struct chunk *chunk_get(unsigned sh, unsigned cls) {
   if (!ta_table_set((uintptr_t)c,
                     (uintptr_t)c | ((uintptr_t)cls << E_CLS_SHIFT))) {
     pthread_mutex_lock(&g_pool.lock);
-    c->where = CH_POOL;
     list_push_back(&g_pool.dirty, c);
     g_pool.dirty_bytes += CHUNK_SIZE;
     pthread_mutex_unlock(&g_pool.lock);
@@ -490,7 +489,6 @@ void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
       pthread_mutex_unlock(klass_lock(k));
       return NULL;
     }
-    c->where = CH_PARTIAL;
     list_push_front(&k->partial, c);
     partial_note(k, cls);
   } else if (!c->nfree && c->next) {

@@ -4,9 +4,11 @@
 ** _init itself (calling the C library's) and keeps a table of which thread
 ** holds which mutex; it then drives each of the allocator's locks from one
 ** thread at a time: the classes' and the pool's (small blocks, empty
-** chunks given back, HeapMinimize), the large-block cache's, the thread
-** registry's (a thread's first call and its exit, statistics), the spy's,
-** and all of them around fork.
+** chunks given back, HeapMinimize, a chunk whose table leaf the system
+** refused, mmap defined by the test too), the large-block cache's, the
+** thread registry's (a thread's first call and its exit, statistics), two
+** shards' (an ended thread's chunk taken over), the spy's, and all of
+** them around fork.
 **
 ** A lock the allocator forgot to take shows up as the release of a mutex
 ** this thread does not hold: no second thread and no timing are needed to
@@ -38,10 +40,12 @@
 #include "interpose.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -283,12 +287,34 @@ static int locks_made_first(void) {
 static int held_here(void) { return 0; }
 #endif
 
+/* mmap refuses the next table leaf (its only mapping of 131072 bytes). */
+static _Atomic int refuse_leaf;
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  static void *(*f)(void *, size_t, int, int, int, off_t);
+  INTERPOSE_NEXT(f, "mmap");
+  if (len == 131072 && atomic_exchange(&refuse_leaf, 0)) {
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
+  return f(addr, len, prot, flags, fd, off);
+}
+
 /* After each call: nothing released that was not held, nothing held. */
 static int locks_balanced(void) {
   return atomic_load(&bad_unlocks) == 0 && held_here() == 0;
 }
 
 /* ---- the allocator's locks, one thread at a time ------------------------ */
+
+/* The first chunk's table leaf refused (so the first block too): the
+** chunk goes to the pool under the pool's lock. */
+static void leaf_refused(void) {
+  atomic_store(&refuse_leaf, 1);
+  CHECK(ALLOC(100) == NULL);
+  CHECK(atomic_load(&refuse_leaf) == 0);
+  CHECK(locks_balanced());
+}
 
 /* Small blocks of several classes: each class's lock (refills, flushes),
 ** the pool's when a chunk is taken and when an empty one comes back (with
@@ -350,6 +376,28 @@ static void registry(void) {
   CHECK(pthread_join(t, NULL) == 0 && worker_ok);
   CHECK(locks_balanced());
   CHECK(live_blocks() == 0);
+  CHECK(locks_balanced());
+}
+
+/* Two shards' locks at once: a chunk of an ended thread, with no free
+** block (its one block live), taken over by this thread's first block of
+** the class. */
+static void *one_block(void *arg) {
+  (void)arg;
+  return ALLOC(16000);
+}
+
+static void two_shards(void) {
+  pthread_t t;
+  void *theirs = NULL, *mine;
+  CHECK(pthread_create(&t, NULL, one_block, NULL) == 0);
+  CHECK(pthread_join(t, &theirs) == 0 && theirs != NULL);
+  mine = ALLOC(16000);
+  CHECK(mine != NULL);
+  CHECK(((uintptr_t)mine & ~(MiB - 1)) == ((uintptr_t)theirs & ~(MiB - 1)));
+  CHECK(locks_balanced());
+  FREE(mine);
+  FREE(theirs);
   CHECK(locks_balanced());
 }
 
@@ -456,10 +504,12 @@ int main(int argc, char **argv) {
   setenv("IMALLOC_RETAIN", "0", 1);
   CHECK(imalloc_CoGetMalloc(1, &m) == S_OK);
   CHECK(locks_balanced());
+  leaf_refused();
   small_blocks();
   if (fork_first) around_fork();
   large_blocks();
   registry();
+  two_shards();
   spy();
   if (!fork_first) around_fork();
 #if LOCK_TABLE

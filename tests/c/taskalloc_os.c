@@ -20,6 +20,8 @@
 **                              allocator is built as for a POSIX system
 **                              without mremap) growth is a copy
 **   taskalloc_os leaf-once     the first leaf refused once
+**   taskalloc_os leaf-small    the same for the first chunk: the chunk
+**                              goes to the pool, and serves the next Alloc
 **   taskalloc_os leaf-always   every leaf refused
 **   taskalloc_os leaf-race     two threads map the first leaf at once
 **   taskalloc_os leaf-grow     a block grown into a range whose leaf is
@@ -30,6 +32,9 @@
 **   taskalloc_os neighbours    blocks side by side (mapped by this program):
 **                              a Free, move or shrink clears its own entries
 **   taskalloc_os pool-array    the pool's array of empty chunks grown
+**                              (a page, then two) and its chunks taken again
+**   taskalloc_os pool-refused  that array refused: the chunks stay in the
+**                              pool with their pages, and are taken again
 **   taskalloc_os interior      a Free of a pointer inside a large block
 **                              mapped low (by this program) leaves it be
 **
@@ -41,6 +46,7 @@
 #include "client.h"
 #include "fake_com.h"
 #include "interpose.h"
+#include "taskalloc/internal.h"  /* CHUNK_SIZE, CHUNK_HDR */
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -93,6 +99,10 @@ static _Atomic uintptr_t refused_move_to;  /* target of a refused move */
 static _Atomic int old_kernel;
 static _Atomic int moves_done, moves_failed;  /* while old_kernel */
 static long page;
+/* Mappings of less than a MiB but leaves (the pool's array), their
+** lengths in turn. */
+static _Atomic size_t small_maps[4];
+static _Atomic int nsmall;
 
 /* leaf-race: the thread that stops inside its leaf's mmap, and where */
 static _Thread_local int stop_in_leaf;
@@ -165,6 +175,10 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   }
   r = real(addr, len, prot, flags, fd, off);
   if (r != MAP_FAILED) atomic_fetch_add(&held, (long)len);
+  if (r != MAP_FAILED && len < MiB && len != LEAF) {
+    int i = atomic_fetch_add(&nsmall, 1);
+    if (i < 4) atomic_store(&small_maps[i], len);
+  }
   if (r != MAP_FAILED && len == LEAF && stop_in_leaf) {
     stop_in_leaf = 0;
     atomic_store(&held_leaf, (uintptr_t)r);
@@ -531,30 +545,126 @@ static void accounting(void) {
 
 /* The pool keeps the addresses of the empty chunks whose pages it gave
 ** back in an array of its own, a page at first (512 chunks), doubled when
-** full. Over 600 chunks emptied and given back: the array is mapped, then
-** moved to a larger mapping, and mapped_bytes follows both. Blocks of
-** 64 KiB, a dozen to a chunk, are never written: the chunks cost little. */
-static void pool_array(void) {
-  enum { NCHUNKS = 600, MAXB = NCHUNKS * 16 };
-  static void *v[MAXB];
-  uintptr_t last = 0;
-  int n = 0, chunks = 0, ok = 1, i;
-  while (chunks < NCHUNKS && n < MAXB) {
+** full. Blocks of 64 KiB, a dozen to a chunk, are never written: the
+** chunks cost little (a page each: the header). */
+enum { NCHUNKS = 600, MAXB = NCHUNKS * 16 };
+static void *pool_v[MAXB];
+static uintptr_t pool_c[NCHUNKS];
+
+/* Blocks of 64 KiB into pool_v until they span nchunks chunks (their
+** addresses into pool_c): how many blocks, or 0 if one did not come. */
+static int fill_chunks(int nchunks) {
+  int n = 0, chunks = 0;
+  while (chunks < nchunks && n < MAXB) {
     uintptr_t c;
-    if (!(v[n] = ALLOC(65536))) {
-      ok = 0;
-      break;
-    }
-    c = (uintptr_t)v[n++] & ~(MiB - 1);
-    if (c != last) chunks++;
-    last = c;
+    if (!(pool_v[n] = ALLOC(65536))) return 0;
+    c = (uintptr_t)pool_v[n++] & ~(MiB - 1);
+    if (!chunks || c != pool_c[chunks - 1]) pool_c[chunks++] = c;
   }
-  CHECK(ok && chunks == NCHUNKS);
+  return chunks == nchunks ? n : 0;
+}
+
+/* Whether the header page of the chunk at c is resident. */
+static int headers_resident_at(uintptr_t c) {
+  unsigned char v;
+  return mincore((void *)c, (size_t)page, &v) == 0 && (v & 1);
+}
+
+/* Of the first n chunks of pool_c, those whose header page is resident. */
+static int headers_resident(int n) {
+  int i, r = 0;
+  for (i = 0; i < n; i++) r += headers_resident_at(pool_c[i]);
+  return r;
+}
+
+/* Over 600 chunks emptied and given back: the array is mapped (a page),
+** then moved to a mapping of two, and mapped_bytes follows both, and so
+** does metadata_bytes: of what the 600 chunks (new: this process had
+** none) and the array added, all is bookkeeping but the chunks' blocks.
+** The same blocks again are carved from those chunks, all 600 found in
+** the array: not one chunk mapped. */
+static void pool_array(void) {
+  struct imalloc_taskstats st0 = stats(), st1;
+  int n = fill_chunks(NCHUNKS), i;
+  size_t mapped;
+  CHECK(n > 0);
   CHECK(agrees());
-  for (i = 0; i < n; i++) FREE(v[i]);
+  for (i = 0; i < n; i++) FREE(pool_v[i]);
   m->lpVtbl->HeapMinimize(m);  /* every empty chunk's pages given back */
   CHECK(agrees());
+  st1 = stats();
+  CHECK(st1.live_blocks == 0);
+  CHECK((st1.mapped_bytes - st0.mapped_bytes) -
+            (st1.metadata_bytes - st0.metadata_bytes) ==
+        (size_t)NCHUNKS * (CHUNK_SIZE - CHUNK_HDR));
+  CHECK(atomic_load(&nsmall) == 2);
+  CHECK(atomic_load(&small_maps[0]) == (size_t)page);
+  CHECK(atomic_load(&small_maps[1]) == 2 * (size_t)page);
+  mapped = stats().mapped_bytes;
+  n = fill_chunks(NCHUNKS);
+  CHECK(n > 0);
+  CHECK(stats().mapped_bytes == mapped);
+  CHECK(agrees());
+  for (i = 0; i < n; i++) FREE(pool_v[i]);
   CHECK(stats().live_blocks == 0);
+}
+
+/* 40 chunks emptied with every mmap refused: the pool keeps 32 (MiB, the
+** bound) with their pages; the pages of the others are given back, but
+** the array that would hold them cannot be mapped: they stay in the pool
+** as if they had their pages, and trimming stops. The same blocks again
+** take those 40 chunks from the pool, no chunk mapped. With mmap allowed
+** again, 33 of them emptied: the pool keeps 32 with their pages, the
+** 33rd's go back to the system (the array is mapped), the 7 in use keep
+** theirs. */
+enum { REFUSED_N = 40, REFUSED_KEPT = 32 };
+static size_t refused_mapped;  /* mapped_bytes after the second fill */
+static int refused_n;          /* its blocks */
+
+/* The second fill, in a thread whose exit gives its cache back: the
+** blocks of the first REFUSED_KEPT + 1 chunks freed. */
+static void *refill_chunks(void *arg) {
+  int i, j;
+  (void)arg;
+  refused_n = fill_chunks(REFUSED_N);
+  refused_mapped = refused_n > 0 ? stats().mapped_bytes : 0;
+  for (i = 0; i < refused_n; i++) {
+    for (j = 0; j <= REFUSED_KEPT; j++)
+      if (((uintptr_t)pool_v[i] & ~(MiB - 1)) == pool_c[j]) break;
+    if (j <= REFUSED_KEPT) {
+      FREE(pool_v[i]);
+      pool_v[i] = NULL;
+    }
+  }
+  return NULL;
+}
+
+static void pool_refused(void) {
+  int n = fill_chunks(REFUSED_N), i;
+  size_t mapped;
+  pthread_t t;
+  CHECK(n > 0);
+  atomic_store(&mmap_refusals, 1000);
+  for (i = 0; i < n; i++) FREE(pool_v[i]);
+  m->lpVtbl->HeapMinimize(m);
+  atomic_store(&mmap_refusals, 0);
+  CHECK(atomic_load(&nsmall) == 0);
+  CHECK(agrees());
+  CHECK(stats().live_blocks == 0);
+  mapped = stats().mapped_bytes;
+  CHECK(pthread_create(&t, NULL, refill_chunks, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(refused_n > 0);
+  CHECK(refused_mapped == mapped);
+  CHECK(atomic_load(&nsmall) == 1);
+  i = headers_resident(REFUSED_N);
+  if (i != REFUSED_N - 1)
+    printf("# %d of %d chunks kept their pages\n", i, REFUSED_N);
+  CHECK(i == REFUSED_N - 1);
+  for (i = 0; i < refused_n; i++) FREE(pool_v[i]);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(stats().live_blocks == 0);
+  CHECK(agrees());
 }
 
 /* ---- leaves -------------------------------------------------------------- */
@@ -562,6 +672,50 @@ static void pool_array(void) {
 /* The first large block needs the first leaf; refused once, the block is
 ** refused, and nothing stays mapped for it: not even a leaf to clear its
 ** entries (a region without a leaf already reads 0). */
+/* The first small block needs the first chunk, and the chunk's entry the
+** first leaf: refused once, the block is refused, and the chunk is kept
+** in the pool, empty, as if it had had blocks: the next block (from a
+** thread, which gives its cache back when it ends) comes from it (no
+** other chunk mapped), and once it is empty again the pool keeps it with
+** its pages (nothing to give back: no array of such chunks mapped). Then
+** 40 chunks (it first) emptied: the pool keeps 32 with their pages. */
+static uintptr_t small_chunk;
+
+static void *small_block(void *arg) {
+  void *p = ALLOC(100);
+  (void)arg;
+  small_chunk = (uintptr_t)p & ~(MiB - 1);
+  FREE(p);
+  return NULL;
+}
+
+static void *fill_and_free(void *arg) {
+  int n = fill_chunks(REFUSED_N), i;
+  (void)arg;
+  for (i = 0; i < n; i++) FREE(pool_v[i]);
+  return NULL;
+}
+
+static void leaf_small(void) {
+  size_t mapped;
+  pthread_t t;
+  atomic_store(&leaf_refusals, 1);
+  CHECK(ALLOC(100) == NULL);
+  CHECK(atomic_load(&leaf_refusals) == 0);
+  CHECK(agrees());
+  mapped = stats().mapped_bytes;
+  CHECK(pthread_create(&t, NULL, small_block, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(small_chunk != 0);
+  CHECK(stats().mapped_bytes == mapped + LEAF);
+  CHECK(atomic_load(&nsmall) == 0);
+  CHECK(agrees());
+  CHECK(pthread_create(&t, NULL, fill_and_free, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(pool_c[0] == small_chunk);  /* the pool's only chunk, taken first */
+  CHECK(headers_resident(REFUSED_N) == REFUSED_KEPT);
+}
+
 static void leaf_once(void) {
   struct imalloc_taskstats st0 = stats(), st1;
   void *p;
@@ -1050,21 +1204,23 @@ int main(int argc, char **argv) {
   if (!client_open()) return 1;
   if (!strcmp(mode, "accounting")) accounting();
   else if (!strcmp(mode, "leaf-once")) leaf_once();
+  else if (!strcmp(mode, "leaf-small")) leaf_small();
   else if (!strcmp(mode, "leaf-always")) leaf_always();
   else if (!strcmp(mode, "leaf-race")) leaf_race();
   else if (!strcmp(mode, "leaf-grow")) leaf_grow();
   else if (!strcmp(mode, "leaf-grow-in-place")) leaf_grow_in_place();
   else if (!strcmp(mode, "neighbours")) neighbours();
   else if (!strcmp(mode, "pool-array")) pool_array();
+  else if (!strcmp(mode, "pool-refused")) pool_refused();
   else if (!strcmp(mode, "top")) top();
   else if (!strcmp(mode, "max")) max_block();
   else if (!strcmp(mode, "no-mremap")) no_mremap();
   else if (!strcmp(mode, "pieces")) pieces();
   else if (!strcmp(mode, "interior")) interior();
   else {
-    printf("usage: taskalloc_os accounting|leaf-once|leaf-always|leaf-race|"
-           "leaf-grow|leaf-grow-in-place|neighbours|pool-array|top|max|no-mremap|"
-           "pieces|interior\n");
+    printf("usage: taskalloc_os accounting|leaf-once|leaf-small|leaf-always|"
+           "leaf-race|leaf-grow|leaf-grow-in-place|neighbours|pool-array|"
+           "pool-refused|top|max|no-mremap|pieces|interior\n");
     return 2;
   }
   return check_report();

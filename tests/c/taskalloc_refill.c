@@ -19,6 +19,25 @@
 **                               192 bytes, a limit of 2 * 42 = 84, not a
 **                               power of two: refills of 1, 2, ..., 64,
 **                               then 84 (not 84 after 32)
+**   taskalloc_refill flush      blocks of 16000 bytes (above 8 KiB: a batch
+**                               of 1 block, a limit of 2): of 64 Frees,
+**                               every one past the bin's 2 flushes a block,
+**                               a trip each
+**   taskalloc_refill free-list  blocks of 128 bytes from a chunk with
+**                               more free blocks than any refill asks for
+**                               (an ended thread's): 64 blocks in 7 trips,
+**                               as many as the refills from new blocks
+**   taskalloc_refill taken      two ended threads' chunks of a class, no
+**                               free block in them: a thread's first
+**                               refill takes one over, its second the
+**                               other, its next ones take a trip each (no
+**                               look at the ended threads' shards)
+**   taskalloc_refill partial    a live thread's list of a class emptied
+**                               (its chunk back to the pool, or full):
+**                               another thread's first block of that
+**                               class takes the trips of a class no
+**                               thread ever used, no look at the first
+**                               thread's shard
 **
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
@@ -28,6 +47,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +83,7 @@ enum { MAXN = 1000 };
 struct job {
   size_t size, n;  /* n blocks of size bytes */
   long trips;      /* mutexes taken for them */
+  long free_trips; /* and for freeing them */
   int ok;          /* every block came */
 };
 
@@ -81,12 +102,16 @@ static void *run(void *arg) {
     if (!p[i]) j->ok = 0;
   }
   j->trips = taken - before;
+  before = taken;
   for (i = 0; i < j->n; i++) FREE(p[i]);
+  j->free_trips = taken - before;
   FREE(first);
   return NULL;
 }
 
-static long trips(size_t size, size_t n) {
+/* The trips of n Allocs of size bytes in a fresh thread, or of the n
+** Frees after them (frees non-zero); -1 if a block did not come. */
+static long trips(size_t size, size_t n, int frees) {
   struct job j;
   pthread_t t;
   memset(&j, 0, sizeof j);
@@ -94,7 +119,83 @@ static long trips(size_t size, size_t n) {
   j.n = n;
   if (pthread_create(&t, NULL, run, &j) != 0 || pthread_join(t, NULL) != 0)
     return -1;
-  return j.ok ? j.trips : -1;
+  return j.ok ? (frees ? j.free_trips : j.trips) : -1;
+}
+
+/* partial: the live thread, which empties its list of class X (its chunk
+** empty) and of class FULL (its chunk full: 12 blocks of 64 KiB fit in
+** one, the last refill carves the 12th), and waits until main has
+** counted. */
+enum { X = 5000, Y = 6000, FULL = 65536, NFULL = 12 };
+static sem_t emptied, counted;
+
+static void *empties_x(void *arg) {
+  void *p[NFULL];
+  int i;
+  (void)arg;
+  FREE(ALLOC(X));
+  m->lpVtbl->HeapMinimize(m);  /* its cache flushed: the chunk empty */
+  for (i = 0; i < NFULL; i++) p[i] = ALLOC(FULL);
+  sem_post(&emptied);
+  sem_wait(&counted);
+  for (i = 0; i < NFULL; i++) FREE(p[i]);
+  return NULL;
+}
+
+/* free-list: a thread that allocates 200 blocks of 128 bytes, frees all
+** but one and ends: their chunk keeps 199 free blocks, and those its
+** cache held, on its free list. */
+static void *leaves_free_list(void *arg) {
+  static void *p[200];
+  int i;
+  (void)arg;
+  for (i = 0; i < 200; i++) p[i] = ALLOC(128);
+  for (i = 1; i < 200; i++) FREE(p[i]);
+  return p[0];
+}
+
+/* taken: the ended threads (started after the counting one, and the
+** second before the first ends, so each with a shard of its own) keep one
+** block of class T each; the counting thread's first Alloc of T takes one
+** chunk over. The next 7 Allocs take 4 refills (of 2): the first takes
+** the other chunk over (a look at its shard, both shards' locks, its own),
+** the others one trip each. */
+enum { T = 16000 };
+static sem_t first_has, first_go;
+static void *theirs[2];
+
+static void *one_block(void *arg) {
+  int i = (int)(intptr_t)arg;
+  theirs[i] = ALLOC(T);
+  if (i == 0) {
+    sem_post(&first_has);
+    sem_wait(&first_go);
+  }
+  return NULL;
+}
+
+static void *takes_over(void *arg) {
+  long *trips7 = arg, before;
+  void *p[8];
+  pthread_t e0, e1;
+  int i;
+  FREE(ALLOC(32));  /* this thread's shard, before the others' */
+  sem_init(&first_has, 0, 0);
+  sem_init(&first_go, 0, 0);
+  if (pthread_create(&e0, NULL, one_block, (void *)(intptr_t)0) != 0)
+    return NULL;
+  sem_wait(&first_has);
+  i = pthread_create(&e1, NULL, one_block, (void *)(intptr_t)1) == 0 &&
+      pthread_join(e1, NULL) == 0;
+  sem_post(&first_go);
+  pthread_join(e0, NULL);
+  if (!i || !theirs[0] || !theirs[1]) return NULL;
+  p[0] = ALLOC(T);
+  before = taken;
+  for (i = 1; i < 8; i++) p[i] = ALLOC(T);
+  *trips7 = taken - before;
+  for (i = 0; i < 8; i++) FREE(p[i]);
+  return arg;
 }
 
 /* Blocks of size, whose bin's limit is limit (above 64): refills of 1, 2,
@@ -102,8 +203,9 @@ static long trips(size_t size, size_t n) {
 ** blocks in 8 trips. The same chunk serves all (at most 24 KiB, far from a
 ** chunk's end), so the differences are the refills'. */
 static void refills_to_limit(size_t size, size_t limit) {
-  long t127 = trips(size, 127), t128 = trips(size, 128),
-       tfull = trips(size, 127 + limit), tmore = trips(size, 128 + limit);
+  long t127 = trips(size, 127, 0), t128 = trips(size, 128, 0),
+       tfull = trips(size, 127 + limit, 0),
+       tmore = trips(size, 128 + limit, 0);
   printf("blocks of %zu bytes: 127: %ld, 128: %ld, %zu: %ld, %zu: %ld "
          "trips\n", size, t127, t128, 127 + limit, tfull, 128 + limit, tmore);
   CHECK(t127 >= 1 && t128 >= 1 && tfull >= 1 && tmore >= 1);
@@ -120,7 +222,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (strcmp(what, "doubling") == 0) {
-    long t = trips(16, MAXN);
+    long t = trips(16, MAXN, 0);
     printf("1000 blocks of 16 bytes: %ld trips\n", t);
     CHECK(t >= 1);  /* the counting works: the first refill takes a lock */
     /* 1, 2, 4 ... 128, then 128 each: 14 refills, and the chunks' */
@@ -130,8 +232,52 @@ int main(int argc, char **argv) {
     ** 192 bytes: a batch of 8192 / 192 = 42, a limit of 84. */
     refills_to_limit(128, 128);
     refills_to_limit(192, 84);
+  } else if (strcmp(what, "free-list") == 0) {
+    pthread_t t;
+    void *kept = NULL;
+    long t64 = -1;
+    if (pthread_create(&t, NULL, leaves_free_list, NULL) == 0 &&
+        pthread_join(t, &kept) == 0)
+      t64 = trips(128, 64, 0);
+    printf("64 blocks of 128 bytes from a free list: %ld trips\n", t64);
+    CHECK(kept != NULL);
+    CHECK(t64 == 7);  /* refills of 1, 2, 4, ..., 32 blocks: 63; then 64 */
+    FREE(kept);
+  } else if (strcmp(what, "taken") == 0) {
+    pthread_t t;
+    long t7 = -1;
+    void *done = NULL;
+    CHECK(pthread_create(&t, NULL, takes_over, &t7) == 0 &&
+          pthread_join(t, &done) == 0);
+    printf("7 blocks after a chunk taken over: %ld trips\n", t7);
+    CHECK(done != NULL);
+    CHECK(t7 == 4 + 3);
+    FREE(theirs[0]);
+    FREE(theirs[1]);
+  } else if (strcmp(what, "partial") == 0) {
+    pthread_t t;
+    long tx = -1, ty = -1, tf = -1;
+    sem_init(&emptied, 0, 0);
+    sem_init(&counted, 0, 0);
+    if (pthread_create(&t, NULL, empties_x, NULL) == 0) {
+      sem_wait(&emptied);
+      tx = trips(X, 1, 0);
+      tf = trips(FULL, 1, 0);
+      ty = trips(Y, 1, 0);
+      sem_post(&counted);
+      pthread_join(t, NULL);
+    }
+    printf("a first block: %ld trips (%ld: its chunk full), of a class "
+           "never used: %ld\n", tx, tf, ty);
+    CHECK(tx >= 1 && ty >= 1);
+    CHECK(tx == ty);
+    CHECK(tf == ty);
+  } else if (strcmp(what, "flush") == 0) {
+    long t = trips(16000, 64, 1);
+    printf("64 Frees of 16000 bytes: %ld trips\n", t);
+    CHECK(t >= 62 && t <= 64);
   } else {
-    printf("FAIL: give doubling or batch\n0 passed, 1 failed\n");
+    printf("FAIL: give doubling, batch, flush, free-list, taken or partial\n0 passed, 1 failed\n");
     return 1;
   }
   return check_report();

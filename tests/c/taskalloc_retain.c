@@ -6,14 +6,15 @@
 **
 ** BYTES is what the value means (the default, 32 MiB, for a malformed
 ** one). A freed large block whose mapping fits in BYTES stays mapped for
-** reuse, and so do two that fill BYTES exactly; one larger than BYTES is
-** unmapped at once (mapped_bytes).
+** reuse, and so do two that fill BYTES exactly; one larger than BYTES,
+** even by one page, is unmapped at once (mapped_bytes).
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #include "check.h"
 #include "client.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #define MiB ((size_t)1 << 20)
 
@@ -34,10 +35,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   retain = (size_t)strtoull(argv[1], NULL, 10);
-  /* first, the cache empty: two blocks of half the bound (or of 32 MiB)
-  ** that fill it (exactly, up to 64 MiB), freed: both kept */
+  /* first, the cache empty: two blocks of half the bound that fill it
+  ** exactly, freed: both kept (address space only: no page is touched) */
   if (retain >= 256 * 1024) {
-    size_t half = (retain < 64 * MiB ? retain : 64 * MiB) / 2;
+    size_t half = retain / 2;
     void *a = ALLOC(half), *b = ALLOC(half);
     size_t before = stats().mapped_bytes;
     CHECK(a && b);
@@ -46,6 +47,11 @@ int main(int argc, char **argv) {
     CHECK(stats().mapped_bytes == before);
     m->lpVtbl->HeapMinimize(m);
     CHECK(stats().mapped_bytes == before - 2 * half);
+  }
+  /* one page more than the bound (a large block): unmapped, all of it */
+  if (retain >= 64 * 1024) {
+    size_t over = retain + (size_t)sysconf(_SC_PAGESIZE);
+    CHECK(unmapped_by_free(over) == over);
   }
   /* too large to keep: unmapped, all of it */
   big = ((retain / MiB) + 2) * MiB;  /* whole pages, more than retain */

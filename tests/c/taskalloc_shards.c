@@ -1,7 +1,8 @@
 /*
 ** taskalloc_shards.c: each thread allocates from chunks of its own
 ** (src/taskalloc/chunk.c, "shards"), and free blocks in another thread's
-** chunks are not stranded when that thread stops allocating. Everything is
+** chunks are not stranded when that thread stops allocating, but the chunk
+** it allocates from is left to it. Everything is
 ** an address or a chunk's address: threads step in turn (semaphores),
 ** nothing depends on timing. Prints "N passed, N failed"; exits non-zero on
 ** a failure.
@@ -96,12 +97,160 @@ static void test_idle_thread_chunk_adopted(void) {
   stop(t);
 }
 
+/* A live thread's only chunk of a class, with free blocks, is the one it
+** allocates from: another thread's first block of the class does not
+** take it over while that thread took blocks since it last looked (a
+** thread that never looked: always). */
+static void test_busy_chunk_left(void) {
+  void *mine[5];
+  pthread_t t;
+  int i;
+  for (i = 0; i < 5; i++) mine[i] = ALLOC(32768);
+  FREE(mine[3]);
+  FREE(mine[4]);
+  m->lpVtbl->HeapMinimize(m);  /* this thread's cache back to the chunk */
+  CHECK(start(&t, 32768, 1));
+  CHECK(worker_blocks[0] != NULL);
+  CHECK(CHUNK(worker_blocks[0]) != CHUNK(mine[0]));
+  FREE(worker_blocks[0]);
+  stop(t);
+  for (i = 0; i < 3; i++) FREE(mine[i]);
+}
+
+/* A live thread's only chunk of a class with no free block (only blocks
+** never handed out) is never taken over, even idle: another thread whose
+** own chunks fill up (so that it looks again, that thread idle since)
+** takes new ones. */
+static void test_idle_without_free_left(void) {
+  enum { NW = 40 };  /* blocks of 48 KiB: more than two chunks */
+  void *mine = ALLOC(49152);
+  pthread_t t;
+  int i, in_mine = 0;
+  CHECK(mine != NULL);
+  CHECK(start(&t, 49152, NW));
+  for (i = 0; i < NW; i++) {
+    CHECK(worker_blocks[i] != NULL);
+    if (CHUNK(worker_blocks[i]) == CHUNK(mine)) in_mine++;
+  }
+  CHECK(in_mine == 0);
+  for (i = 0; i < NW; i++) FREE(worker_blocks[i]);
+  stop(t);
+  FREE(mine);
+}
+
+/* An ended thread's list of two chunks of 64 KiB blocks (12 to a chunk):
+** its 14 blocks fill the first and take 2 of the second (the list's first
+** then); 4 freed in the first put it back on the list, behind, and with
+** `both` one freed in the second too. Another thread's next block of the
+** class is one of those free ones, from the first chunk of the list that
+** has some. */
+static void *ended_blocks[14];
+static int ended_both;
+
+static void *two_chunks_end(void *arg) {
+  int i;
+  (void)arg;
+  for (i = 0; i < 14; i++) ended_blocks[i] = ALLOC(65536);
+  for (i = 0; i < 4; i++) FREE(ended_blocks[i]);
+  if (ended_both) FREE(ended_blocks[13]);
+  return NULL;
+}
+
+static void test_ended_free_blocks(int both) {
+  pthread_t t;
+  void *p;
+  int i;
+  ended_both = both;
+  CHECK(pthread_create(&t, NULL, two_chunks_end, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(CHUNK(ended_blocks[0]) != CHUNK(ended_blocks[13]));
+  p = ALLOC(65536);
+  CHECK(p != NULL);
+  CHECK(CHUNK(p) == CHUNK(ended_blocks[both ? 13 : 0]));
+  FREE(p);
+  for (i = 4; i < (both ? 13 : 14); i++) FREE(ended_blocks[i]);
+  m->lpVtbl->HeapMinimize(m);
+}
+
+/* Two ended threads' chunks of a class: the first's (the lower shard)
+** with no free block, its one block live; the second's with free blocks.
+** Another thread's next block of the class is one of the second's free
+** ones: every shard no thread holds is looked at for free blocks before
+** one is taken over. */
+static sem_t first_in, first_out;
+static void *dry_kept, *lender_kept, *lender_freed;
+
+static void *dry_first(void *arg) {
+  (void)arg;
+  dry_kept = ALLOC(40000);
+  sem_post(&first_in);
+  sem_wait(&first_out);
+  return NULL;
+}
+
+static void *lender(void *arg) {
+  (void)arg;
+  lender_kept = ALLOC(40000);
+  lender_freed = ALLOC(40000);
+  FREE(lender_freed);
+  return NULL;
+}
+
+static void test_free_blocks_before_takeover(void) {
+  pthread_t t1, t2;
+  void *p;
+  sem_init(&first_in, 0, 0);
+  sem_init(&first_out, 0, 0);
+  CHECK(pthread_create(&t1, NULL, dry_first, NULL) == 0);
+  sem_wait(&first_in);
+  CHECK(pthread_create(&t2, NULL, lender, NULL) == 0 &&
+        pthread_join(t2, NULL) == 0);
+  sem_post(&first_out);
+  pthread_join(t1, NULL);
+  CHECK(dry_kept && lender_kept && CHUNK(dry_kept) != CHUNK(lender_kept));
+  p = ALLOC(40000);
+  CHECK(p != NULL && CHUNK(p) == CHUNK(lender_kept));
+  FREE(p);
+  FREE(dry_kept);
+  FREE(lender_kept);
+  sem_destroy(&first_in);
+  sem_destroy(&first_out);
+}
+
+/* A live thread's list of two chunks with free blocks: another thread
+** takes over the second, not the first, which its thread allocates from.
+** 64 KiB blocks, 12 to a chunk: 20 fill one and start the next (the
+** list's first); 4 freed in the full one put it back on the list, behind. */
+static void test_second_chunk_adopted(void) {
+  void *mine[20];
+  pthread_t t;
+  int i;
+  for (i = 0; i < 20; i++) mine[i] = ALLOC(65536);
+  CHECK(CHUNK(mine[0]) != CHUNK(mine[19]));
+  for (i = 0; i < 4; i++) FREE(mine[i]);
+  FREE(mine[19]);
+  FREE(mine[18]);
+  m->lpVtbl->HeapMinimize(m);  /* this thread's cache back to the chunks */
+  CHECK(start(&t, 65536, 1));
+  CHECK(worker_blocks[0] != NULL);
+  CHECK(CHUNK(worker_blocks[0]) == CHUNK(mine[0]));
+  FREE(worker_blocks[0]);
+  stop(t);
+  for (i = 4; i < 18; i++) FREE(mine[i]);
+}
+
 int main(void) {
   if (!client_open()) return 1;
   sem_init(&to_worker, 0, 0);
   sem_init(&to_main, 0, 0);
   test_own_chunks();
   test_idle_thread_chunk_adopted();
+  test_busy_chunk_left();
+  test_idle_without_free_left();
+  test_second_chunk_adopted();
+  test_ended_free_blocks(0);
+  test_ended_free_blocks(1);
+  test_free_blocks_before_takeover();
   sem_destroy(&to_worker);
   sem_destroy(&to_main);
   return check_report();
