@@ -57,7 +57,11 @@ static const char record_kept[] =
   "bs[49]:free()\n"
   "assert(debug.getuservalue(owned, 1) ~= t,\n"
   "       'the record table kept after most of its blocks went')\n"
-  "assert(not pcall(m.free, m, bs[50]:ptr()), 'a record lost')\n";
+  "assert(not pcall(m.free, m, bs[50]:ptr()), 'a record lost')\n"
+  "local t2 = debug.getuservalue(owned, 1)\n"
+  "bs[51]:free()  -- 14 of a new peak of 15: not below a quarter\n"
+  "assert(debug.getuservalue(owned, 1) == t2,\n"
+  "       'made anew again at once: the peak was not reset')\n";
 
 /* A finalizer that runs while the record's table is being made anew (at
 ** its one allocation) frees a buffer, which makes the table anew within
