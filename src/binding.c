@@ -38,9 +38,9 @@ static lua_Integer hresult_code(HRESULT hr) {
   return (lua_Integer)(uint32_t)hr;
 }
 
-const char *imalloc_todigits(char *out, uint64_t v, unsigned base, int width,
+const char *imalloc_todigits(char *out, uintptr_t v, unsigned base, int width,
                              const char *digits) {
-  uint64_t rest = v;
+  uintptr_t rest = v;
   int n = 1, i;
   while ((rest /= base) != 0) n++;
   if (n < width) n = width;
