@@ -254,12 +254,12 @@ static inline void imalloc_checkfreeable(lua_State *L, imalloc_Handle *h,
 
 /* `v` in base `base` (10 or 16) with the digit set `digits`, at least
 ** `width` digits (zeros first), into `out` (IMALLOC_HEXDIGITS chars for a
-** pointer, IMALLOC_DECIMAL for a size_t); returns `out`. `v` is a
+** pointer, IMALLOC_DECIMAL for a size_t); returns `out`. lua_pushfstring
+** has no %x, "%p" prints differently with glibc and msvcrt, %I exists
+** only from Lua 5.3 on, and %d would cut a size_t to an int. `v` is a
 ** uintptr_t, not a uint64_t: a 64-bit division on 32-bit x86 would call
 ** libgcc, which a LuaRocks mingw-w64 build then needs at run time
-** (wine32-rocks-mingw). lua_pushfstring
-** has no %x, "%p" prints differently with glibc and msvcrt, %I exists
-** only from Lua 5.3 on, and %d would cut a size_t to an int. */
+** (wine32-rocks-mingw). */
 IMALLOC_HIDDEN const char *imalloc_todigits(char *out, uintptr_t v,
                                             unsigned base, int width,
                                             const char *digits);
