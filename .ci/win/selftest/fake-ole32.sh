@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# selftest/fake-ole32.sh PREFIX CC LUA_PATH LUA_CPATH: the module under Wine
+# with an ole32.dll that lacks what the backend needs (fake-ole32.c), each
+# variant built with CC (mingw-w64 for PREFIX's architecture) and put in a
+# directory of links to PREFIX/bin/, beside lua.exe, where Windows looks for
+# a DLL before its system directory; Wine is told to load that one
+# (ole32=n). fake-ole32.lua checks what get and spy.start answer. Uses
+# PREFIX's Wine prefix.
+set -euo pipefail
+
+me=selftest/fake-ole32.sh
+if [ $# -ne 4 ] || [ ! -d "$1" ]; then
+  echo "usage: $me PREFIX CC LUA_PATH LUA_CPATH" >&2
+  exit 2
+fi
+PREFIX=$(cd "$1" && pwd)
+CC=$2
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WIN=$(cd "$HERE/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export WINEPREFIX=${WINEPREFIX:-$PREFIX/wineprefix}
+export IMALLOC_WIN_LUA_PATH=$3 IMALLOC_WIN_LUA_CPATH=$4
+export WINEDLLOVERRIDES=ole32=n
+failed=0
+
+for variant in noprocs nullmalloc; do
+  dir=$work/$variant
+  mkdir -p "$dir/bin"
+  ln -s "$PREFIX"/bin/* "$dir/bin/"
+  define=()
+  [ "$variant" = nullmalloc ] && define=(-DFAKE_NULL_MALLOC)
+  "$CC" -shared -Wl,--kill-at "${define[@]}" -o "$dir/bin/ole32.dll" \
+    "$HERE/fake-ole32.c"
+  status=0
+  bash "$WIN/lua.sh" "$dir" "$HERE/fake-ole32.lua" "$variant" >"$work/out" 2>&1 ||
+    status=$?
+  if [ "$status" -eq 0 ] && grep -q "^fake ole32 ($variant)" "$work/out"; then
+    grep "^fake ole32" "$work/out"
+  else
+    printf 'FAILED: %s (status %s)\n' "$variant" "$status"
+    sed 's/^/  | /' "$work/out"
+    failed=1
+  fi
+done
+exit "$failed"
