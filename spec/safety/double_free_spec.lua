@@ -188,3 +188,46 @@ describe("a block freed by native code", function()
     end
   end)
 end)
+
+describe("the heap of this run", function()
+  -- The runs on a heap that delays frees say so (IMALLOC_HEAP_DELAYS=1:
+  -- wine-heapcheck-* under Wine's heap checking, delayfree-heapcheck-* on
+  -- the test build whose allocator delays frees, tests/delayfree/delay.c);
+  -- elsewhere the heap frees at once. The module's probe must have found
+  -- the same: its record or the heap's GetSize then answer for the heap.
+  local delays = os.getenv("IMALLOC_HEAP_DELAYS") == "1"
+  local recordonly = delays and os.getenv("IMALLOC_FREED_RECORD") == "1"
+  local m
+  before_each(function()
+    m = assert(imalloc.get())
+    testkit.cotaskmem_open(package.searchpath("imalloc.core", package.cpath))
+  end)
+
+  it(delays and "keeps a freed block aside: DidAlloc 1, GetSize -1"
+     or "frees a block at once", function()
+    local p = assert(m:alloc(16))
+    assert.equal(1, testkit.cotaskmem_didalloc(p))
+    m:free(p)
+    assert.equal(delays and 1 or 0, testkit.cotaskmem_didalloc(p))
+    assert.equal(-1, testkit.cotaskmem_getsize(p))
+    assert.equal(0, m:didalloc(p))
+  end)
+
+  it("is asked by the module as its probe found it" ..
+     (recordonly and " (the record alone: a block native code freed is not known)" or ""),
+     function()
+    local q = assert(testkit.cotaskmem_alloc(40))
+    testkit.cotaskmem_free(q)
+    assert.equal(recordonly and 1 or 0, m:didalloc(q))
+  end)
+
+  it("keeps a block this module freed refused while the heap keeps it aside", function()
+    -- the heap lets it go at the 1024th free after it (Wine, delay.c);
+    -- the record holds as many
+    local p = assert(m:alloc(16))
+    m:free(p)
+    for _ = 1, 1023 do m:free(assert(m:alloc(16))) end
+    assert.equal(0, m:didalloc(p))
+    refused(function() m:free(p) end)
+  end)
+end)
