@@ -33,6 +33,10 @@
 ** Everything here is C memory under a spin lock: noting, forgetting and
 ** asking never allocate on the Lua side, so they can sit between a check
 ** and a use.
+**
+** Compiled only where the heap may delay frees (platform.h: Windows, and
+** the native test build whose allocator delays them, tests/delayfree/):
+** elsewhere freed.h calls none of it.
 */
 #include <stdlib.h>
 
@@ -42,6 +46,8 @@
 #define FREED_MAXDEPTH 4096
 
 imalloc_atomic_int imalloc_freed_on;
+
+#if IMALLOC_HEAP_MAY_DELAY_FREES
 
 static imalloc_spinlock lock = IMALLOC_SPINLOCK_INIT;
 static void **ring;     /* the last `depth` addresses noted (NULL: none) */
@@ -131,3 +137,5 @@ int imalloc_freed_didalloc_(IMalloc *m, void *p) {
 void imalloc_freed_noteifgone_(IMalloc *m, void *p) {
   if (m != sizetells || heapdidalloc(m, p) != 1) imalloc_freed_note_(p);
 }
+
+#endif /* IMALLOC_HEAP_MAY_DELAY_FREES */
