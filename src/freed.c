@@ -33,10 +33,6 @@
 ** Everything here is C memory under a spin lock: noting, forgetting and
 ** asking never allocate on the Lua side, so they can sit between a check
 ** and a use.
-**
-** Compiled only where the heap may delay frees (platform.h: Windows, and
-** the native test build whose allocator delays them, tests/delayfree/):
-** elsewhere freed.h calls none of it.
 */
 #include <stdlib.h>
 
@@ -46,8 +42,6 @@
 #define FREED_MAXDEPTH 4096
 
 imalloc_atomic_int imalloc_freed_on;
-
-#if IMALLOC_HEAP_MAY_DELAY_FREES
 
 static imalloc_spinlock lock = IMALLOC_SPINLOCK_INIT;
 static void **ring;     /* the last `depth` addresses noted (NULL: none) */
@@ -131,11 +125,3 @@ int imalloc_freed_didalloc_(IMalloc *m, void *p) {
   if (p != NULL && has(p)) return 0;
   return heapdidalloc(m, p);
 }
-
-/* Where the heap tells, p is noted only if it is gone; with the record
-** alone, as COM's rule says (Realloc(p, 0) frees p). */
-void imalloc_freed_noteifgone_(IMalloc *m, void *p) {
-  if (m != sizetells || heapdidalloc(m, p) != 1) imalloc_freed_note_(p);
-}
-
-#endif /* IMALLOC_HEAP_MAY_DELAY_FREES */
