@@ -156,6 +156,64 @@ describe("a block this module freed", function()
   end)
 end)
 
+describe("an address this module freed and native code's frees let go", function()
+  -- The heap lets the block go after others' frees (native code's here,
+  -- which the module's record of freed blocks does not see: with the
+  -- record alone, the address is still in it), and hands it out again.
+  -- Whichever way the module takes it, it is a live block of its own:
+  -- every way forgets it. In a process of its own, as the test above.
+  local function again(take, use)
+    return helpers.run_fresh([[
+      local imalloc = require "imalloc"
+      local testkit = require "imalloc_testkit"
+      testkit.cotaskmem_open(package.searchpath("imalloc.core", package.cpath))
+      local m = assert(imalloc.get())
+      local SIZE, TRIES = 48, 20000
+      local taken, n = {}, 0
+      for i = 1, TRIES do taken[i] = false end
+      local function take() ]] .. take .. [[ end
+      local function use(q) ]] .. use .. [[ end
+      local before, p, after = assert(m:alloc(SIZE)), assert(m:alloc(SIZE)), assert(m:alloc(SIZE))
+      m:free(p)
+      for _ = 1, 2000 do testkit.cotaskmem_free(assert(testkit.cotaskmem_alloc(200))) end
+      local q, it
+      repeat
+        q, it = take()
+        n = n + 1
+        taken[n] = it
+      until q == p or n == TRIES
+      local live = m:didalloc(q)
+      local back = use(taken[n])
+      for i = 1, n - 1 do
+        if type(taken[i]) == "userdata" and getmetatable(taken[i]) then taken[i]:free()
+        else m:free(taken[i]) end
+      end
+      m:free(before)
+      m:free(after)
+      local ok, err = pcall(m.free, m, q)
+      print(("same %s live %d back %s second free %s"):format(tostring(q == p), live, back,
+        ok and "taken" or tostring(err):find("]] .. NOTLIVE .. [[", 1, true) and "refused" or err))
+    ]])
+  end
+  local WANT = "same true live 1 back again second free refused\n"
+
+  it("is a live block again when realloc(nil, n) hands it out", function()
+    assert.equal(WANT, again("local q = assert(m:realloc(nil, SIZE)) return q, q",
+      "m:write(q, 'again') local s = m:read(q, 5) m:free(q) return s"))
+  end)
+
+  it("is a live block again when a buffer's resize moves to it", function()
+    assert.equal(WANT, again(
+      "local b = assert(m:buffer(8)) assert(b:resize(SIZE)) return b:ptr(), b",
+      "q:write('again') local s = q:read(5) q:free() return s"))
+  end)
+
+  it("is a live block again when alloc hands it out", function()
+    assert.equal(WANT, again("local q = assert(m:alloc(SIZE)) return q, q",
+      "m:write(q, 'again') local s = m:read(q, 5) m:free(q) return s"))
+  end)
+end)
+
 describe("wrap of a block this module freed", function()
   it("refuses it as no interface, as for any freed block", function()
     local m = assert(imalloc.get())
