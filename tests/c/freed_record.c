@@ -125,13 +125,21 @@ static const IMallocVtbl vtbl = {
 /* two objects over the same heap: the probe sees the first only */
 static IMalloc fake = { &vtbl }, other = { &vtbl };
 
-/* freed.c's calloc (-Dcalloc=freed_test_calloc on this target) */
+/* freed.c's calloc (-Dcalloc=freed_test_calloc on this target), which
+** can fail, and which puts a live block right past the end of what it
+** hands out: a record that reads or writes one slot too many shows. */
 static int calloc_fails;
+static void *canary;
+static void **past_end;
 void *freed_test_calloc(size_t n, size_t size) {
-  void *p;
-  if (calloc_fails || (size && n > SIZE_MAX / size)) return NULL;
-  p = malloc(n * size);
-  if (p != NULL) memset(p, 0, n * size);
+  char *p;
+  if (calloc_fails || (size && n > (SIZE_MAX - sizeof(void *)) / size))
+    return NULL;
+  p = malloc(n * size + sizeof(void *));
+  if (p == NULL) return NULL;
+  memset(p, 0, n * size);
+  past_end = (void **)(void *)(p + n * size);  /* n * size: pointers */
+  *past_end = canary;
   return p;
 }
 
@@ -157,6 +165,11 @@ static void check_record(size_t want) {
   void *a = f_alloc(&fake, 16), *b = f_alloc(&fake, 16);
   int getsizes;
   CHECK(on() == 1);
+  /* the slot past the record is not the record's */
+  CHECK(past_end != NULL && *past_end == canary);
+  CHECK(imalloc_freed_didalloc_(&fake, canary) == 1);
+  imalloc_freed_forget_(canary);
+  CHECK(*past_end == canary);
   /* an empty record holds no NULL: NULL is the heap's to answer */
   CHECK(imalloc_freed_didalloc_(&fake, NULL) == -1);
   CHECK(depth() == want);
@@ -220,6 +233,8 @@ int main(int argc, char **argv) {
   const char *c = argc > 1 ? argv[1] : "";
   heap.delay = 5;
   heap.allocs_left = -1;
+  canary = f_alloc(&fake, 16);  /* live for good */
+  heap.allocs = 0;
   if (strcmp(c, "off") == 0) {
     heap.delay = 0;
     imalloc_freed_probe(&fake);
