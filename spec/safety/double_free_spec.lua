@@ -156,6 +156,34 @@ describe("a block this module freed", function()
   end)
 end)
 
+describe("a block this module did not free", function()
+  -- stays live, also where the record of freed blocks is on: a realloc or
+  -- resize that keeps it in place or fails frees nothing
+  local m
+  before_each(function()
+    m = assert(imalloc.get())
+  end)
+
+  it("is live after realloc keeps it in place or fails", function()
+    local p = assert(m:alloc(100))
+    local q = assert(m:realloc(p, 90))  -- in place on every heap tested
+    assert.equal(p, q)
+    assert.same({ nil, "not enough memory", 0x8007000E }, { m:realloc(q, helpers.hugesize) })
+    assert.equal(1, m:didalloc(q))
+    assert.has_no.errors(function() m:free(q) end)
+  end)
+
+  it("is a buffer's still after resize keeps it in place or fails", function()
+    local b = assert(m:buffer(100))
+    local p = b:ptr()
+    assert.equal(b, b:resize(90))
+    assert.equal(p, b:ptr())
+    assert.same({ nil, "not enough memory", 0x8007000E }, { b:resize(helpers.hugesize) })
+    assert.equal(1, m:didalloc(p))
+    assert.has_no.errors(function() b:free() end)
+  end)
+end)
+
 describe("an address this module freed and native code's frees let go", function()
   -- The heap lets the block go after others' frees (native code's here,
   -- which the module's record of freed blocks does not see: with the
@@ -285,6 +313,7 @@ describe("the heap of this run", function()
     local p = assert(m:alloc(16))
     m:free(p)
     for _ = 1, 1023 do m:free(assert(m:alloc(16))) end
+    m:free(nil)  -- frees nothing: takes no place in the record
     assert.equal(0, m:didalloc(p))
     refused(function() m:free(p) end)
   end)
