@@ -45,9 +45,10 @@ static inline void imalloc_freed_note(void *p) {
 }
 
 /* Block `q` was just handed out by the binding's Alloc or Realloc; returns
-** it. */
+** it. (NULL, a failed Alloc, is forgotten too: the record's empty slots
+** hold NULL already.) */
 static inline void *imalloc_freed_forget(void *q) {
-  if (IMALLOC_FREED_ON() && q != NULL) imalloc_freed_forget_(q);
+  if (IMALLOC_FREED_ON()) imalloc_freed_forget_(q);
   return q;
 }
 
