@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_com.h"
 #include "freed.h"
 
 /* ---- the fake heap ------------------------------------------------------ */
@@ -105,22 +106,13 @@ static int STDMETHODCALLTYPE f_didalloc(IMalloc *m, void *p) {
   return 1;
 }
 
-static void *STDMETHODCALLTYPE f_realloc(IMalloc *m, void *p, SIZE_T n) {
-  (void)m; (void)p; (void)n;
-  return NULL;
-}
-static HRESULT STDMETHODCALLTYPE f_qi(IMalloc *m, REFIID iid, void **out) {
-  (void)m; (void)iid;
-  *out = NULL;
-  return E_NOINTERFACE;
-}
 static ULONG STDMETHODCALLTYPE f_addref(IMalloc *m) { (void)m; return 2; }
 static ULONG STDMETHODCALLTYPE f_release(IMalloc *m) { (void)m; return 1; }
-static void STDMETHODCALLTYPE f_minimize(IMalloc *m) { (void)m; }
 
+/* (freed.c calls no Realloc nor HeapMinimize) */
 static const IMallocVtbl vtbl = {
-  f_qi, f_addref, f_release, f_alloc, f_realloc, f_free, f_getsize,
-  f_didalloc, f_minimize
+  fake_malloc_qi, f_addref, f_release, f_alloc, fake_malloc_no_realloc,
+  f_free, f_getsize, f_didalloc, fake_malloc_heapminimize
 };
 /* two objects over the same heap: the probe sees the first only */
 static IMalloc fake = { &vtbl }, other = { &vtbl };
