@@ -190,11 +190,13 @@ describe("an address this module freed and native code's frees let go", function
   -- record alone, the address is still in it), and hands it out again.
   -- Whichever way the module takes it, it is a live block of its own:
   -- every way forgets it. In a process of its own, as the test above.
+  -- (found here: Lua 5.1 has no package.searchpath of its own)
+  local core = package.searchpath("imalloc.core", package.cpath)
   local function again(take, use)
     return helpers.run_fresh([[
       local imalloc = require "imalloc"
       local testkit = require "imalloc_testkit"
-      testkit.cotaskmem_open(package.searchpath("imalloc.core", package.cpath))
+      testkit.cotaskmem_open(]] .. ("%q"):format(core) .. [[)
       local m = assert(imalloc.get())
       local SIZE, TRIES = 48, 20000
       local taken, n = {}, 0
