@@ -98,6 +98,11 @@ describe("a block this module freed", function()
     b:resize(0)  -- a new empty block; the old one is freed
     refused(function() m:free(p) end)
     b:free()
+    b = assert(m:buffer(16))  -- a small block, which a heap may delay
+    p = b:ptr()
+    b:resize(0)
+    refused(function() m:free(p) end)
+    b:free()
   end)
 
   it("is refused by a checking handle after one that does not check freed it", function()
