@@ -43,14 +43,14 @@ static void pin_module(void) {
 #if IMALLOC_HEAP_MAY_DELAY_FREES
 /* Only in the test build whose allocator delays frees (platform.h,
 ** tests/delayfree/delay.c): whether the heap delays frees (freed.c), asked
-** once, before any spy of this module can be registered, as
-** backend_win32.c asks ole32's. */
+** once, before any spy of this module can be registered (spy.c asks for
+** the allocator first), as backend_win32.c asks ole32's. */
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
 static void probe_heap(void) {
-  IMalloc *m = NULL;
-  if (imalloc_CoGetMalloc(MEMCTX_TASK, &m) >= 0 && m != NULL)
-    imalloc_freed_probe(m);
+  IMalloc *m;
+  (void)imalloc_CoGetMalloc(MEMCTX_TASK, &m);  /* S_OK, the singleton */
+  imalloc_freed_probe(m);
 }
 #define PROBE_HEAP() pthread_once(&probe_once, probe_heap)
 #else
@@ -65,7 +65,6 @@ HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out) {
 
 HRESULT imalloc_backend_registerspy(IMallocSpy *spy) {
   pthread_once(&pin_once, pin_module);  /* the spy's code must stay too */
-  PROBE_HEAP();
   return imalloc_CoRegisterMallocSpy(spy);
 }
 
