@@ -24,10 +24,17 @@
 #                    against LuaJIT, under luajit.
 #   spec-safety-model-fresh-seed  the model-based test with a fresh seed,
 #                    which it prints (spec-safety-model runs the fixed one).
+#   delayfree-heapcheck-*  the runs of wine-heapcheck-* natively, on a build
+#                    whose allocator delays the last 1024 frees as Wine's
+#                    checking heap does (-DIMALLOC_DELAY_FREES=ON,
+#                    tests/delayfree/delay.c), so that the record of freed
+#                    blocks (src/freed.c) runs as on Windows; the variant
+#                    build's own tests of that name (spec/CMakeLists.txt).
 #   hardgc-*         specs under Lua 5.4 and 5.2 built with HARDMEMTESTS and
 #                    ASan (a full collection wherever the collector may
 #                    run), finalizers freeing what methods use: hardgc.cmake.
-# Labels: variant, and asan, tsan, valgrind, fuzz or hardgc (ctest -L asan).
+# Labels: variant, and asan, tsan, valgrind, fuzz, delayfree or hardgc
+# (ctest -L asan).
 # No suppression file is needed: lua5.4, busted and glibc report nothing
 # under ASan/LSan or memcheck, so none is used.
 
@@ -135,6 +142,18 @@ if(IMALLOC_VARIANTS AND NOT WIN32)
               --shuffle --seed=${IMALLOC_SHUFFLE_SEED}
               ${CMAKE_SOURCE_DIR}/spec/${spec}_spec.lua
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  endforeach()
+
+  # The record of freed blocks on a heap that delays frees, natively.
+  imalloc_variant(delayfree -DIMALLOC_DELAY_FREES=ON
+                            -DIMALLOC_SHUFFLE_SEED=${IMALLOC_SHUFFLE_SEED})
+  foreach(run all double_free double_free-record spy-realloc)
+    add_test(NAME delayfree-heapcheck-${run}
+      COMMAND ${CMAKE_CTEST_COMMAND} --output-on-failure --no-tests=error
+              -R "^delayfree-heapcheck-${run}$"
+      WORKING_DIRECTORY ${variants_dir}/delayfree)
+    set_tests_properties(delayfree-heapcheck-${run} PROPERTIES
+      LABELS "variant;delayfree" TIMEOUT 600)
   endforeach()
 
   # The specs under a Lua that collects wherever it may (HARDMEMTESTS),

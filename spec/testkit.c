@@ -285,12 +285,14 @@ static int t_crt_free(lua_State *L) {
 static void *(STDMETHODCALLTYPE *task_alloc)(SIZE_T);
 static void *(STDMETHODCALLTYPE *task_realloc)(void *, SIZE_T);
 static void (STDMETHODCALLTYPE *task_free)(void *);
+static HRESULT (STDMETHODCALLTYPE *task_getmalloc)(DWORD, IMalloc **);
 
 #ifdef _WIN32
 static int t_cotaskmem_open(lua_State *L) {
   task_alloc = CoTaskMemAlloc;
   task_realloc = CoTaskMemRealloc;
   task_free = CoTaskMemFree;
+  task_getmalloc = CoGetMalloc;
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -306,10 +308,12 @@ static int t_cotaskmem_open(lua_State *L) {
     void *a = dlsym(lib, "imalloc_CoTaskMemAlloc");
     void *r = dlsym(lib, "imalloc_CoTaskMemRealloc");
     void *f = dlsym(lib, "imalloc_CoTaskMemFree");
-    if (!a || !r || !f) return luaL_error(L, "CoTaskMem* not exported");
+    void *g = dlsym(lib, "imalloc_CoGetMalloc");
+    if (!a || !r || !f || !g) return luaL_error(L, "CoTaskMem* not exported");
     memcpy(&task_alloc, &a, sizeof a);
     memcpy(&task_realloc, &r, sizeof r);
     memcpy(&task_free, &f, sizeof f);
+    memcpy(&task_getmalloc, &g, sizeof g);
   }
   dlclose(lib);  /* the module itself keeps it loaded */
   lua_pushboolean(L, 1);
@@ -337,6 +341,33 @@ static int t_cotaskmem_free(lua_State *L) {
   luaL_argcheck(L, task_free != NULL, 1, "call cotaskmem_open first");
   task_free(lua_touserdata(L, 1));
   return 0;
+}
+
+/* The task allocator's own DidAlloc and GetSize of a pointer, as native
+** code sees them (no check of the module's in between): on a heap that
+** delays frees, 1 and -1 for a block it keeps aside (Wine's checking heap,
+** the delayfree test build). */
+static IMalloc *task_malloc(lua_State *L) {
+  IMalloc *m = NULL;
+  luaL_argcheck(L, task_getmalloc != NULL, 1, "call cotaskmem_open first");
+  if (task_getmalloc(MEMCTX_TASK, &m) < 0 || m == NULL)
+    luaL_error(L, "CoGetMalloc failed");
+  return m;
+}
+
+static int t_cotaskmem_didalloc(lua_State *L) {
+  IMalloc *m = task_malloc(L);
+  lua_pushinteger(L, m->lpVtbl->DidAlloc(m, lua_touserdata(L, 1)));
+  m->lpVtbl->Release(m);
+  return 1;
+}
+
+static int t_cotaskmem_getsize(lua_State *L) {
+  IMalloc *m = task_malloc(L);
+  SIZE_T n = m->lpVtbl->GetSize(m, lua_touserdata(L, 1));
+  m->lpVtbl->Release(m);
+  lua_pushinteger(L, n == (SIZE_T)-1 ? -1 : (lua_Integer)n);
+  return 1;
 }
 
 #ifdef _WIN32
@@ -565,6 +596,8 @@ static const luaL_Reg testkit[] = {
   {"cotaskmem_alloc", t_cotaskmem_alloc},
   {"cotaskmem_realloc", t_cotaskmem_realloc},
   {"cotaskmem_free", t_cotaskmem_free},
+  {"cotaskmem_didalloc", t_cotaskmem_didalloc},
+  {"cotaskmem_getsize", t_cotaskmem_getsize},
   {"threads", t_threads},
   {"peek", t_peek},
   {"poke", t_poke},

@@ -22,6 +22,7 @@
 #endif
 
 #include "backend.h"
+#include "freed.h"
 #include "taskalloc.h"
 
 const char imalloc_backend_name[] = "builtin";
@@ -39,8 +40,26 @@ static void pin_module(void) {
   }
 }
 
+#if IMALLOC_HEAP_MAY_DELAY_FREES
+/* Only in the test build whose allocator delays frees (platform.h,
+** tests/delayfree/delay.c): whether the heap delays frees (freed.c), asked
+** once, before any spy of this module can be registered (spy.c asks for
+** the allocator first), as backend_win32.c asks ole32's. */
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+
+static void probe_heap(void) {
+  IMalloc *m;
+  (void)imalloc_CoGetMalloc(MEMCTX_TASK, &m);  /* S_OK, the singleton */
+  imalloc_freed_probe(m);
+}
+#define PROBE_HEAP() pthread_once(&probe_once, probe_heap)
+#else
+#define PROBE_HEAP() ((void)0)
+#endif
+
 HRESULT imalloc_backend_getmalloc(DWORD context, IMalloc **out) {
   pthread_once(&pin_once, pin_module);
+  PROBE_HEAP();
   return imalloc_CoGetMalloc(context, out);
 }
 

@@ -40,6 +40,9 @@
 
 /* The longest delay recorded: the record is searched linearly. */
 #define FREED_MAXDEPTH 4096
+/* The size of the probe's blocks: a small one, as heaps delay small blocks
+** (any size below a heap's blocks mapped on their own does alike). */
+#define PROBE_SIZE 16
 
 imalloc_atomic_int imalloc_freed_on;
 
@@ -56,7 +59,7 @@ void imalloc_freed_probe(IMalloc *m) {
   size_t n = 0;
   const char *force = getenv("IMALLOC_FREED_RECORD");
   if (imalloc_atomic_get(&imalloc_freed_on)) return;
-  first = m->lpVtbl->Alloc(m, 16);
+  first = m->lpVtbl->Alloc(m, PROBE_SIZE);
   if (first == NULL) return;
   m->lpVtbl->Free(m, first);
   if (m->lpVtbl->DidAlloc(m, first) != 1) return;  /* freed at once */
@@ -71,7 +74,7 @@ void imalloc_freed_probe(IMalloc *m) {
   }
   /* Delayed: count the frees it takes for the heap to let the block go. */
   while (n < FREED_MAXDEPTH && m->lpVtbl->DidAlloc(m, first) == 1) {
-    q = m->lpVtbl->Alloc(m, 16);
+    q = m->lpVtbl->Alloc(m, PROBE_SIZE);
     if (q == NULL) break;
     m->lpVtbl->Free(m, q);
     n++;
@@ -91,9 +94,9 @@ void imalloc_freed_note_(void *p) {
   imalloc_spin_unlock(&lock);
 }
 
+/* (Without a record, depth is 0: nothing to search here or in has.) */
 void imalloc_freed_forget_(void *p) {
   size_t i;
-  if (depth == 0) return;
   imalloc_spin_lock(&lock);
   for (i = 0; i < depth; i++)
     if (ring[i] == p) ring[i] = NULL;
@@ -104,7 +107,6 @@ void imalloc_freed_forget_(void *p) {
 static int has(const void *p) {
   size_t i;
   int found = 0;
-  if (depth == 0) return 0;
   imalloc_spin_lock(&lock);
   for (i = 0; i < depth && !found; i++) found = ring[i] == p;
   imalloc_spin_unlock(&lock);
@@ -124,10 +126,4 @@ static int heapdidalloc(IMalloc *m, void *p) {
 int imalloc_freed_didalloc_(IMalloc *m, void *p) {
   if (p != NULL && has(p)) return 0;
   return heapdidalloc(m, p);
-}
-
-/* Where the heap tells, p is noted only if it is gone; with the record
-** alone, as COM's rule says (Realloc(p, 0) frees p). */
-void imalloc_freed_noteifgone_(IMalloc *m, void *p) {
-  if (m != sizetells || heapdidalloc(m, p) != 1) imalloc_freed_note_(p);
 }

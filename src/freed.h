@@ -3,10 +3,10 @@
 ** (freed.c). No Lua here: the backend calls imalloc_freed_probe.
 **
 ** The binding calls imalloc_freed_note(p) for every block it frees (free,
-** realloc to a new address, a buffer's free or resize), whatever its
-** handle's checks, imalloc_freed_noteifgone after Realloc(p, 0), and
-** imalloc_freed_forget(q) for every block its own Alloc or Realloc hands
-** out; every DidAlloc of its checks goes through imalloc_freed_didalloc.
+** realloc to a new address, a realloc(p, 0) that returns NULL, which
+** frees p by COM's rule, a buffer's free or resize), whatever its handle's
+** checks, and imalloc_freed_forget(q) for every block its own Alloc or
+** Realloc hands out; every DidAlloc of its checks goes through imalloc_freed_didalloc.
 ** Each is one relaxed load while the heap frees at once (none on POSIX),
 ** and none allocates, on the Lua side or elsewhere.
 */
@@ -38,7 +38,6 @@ IMALLOC_HIDDEN void imalloc_freed_probe(IMalloc *m);
 IMALLOC_HIDDEN void imalloc_freed_note_(void *p);
 IMALLOC_HIDDEN void imalloc_freed_forget_(void *p);
 IMALLOC_HIDDEN int imalloc_freed_didalloc_(IMalloc *m, void *p);
-IMALLOC_HIDDEN void imalloc_freed_noteifgone_(IMalloc *m, void *p);
 
 /* Block `p` is being freed by the binding. */
 static inline void imalloc_freed_note(void *p) {
@@ -46,9 +45,10 @@ static inline void imalloc_freed_note(void *p) {
 }
 
 /* Block `q` was just handed out by the binding's Alloc or Realloc; returns
-** it. */
+** it. (NULL, a failed Alloc, is forgotten too: the record's empty slots
+** hold NULL already.) */
 static inline void *imalloc_freed_forget(void *q) {
-  if (IMALLOC_FREED_ON() && q != NULL) imalloc_freed_forget_(q);
+  if (IMALLOC_FREED_ON()) imalloc_freed_forget_(q);
   return q;
 }
 
@@ -61,13 +61,6 @@ static inline void *imalloc_freed_forget(void *q) {
 static inline int imalloc_freed_didalloc(IMalloc *m, void *p) {
   if (IMALLOC_FREED_ON()) return imalloc_freed_didalloc_(m, p);
   return m->lpVtbl->DidAlloc(m, p);
-}
-
-/* Realloc(p, 0) returned NULL: p is freed by COM's rule, but Wine's
-** Realloc under a spy keeps it. Notes p, unless the heap tells a delayed
-** block from a live one and has p as a live block. */
-static inline void imalloc_freed_noteifgone(IMalloc *m, void *p) {
-  if (IMALLOC_FREED_ON() && p != NULL) imalloc_freed_noteifgone_(m, p);
 }
 
 #endif

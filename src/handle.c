@@ -107,7 +107,7 @@ static int m_realloc(lua_State *L) {
   if (p != NULL) imalloc_checkfreeable(L, h, p, 2);
   q = h->com->lpVtbl->Realloc(h->com, p, imalloc_spy_tag(L, h->com, cb));
   if (q != NULL && q != p) imalloc_freed_note(p);  /* moved */
-  if (q == NULL && cb == 0) imalloc_freed_noteifgone(h->com, p);
+  if (q == NULL && cb == 0) imalloc_freed_note(p);  /* freed by COM's rule */
   if (q != NULL) {
     imalloc_freed_forget(q);
     lua_pushlightuserdata(L, q);

@@ -122,7 +122,13 @@ static inline void *imalloc_threadslot_get(imalloc_threadslot *slot, size_t size
 
 #include <stdatomic.h>
 
+/* The built-in allocator frees at once. A test build may say otherwise
+** (-DIMALLOC_DELAY_FREES=ON: tests/delayfree/delay.c makes the built-in
+** allocator delay frees as Wine's checking heap does, and the POSIX
+** backend then probes it), so that freed.c runs natively as on Windows. */
+#ifndef IMALLOC_HEAP_MAY_DELAY_FREES
 #define IMALLOC_HEAP_MAY_DELAY_FREES 0
+#endif
 
 typedef atomic_int imalloc_atomic_int;
 

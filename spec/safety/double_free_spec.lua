@@ -98,6 +98,11 @@ describe("a block this module freed", function()
     b:resize(0)  -- a new empty block; the old one is freed
     refused(function() m:free(p) end)
     b:free()
+    b = assert(m:buffer(16))  -- a small block, which a heap may delay
+    p = b:ptr()
+    b:resize(0)
+    refused(function() m:free(p) end)
+    b:free()
   end)
 
   it("is refused by a checking handle after one that does not check freed it", function()
@@ -156,6 +161,94 @@ describe("a block this module freed", function()
   end)
 end)
 
+describe("a block this module did not free", function()
+  -- stays live, also where the record of freed blocks is on: a realloc or
+  -- resize that keeps it in place or fails frees nothing
+  local m
+  before_each(function()
+    m = assert(imalloc.get())
+  end)
+
+  it("is live after realloc keeps it in place or fails", function()
+    local p = assert(m:alloc(100))
+    local q = assert(m:realloc(p, 90))  -- in place on every heap tested
+    assert.equal(p, q)
+    assert.same({ nil, "not enough memory", 0x8007000E }, { m:realloc(q, helpers.hugesize) })
+    assert.equal(1, m:didalloc(q))
+    assert.has_no.errors(function() m:free(q) end)
+  end)
+
+  it("is a buffer's still after resize keeps it in place or fails", function()
+    local b = assert(m:buffer(100))
+    local p = b:ptr()
+    assert.equal(b, b:resize(90))
+    assert.equal(p, b:ptr())
+    assert.same({ nil, "not enough memory", 0x8007000E }, { b:resize(helpers.hugesize) })
+    assert.equal(1, m:didalloc(p))
+    assert.has_no.errors(function() b:free() end)
+  end)
+end)
+
+describe("an address this module freed and native code's frees let go", function()
+  -- The heap lets the block go after others' frees (native code's here,
+  -- which the module's record of freed blocks does not see: with the
+  -- record alone, the address is still in it), and hands it out again.
+  -- Whichever way the module takes it, it is a live block of its own:
+  -- every way forgets it. In a process of its own, as the test above.
+  -- (found here: Lua 5.1 has no package.searchpath of its own)
+  local core = package.searchpath("imalloc.core", package.cpath)
+  local function again(take, use)
+    return helpers.run_fresh([[
+      local imalloc = require "imalloc"
+      local testkit = require "imalloc_testkit"
+      testkit.cotaskmem_open(]] .. ("%q"):format(core) .. [[)
+      local m = assert(imalloc.get())
+      local SIZE, TRIES = 48, 20000
+      local taken, n = {}, 0
+      for i = 1, TRIES do taken[i] = false end
+      local function take() ]] .. take .. [[ end
+      local function use(q) ]] .. use .. [[ end
+      local before, p, after = assert(m:alloc(SIZE)), assert(m:alloc(SIZE)), assert(m:alloc(SIZE))
+      m:free(p)
+      for _ = 1, 2000 do testkit.cotaskmem_free(assert(testkit.cotaskmem_alloc(200))) end
+      local q, it
+      repeat
+        q, it = take()
+        n = n + 1
+        taken[n] = it
+      until q == p or n == TRIES
+      local live = m:didalloc(q)
+      local back = use(taken[n])
+      for i = 1, n - 1 do
+        if type(taken[i]) == "userdata" and getmetatable(taken[i]) then taken[i]:free()
+        else m:free(taken[i]) end
+      end
+      m:free(before)
+      m:free(after)
+      local ok, err = pcall(m.free, m, q)
+      print(("same %s live %d back %s second free %s"):format(tostring(q == p), live, back,
+        ok and "taken" or tostring(err):find("]] .. NOTLIVE .. [[", 1, true) and "refused" or err))
+    ]])
+  end
+  local WANT = "same true live 1 back again second free refused\n"
+
+  it("is a live block again when realloc(nil, n) hands it out", function()
+    assert.equal(WANT, again("local q = assert(m:realloc(nil, SIZE)) return q, q",
+      "m:write(q, 'again') local s = m:read(q, 5) m:free(q) return s"))
+  end)
+
+  it("is a live block again when a buffer's resize moves to it", function()
+    assert.equal(WANT, again(
+      "local b = assert(m:buffer(8)) assert(b:resize(SIZE)) return b:ptr(), b",
+      "q:write('again') local s = q:read(5) q:free() return s"))
+  end)
+
+  it("is a live block again when alloc hands it out", function()
+    assert.equal(WANT, again("local q = assert(m:alloc(SIZE)) return q, q",
+      "m:write(q, 'again') local s = m:read(q, 5) m:free(q) return s"))
+  end)
+end)
+
 describe("wrap of a block this module freed", function()
   it("refuses it as no interface, as for any freed block", function()
     local m = assert(imalloc.get())
@@ -186,5 +279,49 @@ describe("a block freed by native code", function()
       refused(function() m:free(p) end)
       assert.equal(0, m:didalloc(p))
     end
+  end)
+end)
+
+describe("the heap of this run", function()
+  -- The runs on a heap that delays frees say so (IMALLOC_HEAP_DELAYS=1:
+  -- wine-heapcheck-* under Wine's heap checking, delayfree-heapcheck-* on
+  -- the test build whose allocator delays frees, tests/delayfree/delay.c);
+  -- elsewhere the heap frees at once. The module's probe must have found
+  -- the same: its record or the heap's GetSize then answer for the heap.
+  local delays = os.getenv("IMALLOC_HEAP_DELAYS") == "1"
+  local recordonly = delays and os.getenv("IMALLOC_FREED_RECORD") == "1"
+  local m
+  before_each(function()
+    m = assert(imalloc.get())
+    testkit.cotaskmem_open(package.searchpath("imalloc.core", package.cpath))
+  end)
+
+  it(delays and "keeps a freed block aside: DidAlloc 1, GetSize -1"
+     or "frees a block at once", function()
+    local p = assert(m:alloc(16))
+    assert.equal(1, testkit.cotaskmem_didalloc(p))
+    m:free(p)
+    assert.equal(delays and 1 or 0, testkit.cotaskmem_didalloc(p))
+    assert.equal(-1, testkit.cotaskmem_getsize(p))
+    assert.equal(0, m:didalloc(p))
+  end)
+
+  it("is asked by the module as its probe found it" ..
+     (recordonly and " (the record alone: a block native code freed is not known)" or ""),
+     function()
+    local q = assert(testkit.cotaskmem_alloc(40))
+    testkit.cotaskmem_free(q)
+    assert.equal(recordonly and 1 or 0, m:didalloc(q))
+  end)
+
+  it("keeps a block this module freed refused while the heap keeps it aside", function()
+    -- the heap lets it go at the 1024th free after it (Wine, delay.c);
+    -- the record holds as many
+    local p = assert(m:alloc(16))
+    m:free(p)
+    for _ = 1, 1023 do m:free(assert(m:alloc(16))) end
+    m:free(nil)  -- frees nothing: takes no place in the record
+    assert.equal(0, m:didalloc(p))
+    refused(function() m:free(p) end)
   end)
 end)

@@ -111,6 +111,22 @@ static HOT void core_free(void *p) {
   small_release(p, e, old, slot);
 }
 
+#if IMALLOC_DELAY_FREES
+/* Test builds only (-DIMALLOC_DELAY_FREES=ON): frees delayed as Wine's
+** checking heap delays them, by tests/delayfree/delay.c, under the spy as
+** in ole32. A freed small block stays live-looking (DidAlloc 1, GetSize
+** -1, Free and Realloc refuse it) until IMALLOC_DELAY_FREES later frees;
+** ta_free_now frees one for good. Normal builds compile none of this. */
+TA_HIDDEN int ta_delay_free(void *p);
+TA_HIDDEN int ta_delay_has(void *p);
+TA_HIDDEN void ta_free_now(void *p);
+void ta_free_now(void *p) { core_free(p); }
+static void delayed_free(void *p) {
+  if (!ta_delay_free(p)) core_free(p);
+}
+#define core_free delayed_free
+#endif
+
 static HOT size_t core_getsize(void *p) {
   uintptr_t u = (uintptr_t)p, e = table_get(u);
   _Atomic uint32_t *slot;
@@ -132,6 +148,17 @@ static HOT int core_didalloc(void *p) {
   slot = small_slot(e, u);
   return slot && slot_live(atomic_load_explicit(slot, RLX), e);
 }
+
+#if IMALLOC_DELAY_FREES
+static size_t delayed_getsize(void *p) {
+  return ta_delay_has(p) ? (size_t)-1 : core_getsize(p);
+}
+static int delayed_didalloc(void *p) {
+  return ta_delay_has(p) || core_didalloc(p);
+}
+#define core_getsize delayed_getsize
+#define core_didalloc delayed_didalloc
+#endif
 
 /* Whether p is the start of, or lies inside, a live block allocated under
 ** the spy: a spy may hand out a pointer past a header of its own. */
@@ -176,6 +203,12 @@ static void *move_small(void *p, size_t n, uint32_t spy, uintptr_t e,
   }
   oldn = old & SLOT_SIZE;
   memcpy(q, p, oldn < n ? oldn : n);
+#if IMALLOC_DELAY_FREES
+  /* the old block freed as Free frees it: delayed */
+  atomic_store_explicit(slot, old, RLX);
+  core_free(p);
+  return q;
+#endif
   if (old & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
   small_release(p, e, old, slot);
   return q;
@@ -231,6 +264,13 @@ static void *core_realloc(void *p, size_t n, uint32_t spy) {
   }
   return move_small(p, n, spy, e, slot);
 }
+
+#if IMALLOC_DELAY_FREES
+static void *delayed_realloc(void *p, size_t n, uint32_t spy) {
+  return p && n && ta_delay_has(p) ? NULL : core_realloc(p, n, spy);
+}
+#define core_realloc delayed_realloc
+#endif
 
 /* The same, callable from the other files (the spy's paths). */
 void *ta_alloc(size_t n, uint32_t spy) { return core_alloc(n, spy); }
