@@ -251,9 +251,9 @@ static int b_resize(lua_State *L) {
   b->ptr = q;  /* the buffer owns the new block before anything can raise */
   b->size = n;
   if (q != old) {
-    /* the new block first: recording it may run a finalizer that frees
-    ** this buffer (and forgets q), or that makes a buffer of a block at the
-    ** old address, whose record must stay (stale = 1) */
+    /* the new block first: b owns it if recording raises (memory). The
+    ** old address's record goes only if still b's (stale = 1): freed behind
+    ** b's back, the block there may be another buffer's of b's size now */
     setowned(L, q, b, 1, 0);
     setowned(L, old, b, 0, 1);
   }

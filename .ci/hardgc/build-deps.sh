@@ -2,8 +2,10 @@
 # .ci/hardgc/build-deps.sh PREFIX: Lua 5.4 and Lua 5.2 for Linux, built from
 # Debian's source packages with HARDMEMTESTS (a full collection, finalizers
 # included, wherever the collector may run: llimits.h `condchangemem`, called
-# by lgc.h `luaC_condGC`) and AddressSanitizer + UBSan, for the hardgc-*
-# tests (cmake/hardgc.cmake, docs/hardgc.md):
+# by lgc.h `luaC_condGC`), LUA_USE_APICHECK (5.4's luaconf.h, 5.2's
+# llimits.h: every api_check of lapi.c is an assert(), which aborts: a binding that pops too much, walks a
+# non-table or reads past its frame stops there) and AddressSanitizer +
+# UBSan, for the hardgc-* tests (cmake/hardgc.cmake, docs/hardgc.md):
 #   PREFIX/5.4/bin/lua, PREFIX/5.4/include/*.h
 #   PREFIX/5.2/bin/lua, PREFIX/5.2/include/*.h
 # Lua 5.2 is there because its lua_pushlstring steps the collector before it
@@ -14,7 +16,9 @@
 # Sources: `apt-get source` (deb-src entries added when there are none,
 # .ci/deb-src.sh), or the lua5.4 tree .ci/win/build-deps.sh fetched when
 # IMALLOC_HARDGC_SOURCES names its PREFIX/src (read only). Needs root when it
-# fetches (deb-src entries, apt-get update). Idempotent: what exists in PREFIX is kept.
+# fetches (deb-src entries, apt-get update). Idempotent: a Lua in PREFIX
+# built with these flags (PREFIX/V/build-flags) is kept; one built with
+# others (an older version of this script) is built again.
 set -euo pipefail
 me=hardgc/build-deps.sh
 die() { printf '%s: error: %s\n' "$me" "$*" >&2; exit 1; }
@@ -25,9 +29,20 @@ prefix=$(cd "$1" && pwd)
 log=$prefix/build-deps.log
 versions=(5.4 5.2)
 
+multiarch=$(gcc -print-multiarch)
+# -O1: ASan's advice for a usable speed with exact reports. NDEBUG stays
+# undefined: LUA_USE_APICHECK's checks are assert()s.
+flags=(-std=gnu99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
+       -fno-sanitize-recover=all -DHARDMEMTESTS -DLUA_USE_APICHECK -UNDEBUG)
+# built V: PREFIX/V has a Lua built with these flags.
+built() {
+  [ -x "$prefix/$1/bin/lua" ] && [ -f "$prefix/$1/include/lua.h" ] &&
+    [ "$(cat "$prefix/$1/build-flags" 2>/dev/null)" = "${flags[*]}" ]
+}
+
 need=
 for v in "${versions[@]}"; do
-  [ -x "$prefix/$v/bin/lua" ] && [ -f "$prefix/$v/include/lua.h" ] || need=1
+  built "$v" || need=1
 done
 [ -n "$need" ] || exit 0
 : >"$log"
@@ -41,13 +56,9 @@ fetch() {
   src=$DEB_SRC_TREE
 }
 
-multiarch=$(gcc -print-multiarch)
-# -O1: ASan's advice for a usable speed with exact reports.
-flags=(-std=gnu99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
-       -fno-sanitize-recover=all -DHARDMEMTESTS)
 for v in "${versions[@]}"; do
   out=$prefix/$v
-  [ -x "$out/bin/lua" ] && [ -f "$out/include/lua.h" ] && continue
+  built "$v" && continue
   case $v in
     5.4) compat=(-DLUA_COMPAT_5_3 -DLUA_USE_LINUX) ;;
     # LUA_USE_LINUX but readline, which lua.c would then need
@@ -58,6 +69,9 @@ for v in "${versions[@]}"; do
   fetch "lua$v"
   grep -q 'defined(HARDMEMTESTS)' "$src/src/llimits.h" ||
     die "lua$v's llimits.h has no HARDMEMTESTS switch"
+  # 5.4: luaconf.h; 5.2: llimits.h (luai_apicheck is assert(e) there)
+  cat "$src/src/luaconf.h" "$src/src/llimits.h" | grep -q 'defined(LUA_USE_APICHECK)' ||
+    die "lua$v has no LUA_USE_APICHECK switch (luaconf.h, llimits.h)"
   obj=$prefix/build/$v
   rm -rf "$obj" "$out"
   mkdir -p "$obj" "$out/bin" "$out/include"
@@ -75,6 +89,28 @@ for v in "${versions[@]}"; do
   # -Wl,-E: the C modules (busted's, imalloc's) take the API from lua.
   gcc "${flags[@]}" "${compat[@]}" -I"$out/include" -o "$out/bin/lua.new" "$src/src/lua.c" \
     "$obj"/*.o -Wl,-E -ldl -lm >>"$log" 2>&1 || die "lua$v did not link; see $log"
+  # The API checks are on: a C program that pops a value from an empty
+  # stack stops on lapi.c's assert (SIGABRT) instead of going on.
+  cat >"$obj/apicheck.c" <<'EOF2'
+#include <stdio.h>
+#include "lua.h"
+#include "lauxlib.h"
+int main(void) {
+  lua_State *L = luaL_newstate();
+  lua_settop(L, -2);  /* nothing to pop: api_check "invalid new top" */
+  puts("not checked");
+  return 0;
+}
+EOF2
+  gcc "${flags[@]}" "${compat[@]}" -I"$out/include" -o "$obj/apicheck" "$obj/apicheck.c" \
+    "$obj"/*.o -ldl -lm >>"$log" 2>&1 ||
+    die "lua$v's API check test did not link; see $log"
+  status=0
+  # (in a shell of its own: bash would report the abort on stderr)
+  ASAN_OPTIONS=detect_leaks=0 sh -c '"$1" 2>&1; echo "status $?"' sh "$obj/apicheck" >>"$log"
+  status=$(sed -n 's/^status //p' "$log" | tail -n 1)
+  [ "$status" -eq 134 ] ||
+    die "lua$v does not check its API (LUA_USE_APICHECK): exit $status, not 134 (SIGABRT); see $log"
   rm -rf "$obj"
   # The switch is on: a C function that allocates, called right after an
   # object with a finalizer became garbage, has run the finalizer.
@@ -86,5 +122,6 @@ for v in "${versions[@]}"; do
     assert(n == 1, 'HARDMEMTESTS is not in effect')" ||
     die "$out/bin/lua.new does not collect at every allocation"
   mv "$out/bin/lua.new" "$out/bin/lua"
+  echo "${flags[*]}" >"$out/build-flags"
 done
 rm -rf "$prefix/build"

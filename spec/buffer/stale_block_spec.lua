@@ -105,6 +105,28 @@ describe("a buffer whose block was freed behind its back", function()
     b2:free()
   end)
 
+  it("keeps, when it resizes, the record of another buffer that now has its old address", function()
+    local b = assert(m:buffer(20))
+    local p = b:ptr()
+    u:free(p)
+    local b2 = assert(m:buffer(20))  -- of the same size: b cannot tell it from its own
+    if b2:ptr() == p then  -- the built-in allocator gives the address out again
+      -- b's Realloc moves b2's block: the record of p stays b2's, which
+      -- still takes a block at p for its own
+      assert.equal(b, b:resize(4096))
+      assert.are_not.equal(p, b:ptr())
+      local q = assert(m:alloc(20))
+      assert.equal(p, q)
+      assert.has_error(function() m:free(q) end,
+        "bad argument #1 to 'free' (pointer is owned by a buffer (free or detach the buffer))")
+      b2:free()  -- b2 takes q for its block, and frees it
+      assert.equal(0, m:didalloc(q))
+    else
+      b2:free()
+    end
+    b:free()
+  end)
+
   it("is still trusted when the handle that made it does not check", function()
     local b = assert(u:buffer(16))
     b:write("unchecked")

@@ -36,7 +36,8 @@ local RELEASED = "attempt to use a released IMalloc"
 local NOT_LIVE = "pointer is not a live block of this IMalloc"
 local BEHIND = "buffer's block was freed or resized behind its back"
 local NUMBER = "string expected, got number"
-local ALLOWED = { RELEASED, NOT_LIVE, BEHIND, NUMBER }
+local BOUNDS = "out of bounds"
+local ALLOWED = { RELEASED, NOT_LIVE, BEHIND, NUMBER, BOUNDS }
 
 -- The outcome of a pcall: "ok" or the allowed error it raised (any other
 -- error is returned whole, and fails the allowed-set assertion).
@@ -154,10 +155,63 @@ end
 
 local ascii = ("A"):rep(SIZE)         -- no NUL: string reads to the end
 local utf16 = ("A\0"):rep(SIZE / 2)   -- 2^19 units, no NUL
+-- A C string and a UTF-16 string of n "A"s, each with its NUL.
+local function cstring(n) return ("A"):rep(n) .. "\0" end
+local function wide(n) return ("A\0"):rep(n) .. "\0\0" end
+-- How many times the growing harms make the string in p 8 characters
+-- longer, once at each point where the collector runs: a method that
+-- measures, makes room, then measures again loops once more for each
+-- (5.4) or each other (5.2's m:string, which collects twice a round),
+-- with one room at a time on the stack: a C function is given 20 slots,
+-- and an API-checking Lua aborts on the 21st. (Each point is a full
+-- collection under the harness: no more than that.)
+local GROWS = helpers.lua == "5.2" and 40 or 20
+local WIDE_GROWS = 20  -- m:wstring: the same on every Lua (5.4 kills what it shows)
 
--- The harms a finalizer does.
+-- steps(rec, list): a harm that calls list[i] at its i-th run inside the
+-- method and, while steps remain, arms the next finalizer, for the next
+-- point of the method where the collector runs.
+local function steps(rec, list)
+  local i = 0
+  return function()
+    i = i + 1
+    list[i]()
+    if list[i + 1] then arm(rec) end
+  end
+end
+
+-- The harms a finalizer does (rec: the case's record, for steps).
 local harms = {
   free = function(s) return function() s.u:free(s.p) end end,
+  -- p's string 8 characters longer, GROWS (WIDE_GROWS) times: it ends
+  -- 8 * (GROWS + 1) characters long
+  grow_c = function(s, rec)
+    local list = {}
+    for i = 1, GROWS do list[i] = function() s.u:write(s.p, cstring(8 * (i + 1))) end end
+    return steps(rec, list)
+  end,
+  grow_wide = function(s, rec)
+    local list = {}
+    for i = 1, WIDE_GROWS do list[i] = function() s.u:write(s.p, wide(8 * (i + 1))) end end
+    return steps(rec, list)
+  end,
+  -- p's C string twice as long, then nothing twice, then p freed: under
+  -- 5.2, m:string(p) collects twice for each room (the second time after
+  -- it measured), so the fourth run comes once the bytes are in the room
+  grow_then_free = function(s, rec)
+    local function none() end
+    return steps(rec, { function() s.u:write(s.p, cstring(16)) end,
+      none, none, function() s.u:free(s.p) end })
+  end,
+  -- p shrunk to half its size: in place with the built-in allocator (the
+  -- harness); where it moved, p is gone and teardown frees the new block
+  shrink = function(s)
+    return function()
+      local q = assert(s.u:realloc(s.p, SIZE / 2))
+      assert(q == s.p or not strict, "the block moved")
+      s.p = q
+    end
+  end,
   release = function(s) return function() s.m:release() end end,
   -- the buffer's block, behind its back
   free_buffer = function(s)
@@ -203,6 +257,27 @@ local cases = {
   { "m:wstring(p) while p is freed", H.wstring, "free", utf16,
     function(s) return pcall(s.m.wstring, s.m, s.p) end,
     inside = true, expect = NOT_LIVE },
+  -- the string as it was when the method ends: the room is measured again
+  -- (and made again) after each point where a finalizer ran. 5.3 and 5.4's
+  -- lua_pushlstring copy first, then collect: m:string(p) returns the
+  -- string as it was before.
+  { "m:wstring(p) while its string grows, " .. WIDE_GROWS .. " times", H.wstring, "grow_wide",
+    wide(8), function(s) return pcall(s.m.wstring, s.m, s.p) end,
+    inside = true, expect = "ok", value = ("A"):rep(8 * (WIDE_GROWS + 1)) },
+  { "m:string(p) while its string grows, " .. GROWS .. " times", H.string, "grow_c",
+    cstring(8), function(s) return pcall(s.m.string, s.m, s.p) end,
+    inside = true, expect = "ok", value = ("A"):rep(8),
+    by_lua = { ["5.2"] = { inside = true, expect = "ok", value = ("A"):rep(8 * (GROWS + 1)) } } },
+  -- 5.2: freed as the bytes are pushed, from the room made for them
+  { "m:string(p) while its string grows, then p is freed", H.string, "grow_then_free",
+    cstring(8), function(s) return pcall(s.m.string, s.m, s.p) end,
+    inside = true, expect = "ok", value = ("A"):rep(8),
+    by_lua = { ["5.2"] = { inside = true, expect = "ok", value = ("A"):rep(16) } } },
+  -- 5.2: the room is made for the whole block, which is then half as long
+  { "m:read(p) while p shrinks", H.read, "shrink", ascii,
+    function(s) return pcall(s.m.read, s.m, s.p) end,
+    inside = true, expect = "ok", value = ascii,
+    by_lua = { ["5.2"] = { inside = true, expect = BOUNDS } } },
   { "m:write(p, <number>) while p is freed", H.write, "free", ascii,
     function(s) return pcall(s.m.write, s.m, s.p, 12345) end,
     inside = true, expect = NUMBER },
@@ -322,8 +397,9 @@ describe("a finalizer that frees or releases what a method is using", function()
     local name, target, harm, content, run = c[1], c[2], c[3], c[4], c[5]
     it(name, function()
       local s = fixture(content)
-      local rec = { target = target, harm = harms[harm](s), ran = false, inside = false,
+      local rec = { target = target, ran = false, inside = false,
                     entry = harness and helpers.lua == "5.2" }
+      rec.harm = harms[harm](s, rec)
       collectgarbage()
       knobs_on()
       arm(rec)
@@ -336,13 +412,17 @@ describe("a finalizer that frees or releases what a method is using", function()
       assert.is_nil(rec.harm_error)
       local got = outcome(ok, err)
       assert.is_truthy(got == "ok" or got == RELEASED or got == NOT_LIVE or got == BEHIND
-        or got == NUMBER, "unexpected outcome: " .. got)
+        or got == NUMBER or got == BOUNDS, "unexpected outcome: " .. got)
       if strict then
         local want = c.by_lua and c.by_lua[helpers.lua] or c
         assert.equal(want.inside, rec.inside,
           want.inside and "the finalizer did not run inside the method"
           or "the finalizer ran inside the method, which should allocate nothing there")
         assert.equal(want.expect, got)
+        if want.value then
+          assert.equal(#want.value, #s.result)
+          assert.equal(want.value, s.result)
+        end
       end
       teardown(s)
     end)
