@@ -121,10 +121,11 @@ describe("a buffer whose block was freed behind its back", function()
         "bad argument #1 to 'free' (pointer is owned by a buffer (free or detach the buffer))")
       b2:free()  -- b2 takes q for its block, and frees it
       assert.equal(0, m:didalloc(q))
-    else
+      b:free()
+    else  -- a heap that keeps freed blocks aside (Wine's checking heap)
       b2:free()
+      stale(function() b:free() end)
     end
-    b:free()
   end)
 
   it("is still trusted when the handle that made it does not check", function()
