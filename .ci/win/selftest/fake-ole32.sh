@@ -18,11 +18,11 @@ CC=$2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 WIN=$(cd "$HERE/.." && pwd)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 export WINEPREFIX=${WINEPREFIX:-$PREFIX/wineprefix}
 export IMALLOC_WIN_LUA_PATH=$3 IMALLOC_WIN_LUA_CPATH=$4
-export WINEDLLOVERRIDES=ole32=n
 failed=0
+
+trap 'rm -rf "$work"' EXIT
 
 for variant in noprocs nullmalloc; do
   dir=$work/$variant
@@ -32,6 +32,19 @@ for variant in noprocs nullmalloc; do
   [ "$variant" = nullmalloc ] && define=(-DFAKE_NULL_MALLOC)
   "$CC" -shared -Wl,--kill-at "${define[@]}" -o "$dir/bin/ole32.dll" \
     "$HERE/fake-ole32.c"
+done
+
+# Wine's services (winedevice.exe...) are started by the first program of a
+# server and live as long as it (5 s after its last program, lua.sh): started
+# under ole32=n they would load the fake, and hang or abort for the programs
+# of later tests. So a plain run starts them first, and the runs with the
+# fake follow at once, while that server is up (the test runs alone:
+# RUN_SERIAL).
+printf 'print("up")\n' >"$work/up.lua"
+bash "$WIN/lua.sh" "$PREFIX" "$work/up.lua" >/dev/null
+export WINEDLLOVERRIDES=ole32=n
+for variant in noprocs nullmalloc; do
+  dir=$work/$variant
   status=0
   bash "$WIN/lua.sh" "$dir" "$HERE/fake-ole32.lua" "$variant" >"$work/out" 2>&1 ||
     status=$?
