@@ -116,11 +116,15 @@ describe("a buffer whose block was freed behind its back", function()
       assert.equal(b, b:resize(4096))
       assert.are_not.equal(p, b:ptr())
       local q = assert(m:alloc(20))
-      assert.equal(p, q)
-      assert.has_error(function() m:free(q) end,
-        "bad argument #1 to 'free' (pointer is owned by a buffer (free or detach the buffer))")
-      b2:free()  -- b2 takes q for its block, and frees it
-      assert.equal(0, m:didalloc(q))
+      if q == p then  -- handed out again at once (the built-in allocator)
+        assert.has_error(function() m:free(q) end,
+          "bad argument #1 to 'free' (pointer is owned by a buffer (free or detach the buffer))")
+        b2:free()  -- b2 takes q for its block, and frees it
+        assert.equal(0, m:didalloc(q))
+      else  -- elsewhere (a 32-bit process's heap): b2's block went with b's Realloc
+        stale(function() b2:free() end)
+        m:free(q)
+      end
       b:free()
     else  -- a heap that keeps freed blocks aside (Wine's checking heap)
       b2:free()
