@@ -9,9 +9,15 @@ local peer = require "imalloc_peer"
 
 local STALE = "buffer's block was freed or resized behind its back"
 local RELEASED = "attempt to use a released buffer"
+local OWNED = "bad argument #1 to 'free' (pointer is owned by a buffer (free or detach the buffer))"
 
 local function stale(f)
   assert.has_error(f, STALE)
+end
+
+-- m:free refuses p: a buffer owns the block at p.
+local function owned(m, p)
+  assert.has_error(function() m:free(p) end, OWNED)
 end
 
 describe("a buffer whose block was freed behind its back", function()
@@ -84,8 +90,7 @@ describe("a buffer whose block was freed behind its back", function()
     local b2 = assert(m:buffer(24))  -- of another size
     stale(function() return #b end)
     if b2:ptr() == p then  -- the built-in allocator gives the address out again
-      assert.has_error(function() m:free(p) end,
-        "bad argument #1 to 'free' (pointer is owned by a buffer (free or detach the buffer))")
+      owned(m, p)
     end
     b2:write("still owned")
     b2:free()
@@ -99,8 +104,7 @@ describe("a buffer whose block was freed behind its back", function()
     b = nil  -- luacheck: ignore
     helpers.collect()  -- b's __gc finds its block gone, and forgets only its own record
     if b2:ptr() == p then  -- the built-in allocator gives the address out again
-      assert.has_error(function() m:free(p) end,
-        "bad argument #1 to 'free' (pointer is owned by a buffer (free or detach the buffer))")
+      owned(m, p)
     end
     b2:free()
   end)
@@ -117,8 +121,7 @@ describe("a buffer whose block was freed behind its back", function()
       assert.are_not.equal(p, b:ptr())
       local q = assert(m:alloc(20))
       if q == p then  -- handed out again at once (the built-in allocator)
-        assert.has_error(function() m:free(q) end,
-          "bad argument #1 to 'free' (pointer is owned by a buffer (free or detach the buffer))")
+        owned(m, q)
         b2:free()  -- b2 takes q for its block, and frees it
         assert.equal(0, m:didalloc(q))
       else  -- elsewhere (a 32-bit process's heap): b2's block went with b's Realloc
