@@ -575,9 +575,49 @@ static int t_unreadable_page(lua_State *L) {
 }
 #endif
 
+/* page_end(): the end (one past the last byte) of a fresh read-write page,
+** zeroed, whose next page no one can read (reserved only, PROT_NONE): where
+** a range that imalloc.wrap reads may end, and where one it must refuse
+** crosses. Never given back. */
+#ifdef _WIN32
+static int t_page_end(lua_State *L) {
+  SYSTEM_INFO si;
+  char *p;
+  GetSystemInfo(&si);
+  p = (char *)VirtualAlloc(NULL, 2 * (SIZE_T)si.dwPageSize, MEM_RESERVE,
+                           PAGE_NOACCESS);
+  if (p == NULL || VirtualAlloc(p, si.dwPageSize, MEM_COMMIT,
+                                PAGE_READWRITE) == NULL)
+    return luaL_error(L, "VirtualAlloc failed");
+  lua_pushlightuserdata(L, p + si.dwPageSize);
+  return 1;
+}
+#else
+#include <unistd.h>
+
+static int t_page_end(lua_State *L) {
+  size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+  char *p = (char *)mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED || mprotect(p + ps, ps, PROT_NONE) != 0)
+    return luaL_error(L, "mmap failed");
+  lua_pushlightuserdata(L, p + ps);
+  return 1;
+}
+#endif
+
+/* pointer_at(n): the address n (negative: counted from the top of the
+** address space) as a light userdata, never read. */
+static int t_pointer_at(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)(uintptr_t)(intptr_t)luaL_checkinteger(L, 1));
+  return 1;
+}
+
 static const luaL_Reg testkit[] = {
   {"address_of", t_address_of},
   {"unreadable_page", t_unreadable_page},
+  {"page_end", t_page_end},
+  {"pointer_at", t_pointer_at},
   {"userdata", t_userdata},
   {"counting", t_counting},
   {"counts", t_counts},

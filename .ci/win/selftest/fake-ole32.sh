@@ -24,15 +24,24 @@ failed=0
 
 trap 'rm -rf "$work"' EXIT
 
-for variant in noprocs nullmalloc; do
+variants=(noprocs nullmalloc spyfails nospy lateload)
+for variant in "${variants[@]}"; do
   dir=$work/$variant
   mkdir -p "$dir/bin"
   ln -s "$PREFIX"/bin/* "$dir/bin/"
   define=()
-  [ "$variant" = nullmalloc ] && define=(-DFAKE_NULL_MALLOC)
-  "$CC" -shared -Wl,--kill-at "${define[@]}" -o "$dir/bin/ole32.dll" \
-    "$HERE/fake-ole32.c"
+  case $variant in
+    nullmalloc) define=(-DFAKE_NULL_MALLOC) ;;
+    spyfails) define=(-DFAKE_MALLOC -DFAKE_SPY_FAILS) ;;
+    nospy) define=(-DFAKE_MALLOC) ;;
+    lateload) continue ;;  # none: the script copies nospy's in
+  esac
+  "$CC" -shared -Wl,--kill-at -Wall -Wextra -Werror "${define[@]}" \
+    -o "$dir/bin/ole32.dll" "$HERE/fake-ole32.c"
 done
+
+# winpath PATH: the same file seen from Windows through Wine's Z: drive.
+winpath() { local p=${1//\//\\}; printf 'Z:%s' "$p"; }
 
 # Wine's services (winedevice.exe...) are started by the first program of a
 # server and live as long as it (5 s after its last program, lua.sh): started
@@ -43,11 +52,19 @@ done
 printf 'print("up")\n' >"$work/up.lua"
 bash "$WIN/lua.sh" "$PREFIX" "$work/up.lua" >/dev/null
 export WINEDLLOVERRIDES=ole32=n
-for variant in noprocs nullmalloc; do
+for variant in "${variants[@]}"; do
   dir=$work/$variant
   status=0
-  bash "$WIN/lua.sh" "$dir" "$HERE/fake-ole32.lua" "$variant" >"$work/out" 2>&1 ||
-    status=$?
+  args=()
+  case $variant in
+    spyfails | nospy) args=("$(winpath "$dir/counts")") ;;
+    lateload)
+      args=("$(winpath "$work/nospy/bin/ole32.dll")" "$(winpath "$dir/bin")"
+            "$(winpath "$dir/counts")") ;;
+  esac
+  FAKE_OLE32_COUNTS=$(winpath "$dir/counts") \
+    bash "$WIN/lua.sh" "$dir" "$HERE/fake-ole32.lua" "$variant" "${args[@]}" \
+    >"$work/out" 2>&1 || status=$?
   if [ "$status" -eq 0 ] && grep -q "^fake ole32 ($variant)" "$work/out"; then
     grep "^fake ole32" "$work/out"
   else
