@@ -137,13 +137,24 @@ _Static_assert(sizeof(uintptr_t) == 8, "taskalloc needs 64-bit pointers");
 #define BLOCKS_OFF \
   ((uint32_t)((CHUNK_HDR + SLOTS_LEN * 4u + 63u) & ~63u))
 
-/* Slot word of a small block: 0 = free. Its bits 20..31 are LIVE and the
-** class laid out as in a table entry (slot_live: one shift, one compare). */
+/* Slot word of a small block: 0 = free. Its bits 24..31 are LIVE and the
+** class, bits 20..23 the shard (chunk.c) of the thread that handed the
+** block out, bit 19 SPY, the low bits the requested size. A lookup
+** (slot_live) compares LIVE and the class; a thread's Free
+** (slot_live_mine) compares the shard, the SPY flag, LIVE and the class
+** at once: one compare sends both another thread's block and a spied one
+** off the fast path. */
 #define SLOT_LIVE 0x80000000u
 #define SLOT_CLS_SHIFT 24
 #define SLOT_CLS 0x3F000000u
+#define SLOT_SHARD_SHIFT 20
+#define SLOT_SHARD 0x00F00000u
 #define SLOT_SPY 0x00080000u
 #define SLOT_SIZE 0x0003FFFFu
+/* Bit 30 is set in no slot (classes are below 64): a bin's word of a cache
+** that is not active, which no slot matches, not even a free one. */
+#define SLOT_NEVER 0x40000000u
+_Static_assert(NCLASS <= 64, "a class in 6 bits, bit 30 free");
 
 /* Table entries. Bit 0 clear: a chunk, its address | class << 4 (0: not
 ** ours; class << 4 is also the offset of the class's struct geom). Bit 0 set: a block above 64 KiB. Its first region's entry
@@ -162,6 +173,12 @@ _Static_assert(sizeof(uintptr_t) == 8, "taskalloc needs 64-bit pointers");
 #define E_SHIFT 8
 #define E_CLS_SHIFT 4
 #define E_CLS ((uintptr_t)63 << E_CLS_SHIFT)
+/* A chunk's entry also names the shard whose lists hold it (changed when
+** another shard takes the chunk over, chunk.c's adopt): a thread's Free
+** reads it to tell a block of its own chunks from another thread's.
+** Lookups ignore it. */
+#define E_SHARD_SHIFT 10
+#define E_SHARD ((uintptr_t)15 << E_SHARD_SHIFT)
 
 /* Reciprocal precision: offsets are < 2^20 and sizes <= 2^16, so with 40
 ** fractional bits (off * recip) >> 40 is the exact quotient. */
@@ -307,20 +324,23 @@ static inline _Atomic uint32_t *small_slot(uintptr_t e, uintptr_t u) {
   return block_slot(c, q >> RECIP_SHIFT);
 }
 
-/* Whether slot word w is a live block of the chunk whose entry is e. */
+/* Whether slot word w is a live block of the chunk whose entry is e
+** (whoever handed it out). */
 static inline int slot_live(uint32_t w, uintptr_t e) {
-  return (w >> (SLOT_CLS_SHIFT - E_CLS_SHIFT)) ==
-         ((SLOT_LIVE >> (SLOT_CLS_SHIFT - E_CLS_SHIFT)) | (uint32_t)(e & E_CLS));
+  return (w >> SLOT_CLS_SHIFT) ==
+         ((SLOT_LIVE >> SLOT_CLS_SHIFT) | (uint32_t)(e >> E_CLS_SHIFT & 63));
 }
 
-/* The same, and without the SPY flag (bit 19, just below the class): one
-** compare for both. */
-_Static_assert(SLOT_SPY == 1u << (SLOT_CLS_SHIFT - E_CLS_SHIFT - 1),
-               "SLOT_SPY right below the compared bits");
-static inline int slot_live_unspied(uint32_t w, uintptr_t e) {
-  return (w >> (SLOT_CLS_SHIFT - E_CLS_SHIFT - 1)) ==
-         ((SLOT_LIVE >> (SLOT_CLS_SHIFT - E_CLS_SHIFT - 1)) |
-          (uint32_t)(e & E_CLS) << 1);
+/* Whether slot word w is a live block without the SPY flag whose LIVE,
+** class and shard bits are those of `word` (a bin's: the block was handed
+** out by that bin's thread, or one sharing its shard, and is of the class
+** of the chunk entry that chose the bin): one XOR and one compare. */
+_Static_assert(SLOT_SPY == 1u << (SLOT_SHARD_SHIFT - 1),
+               "SLOT_SPY right below the shard");
+_Static_assert(SLOT_SHARD_SHIFT + 4 == SLOT_CLS_SHIFT,
+               "the shard right below the class");
+static inline int slot_mine(uint32_t w, uint32_t word) {
+  return (w ^ word) < SLOT_SPY;
 }
 
 static inline uint32_t slot_word(unsigned cls, size_t n, uint32_t spy) {
@@ -354,11 +374,15 @@ enum { TC_NONE = 0, TC_ACTIVE = 1, TC_DEAD = 2 };
 
 struct bin {
   void *head;
-  uint32_t room;    /* blocks it may still take: limit - blocks held; 0
+  uint32_t room;    /* blocks it may still take: tc_limit - blocks held; 0
                     ** sends Free to the slow path (one test, no compare
                     ** with the limit) */
-  uint32_t limit;   /* 0 unless the cache is active: then the slow path
-                    ** sets the cache up or bypasses it */
+  uint32_t word;    /* the slot word of a live block of the class handed
+                    ** out here, size 0 (LIVE, the class, the shard): the
+                    ** Alloc fast path ORs the size in, the Free fast path
+                    ** compares a slot with it (slot_mine). SLOT_NEVER
+                    ** unless the cache is active: no slot then matches,
+                    ** and Free takes the slow path. */
 };
 
 struct tcache {
@@ -369,7 +393,13 @@ struct tcache {
   unsigned epoch;                  /* the last HeapMinimize it flushed for */
   unsigned shard;                  /* whose chunks it refills from */
   int own_shard;                   /* no other live thread has that shard */
+  uint32_t skey;                   /* shard << SLOT_SHARD_SHIFT */
+  uintptr_t ekey;                  /* shard << E_SHARD_SHIFT */
   struct tcache *next, *prev;      /* registry, under the registry lock */
+  /* Freed blocks of other shards' chunks, per class, on their way back to
+  ** their chunks (tcache.c) */
+  void *remote[NCLASS];
+  uint32_t nremote[NCLASS];
 };
 
 extern TA_HIDDEN _Thread_local struct tcache ta_cache;
@@ -388,9 +418,14 @@ extern TA_HIDDEN _Thread_local struct tcache *ta_self;
 ** paths take the slow ones without testing for it. */
 extern TA_HIDDEN struct tcache ta_nocache;
 
+TA_HIDDEN void ta_tc_never(struct tcache *tc);  /* words SLOT_NEVER */
+
 static inline struct tcache *tc_self(void) {
   struct tcache *tc = ta_self;
-  if (UNLIKELY(tc == &ta_nocache)) ta_self = tc = &ta_cache;
+  if (UNLIKELY(tc == &ta_nocache)) {
+    ta_tc_never(&ta_cache);
+    ta_self = tc = &ta_cache;
+  }
   return tc;
 }
 
@@ -429,7 +464,7 @@ TA_HIDDEN void ta_tc_key_create(void);  /* at start-up: the exit flush */
 TA_HIDDEN void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz);
 TA_HIDDEN void ta_tc_ready(struct tcache *tc);  /* sets the cache up */
 TA_HIDDEN void *ta_small_alloc_slow(size_t n, uint32_t spy);
-TA_HIDDEN void ta_small_release_slow(void *p, unsigned c, uint32_t old);
+TA_HIDDEN void ta_small_release_slow(void *p, uintptr_t e, uint32_t old);
 TA_HIDDEN void ta_minimize(void);
 TA_HIDDEN void ta_registry_lock(void);
 TA_HIDDEN void ta_registry_unlock(void);
@@ -448,12 +483,14 @@ extern TA_HIDDEN _Atomic size_t ta_spied;  /* live blocks with the SPY flag */
 #define SPY_PAD(spy) ((spy) ? 1u : 0u)
 
 /* Marks p, a block of class cls just taken from a free list, live with
-** n bytes. */
-static inline void small_mark(void *p, unsigned cls, size_t n, uint32_t spy) {
+** n bytes, handed out by the shard whose slot key is skey. */
+static inline void small_mark(void *p, unsigned cls, size_t n, uint32_t spy,
+                              uint32_t skey) {
   uintptr_t c = (uintptr_t)p & ~(CHUNK_SIZE - 1);
   uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - c - BLOCKS_OFF) *
                              ta_geom[cls].recip) >> RECIP_SHIFT);
-  atomic_store_explicit(block_slot(c, idx), slot_word(cls, n, spy), RLX);
+  atomic_store_explicit(block_slot(c, idx), slot_word(cls, n, spy) | skey,
+                        RLX);
   if (UNLIKELY(spy)) atomic_fetch_add_explicit(&ta_spied, 1, RLX);
   UNPOISON(p, n);
   VG_ALLOC(p, n);

@@ -16,7 +16,15 @@
 #include <string.h>
 
 _Thread_local struct tcache ta_cache;
-struct tcache ta_nocache;
+/* Its bins' words are SLOT_NEVER (internal.h), so that the Free fast path
+** matches no slot, not even a free one (0). */
+#define NEVER_BIN { NULL, 0, SLOT_NEVER }
+#define NEVER_BINS4 NEVER_BIN, NEVER_BIN, NEVER_BIN, NEVER_BIN
+_Static_assert(NCLASS == 44, "one initialiser per class");
+struct tcache ta_nocache = { .bins = {
+  NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4,
+  NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4,
+  NEVER_BINS4 } };
 #if defined(__GNUC__)
 _Thread_local struct tcache *ta_self
     __attribute__((tls_model("initial-exec"))) = &ta_nocache;
@@ -56,6 +64,19 @@ void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz) {
   }
 }
 
+/* Until its cache is set up, and after its thread ended, no slot matches
+** a bin's word: every Free takes the slow path. */
+void ta_tc_never(struct tcache *tc) {
+  unsigned c;
+  for (c = 0; c < NCLASS; c++) tc->bins[c].word = SLOT_NEVER;
+}
+
+/* The most blocks bin c of tc holds: 2 batches while the cache is active,
+** else 0 (its bins are empty then, their room 0). */
+static uint32_t tc_limit(const struct tcache *tc, unsigned c) {
+  return tc->state == TC_ACTIVE ? 2 * ta_batch[c] : 0;
+}
+
 static void tc_init(struct tcache *tc) {
   unsigned c;
   uint32_t held;
@@ -66,7 +87,7 @@ static void tc_init(struct tcache *tc) {
   ** stays TC_NONE, which the slow paths bypass like TC_DEAD. */
   if (!g_key_ok) return;
   for (c = 0; c < NCLASS; c++) {
-    tc->bins[c].limit = tc->bins[c].room = 2 * ta_batch[c];
+    tc->bins[c].room = 2 * ta_batch[c];
     tc->fill[c] = 1;
   }
   tc->epoch = atomic_load_explicit(&g_epoch, RLX);
@@ -79,6 +100,9 @@ static void tc_init(struct tcache *tc) {
   } else {  /* all held: share, in turn (own_shard stays 0) */
     tc->shard = g_shard_next++ % NSHARD;
   }
+  tc->skey = (uint32_t)tc->shard << SLOT_SHARD_SHIFT;
+  tc->ekey = (uintptr_t)tc->shard << E_SHARD_SHIFT;
+  for (c = 0; c < NCLASS; c++) tc->bins[c].word = slot_word(c, 0, 0) | tc->skey;
   /* A cache is set up once, from zeroed thread-local memory: its prev is
   ** NULL already. */
   tc->next = g_reg;
@@ -105,10 +129,21 @@ static void bin_flush(struct bin *b, unsigned c, uint32_t n) {
   ta_class_give(c, head);
 }
 
+/* Gives tc's freed blocks of class c of other shards' chunks back to their
+** chunks. */
+static void remote_flush(struct tcache *tc, unsigned c) {
+  void *head = tc->remote[c];
+  if (!head) return;
+  tc->remote[c] = NULL;
+  tc->nremote[c] = 0;
+  ta_class_give(c, head);
+}
+
 static void tc_flush_all(struct tcache *tc) {
   unsigned c;
+  for (c = 0; c < NCLASS; c++) remote_flush(tc, c);
   for (c = 0; c < NCLASS; c++)
-    bin_flush(&tc->bins[c], c, tc->bins[c].limit - tc->bins[c].room);
+    bin_flush(&tc->bins[c], c, tc_limit(tc, c) - tc->bins[c].room);
 }
 
 /* A HeapMinimize happened since this cache last flushed: flush it. */
@@ -130,6 +165,7 @@ static void tc_exit(void *arg) {
   pthread_mutex_lock(&g_reg_lock);
   tc_flush_all(tc);
   memset(tc->bins, 0, sizeof tc->bins);
+  ta_tc_never(tc);
   atomic_fetch_add_explicit(&g_dead_blocks,
                             atomic_load_explicit(&tc->blocks, RLX), RLX);
   atomic_fetch_add_explicit(&g_dead_bytes,
@@ -154,8 +190,8 @@ void *ta_small_alloc_slow(size_t n, uint32_t spy) {
   if (tc->state == TC_NONE) tc_init(tc);
   if (tc->state == TC_ACTIVE) {  /* fill reaches the limit, then stays */
     want = tc->fill[c];
-    tc->fill[c] = (uint16_t)(2 * want < tc->bins[c].limit
-                                 ? 2 * want : tc->bins[c].limit);
+    tc->fill[c] = (uint16_t)(2 * want < tc_limit(tc, c)
+                                 ? 2 * want : tc_limit(tc, c));
   }
   if (UNLIKELY(ta_large_excess())) ta_large_idle();
   p = ta_class_take(tc->shard, c, want, &got);
@@ -171,28 +207,43 @@ void *ta_small_alloc_slow(size_t n, uint32_t spy) {
   ** and no change when the take was of one block (always so for a dead
   ** cache, whose limit is 0). */
   tc->bins[c].head = NEXT(p);
-  tc->bins[c].room = tc->bins[c].limit - (got - 1);
-  small_mark(p, c, n, spy);
+  tc->bins[c].room = tc_limit(tc, c) - (got - 1);
+  small_mark(p, c, n, spy, tc->skey);
   ta_tc_count(tc, 1, (int64_t)n);
   return p;
 }
 
-/* p, of class c, was claimed (its slot swapped from old to 0) and its bin
-** is full (or the cache is not set up). */
-void ta_small_release_slow(void *p, unsigned c, uint32_t old) {
+/* p, of the chunk whose entry is e, was claimed (its slot swapped from
+** old to 0), and its bin is full, or the cache is not set up, or p's chunk
+** is another shard's. Such a block is not handed out again here: it goes
+** back to its chunk with the next few of its class (ta_batch), so that a
+** thread's blocks, and the slots every Alloc and Free writes, stay in its
+** own chunks' cache lines. */
+void ta_small_release_slow(void *p, uintptr_t e, uint32_t old) {
   struct tcache *tc = tc_self();
+  unsigned c = (unsigned)entry_class(e);
   struct bin *b = &tc->bins[c];
-  if (tc->state == TC_NONE) tc_init(tc);
-  if (UNLIKELY(ta_large_excess())) ta_large_idle();
-  if (tc->state == TC_ACTIVE) {
-    NEXT(p) = b->head;
-    b->head = p;
-    if (!b->room) bin_flush(b, c, ta_batch[c]);  /* full: limit + 1 */
-    b->room--;
-    tc_check_epoch(tc);
+  if (UNLIKELY(tc->state == TC_NONE)) tc_init(tc);
+  if (tc->state == TC_ACTIVE && (e & E_SHARD) != tc->ekey) {
+    NEXT(p) = tc->remote[c];
+    tc->remote[c] = p;
+    if (++tc->nremote[c] >= ta_batch[c]) {
+      remote_flush(tc, c);
+      if (UNLIKELY(ta_large_excess())) ta_large_idle();
+      tc_check_epoch(tc);
+    }
   } else {
-    NEXT(p) = NULL;
-    ta_class_give(c, p);
+    if (UNLIKELY(ta_large_excess())) ta_large_idle();
+    if (tc->state == TC_ACTIVE) {
+      NEXT(p) = b->head;
+      b->head = p;
+      if (!b->room) bin_flush(b, c, ta_batch[c]);  /* full: limit + 1 */
+      b->room--;
+      tc_check_epoch(tc);
+    } else {
+      NEXT(p) = NULL;
+      ta_class_give(c, p);
+    }
   }
   ta_tc_count(tc, -1, -(int64_t)(old & SLOT_SIZE));
 }
