@@ -91,11 +91,30 @@ static HOT void *core_alloc(size_t n, uint32_t spy) {
 ** unless another thread freed it first; or none. */
 static NOINLINE void free_other(void *p, uintptr_t e, _Atomic uint32_t *slot,
                                 uint32_t w) {
+  struct tcache *tc;
+  uintptr_t *r, v;
   do {
     if (!slot_live(w, e)) return;
   } while (!atomic_compare_exchange_weak_explicit(slot, &w, 0, ACQ, RLX));
   if (w & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
-  small_release(ta_self, p, e, w, slot, 1);
+  tc = ta_self;
+  /* class << 3 */
+  r = (uintptr_t *)((char *)tc->remote + ((e & E_CLS) >> 1));
+  v = *r;
+  if ((e & E_SHARD) == tc->ekey || !rb_room(v)) {
+    small_release(tc, p, e, w, slot, 1);
+    return;
+  }
+  /* Another thread's chunk, and this thread's cache is active: on the
+  ** class's list of such blocks, back to their chunks with the batch. */
+  VG_FREE(p);
+  POISON(p, entry_geom(e)->bsize);
+  UNPOISON(p, 2 * sizeof(void *));
+  SLOT_AT(p) = slot;
+  NEXT(p) = rb_head(v);
+  *r = v = ((v - RB_ROOM_ONE) & ~PTR_MASK) | (uintptr_t)p;
+  if (UNLIKELY(!rb_room(v))) ta_remote_flush(tc, (unsigned)entry_class(e));
+  tc_count_fast(tc, -1, -(int64_t)(w & SLOT_SIZE));
 }
 
 static HOT void core_free(void *p) {

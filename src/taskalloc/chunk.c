@@ -13,16 +13,17 @@
 ** chunks first, so two busy threads do not refill from one chunk: their
 ** blocks, and the slots every Alloc and Free writes, lie in different
 ** chunks, hence different cache lines, and each takes a lock no other
-** thread takes on its refills. A block freed by another thread goes back,
-** in a batch, to its own chunk under that chunk's shard's lock. A thread
-** takes the free blocks of an ended thread's chunks first (they stay in
-** that shard, for the next thread that starts; one with no free block is
-** taken over, so that refills stop looking at it); when its own shard has no
-** chunk of a class, it adopts one with free blocks that a live thread is
-** not allocating from, before it takes a chunk from the pool
-** (ta_class_take). A chunk changes shard under the locks of both shards,
-** so one who holds the lock of the shard a chunk names may use the
-** chunk's list links and counts.
+** thread takes on its refills. A block freed by another thread than the
+** one whose chunk holds it is not handed out by the freeing thread: it
+** goes back, in a batch, to its own chunk under that chunk's shard's lock
+** (tcache.c). A thread takes over an ended thread's chunks, one per
+** refill, one with free blocks first (ta_class_take): no two live threads
+** allocate from one chunk. When its own shard has no chunk of a class, it
+** adopts one with free blocks that a live thread is not allocating from,
+** before it takes a chunk from the pool. A chunk changes shard under the
+** locks of both shards, so one who holds the lock of the shard a chunk
+** names may use the chunk's list links and counts; its table entry names
+** its shard too (internal.h), which Free reads without a lock, as a hint.
 **
 ** Memory: free blocks are handed out before blocks never handed out (a
 ** refill carves a chunk only when no chunk of its list has a free block),
@@ -447,9 +448,9 @@ static int adopt(unsigned sh, uint32_t mask, unsigned cls, int how) {
 
 /* Up to `want` blocks of class cls for a thread of shard sh, as a
 ** NULL-terminated list (*got of them), from one chunk; NULL when no memory
-** can be had. First, free blocks of a chunk of a shard no live thread
-** holds (its thread ended: draining it lets it empty and go back; borrow;
-** such a chunk with no free block is adopted instead).
+** can be had. First, a chunk of a shard no live thread holds (its thread
+** ended) is taken over, one with free blocks first (adopt): the thread
+** allocates from it from then on, and no other live thread does.
 ** Then the shard's own chunks, one with free blocks before one with blocks
 ** never handed out; when it has none, it adopts one with free blocks from
 ** another live thread that thread is not allocating from (one that freed

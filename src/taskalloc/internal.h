@@ -30,7 +30,10 @@
 **  - Each thread refills its cache from chunks of its own (a shard of the
 **    classes' lists, chunk.c), so two threads' blocks and slots do not
 **    share cache lines; blocks freed by another thread go back to their
-**    chunk through its shard's lock, in batches.
+**    chunk through its shard's lock, in batches, and are not handed out by
+**    the freeing thread. A slot names the shard that handed its block out
+**    and a chunk's entry its shard: the Free fast path tells a block of its
+**    own thread from the slot alone (slot_mine).
 **  - Chunks stay mapped for good (their pages may be given back with
 **    madvise): a lookup may read any chunk's slots at any time.
 **  - A block above 64 KiB has its own mapping, 1 MiB aligned, and no
@@ -397,10 +400,19 @@ struct tcache {
   uintptr_t ekey;                  /* shard << E_SHARD_SHIFT */
   struct tcache *next, *prev;      /* registry, under the registry lock */
   /* Freed blocks of other shards' chunks, per class, on their way back to
-  ** their chunks (tcache.c) */
-  void *remote[NCLASS];
-  uint32_t nremote[NCLASS];
+  ** their chunks in batches (tcache.c): the list's head in the low
+  ** VA_BITS, and above them the blocks it may still take before the batch
+  ** goes back (0 unless the cache is active: Free then takes the slow
+  ** path). One word a class: the whole of ta_cache takes static TLS space
+  ** in a module loaded with dlopen (ta_self's initial-exec model), where
+  ** there is little. */
+  uintptr_t remote[NCLASS];
 };
+#define RB_ROOM_ONE ((uintptr_t)1 << VA_BITS)
+static inline void *rb_head(uintptr_t r) { return (void *)(r & PTR_MASK); }
+static inline uint32_t rb_room(uintptr_t r) {
+  return (uint32_t)(r >> VA_BITS);
+}
 
 extern TA_HIDDEN _Thread_local struct tcache ta_cache;
 #if defined(__GNUC__)
@@ -465,6 +477,7 @@ TA_HIDDEN void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz);
 TA_HIDDEN void ta_tc_ready(struct tcache *tc);  /* sets the cache up */
 TA_HIDDEN void *ta_small_alloc_slow(size_t n, uint32_t spy);
 TA_HIDDEN void ta_small_release_slow(void *p, uintptr_t e, uint32_t old);
+TA_HIDDEN void ta_remote_flush(struct tcache *tc, unsigned c);
 TA_HIDDEN void ta_minimize(void);
 TA_HIDDEN void ta_registry_lock(void);
 TA_HIDDEN void ta_registry_unlock(void);

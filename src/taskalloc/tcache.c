@@ -102,7 +102,10 @@ static void tc_init(struct tcache *tc) {
   }
   tc->skey = (uint32_t)tc->shard << SLOT_SHARD_SHIFT;
   tc->ekey = (uintptr_t)tc->shard << E_SHARD_SHIFT;
-  for (c = 0; c < NCLASS; c++) tc->bins[c].word = slot_word(c, 0, 0) | tc->skey;
+  for (c = 0; c < NCLASS; c++) {
+    tc->bins[c].word = slot_word(c, 0, 0) | tc->skey;
+    tc->remote[c] = ta_batch[c] * RB_ROOM_ONE;
+  }
   /* A cache is set up once, from zeroed thread-local memory: its prev is
   ** NULL already. */
   tc->next = g_reg;
@@ -132,11 +135,10 @@ static void bin_flush(struct bin *b, unsigned c, uint32_t n) {
 /* Gives tc's freed blocks of class c of other shards' chunks back to their
 ** chunks. */
 static void remote_flush(struct tcache *tc, unsigned c) {
-  void *head = tc->remote[c];
-  if (!head) return;
-  tc->remote[c] = NULL;
-  tc->nremote[c] = 0;
-  ta_class_give(c, head);
+  void *head = rb_head(tc->remote[c]);
+  /* a batch to go, 0 unless active */
+  tc->remote[c] = (uintptr_t)(tc_limit(tc, c) / 2) * RB_ROOM_ONE;
+  if (head) ta_class_give(c, head);
 }
 
 static void tc_flush_all(struct tcache *tc) {
@@ -155,6 +157,13 @@ static void tc_check_epoch(struct tcache *tc) {
   }
 }
 
+/* A batch of them is ready (alloc.c's Free, or the slow path's below). */
+void ta_remote_flush(struct tcache *tc, unsigned c) {
+  remote_flush(tc, c);
+  if (UNLIKELY(ta_large_excess())) ta_large_idle();
+  tc_check_epoch(tc);
+}
+
 /* The key's destructor, once per thread. Its counts move to the dead
 ** ones; nothing reads the cache's counts, shard or epoch after, only its
 ** state (the slow paths count a dead thread's calls in the dead counts)
@@ -165,6 +174,7 @@ static void tc_exit(void *arg) {
   pthread_mutex_lock(&g_reg_lock);
   tc_flush_all(tc);
   memset(tc->bins, 0, sizeof tc->bins);
+  memset(tc->remote, 0, sizeof tc->remote);
   ta_tc_never(tc);
   atomic_fetch_add_explicit(&g_dead_blocks,
                             atomic_load_explicit(&tc->blocks, RLX), RLX);
@@ -225,13 +235,9 @@ void ta_small_release_slow(void *p, uintptr_t e, uint32_t old) {
   struct bin *b = &tc->bins[c];
   if (UNLIKELY(tc->state == TC_NONE)) tc_init(tc);
   if (tc->state == TC_ACTIVE && (e & E_SHARD) != tc->ekey) {
-    NEXT(p) = tc->remote[c];
-    tc->remote[c] = p;
-    if (++tc->nremote[c] >= ta_batch[c]) {
-      remote_flush(tc, c);
-      if (UNLIKELY(ta_large_excess())) ta_large_idle();
-      tc_check_epoch(tc);
-    }
+    NEXT(p) = rb_head(tc->remote[c]);
+    tc->remote[c] = ((tc->remote[c] - RB_ROOM_ONE) & ~PTR_MASK) | (uintptr_t)p;
+    if (!rb_room(tc->remote[c])) ta_remote_flush(tc, c);
   } else {
     if (UNLIKELY(ta_large_excess())) ta_large_idle();
     if (tc->state == TC_ACTIVE) {
