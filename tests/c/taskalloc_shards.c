@@ -9,8 +9,10 @@
 ** nothing depends on timing. Prints "N passed, N failed"; exits non-zero on
 ** a failure.
 */
+#define _DEFAULT_SOURCE  /* PTHREAD_DESTRUCTOR_ITERATIONS (late_thread.h) */
 #include "check.h"
 #include "client.h"
+#include "late_thread.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -307,12 +309,57 @@ static void test_second_chunk_adopted(void) {
   for (i = 4; i < 18; i++) FREE(mine[i]);
 }
 
+/* A second Free of a block, by a thread whose cache is not set up yet,
+** then by one whose cache was given back at its end, does nothing: the
+** block stays free (this thread hands it out once), and the live-block
+** count does not move. Such a thread's cache matches no slot, not even a
+** free one (a word of 0 would have matched, and the Free claimed the
+** free block again). */
+static void *df_block;
+static void *df_free(void *arg) {
+  (void)arg;
+  FREE(df_block);
+  return NULL;
+}
+static void df_free_late(void) { FREE(df_block); }
+
+static void test_second_free_without_cache(void) {
+  enum { DF = 48, NDF = 4 };
+  void *q[NDF];
+  pthread_t t;
+  size_t before;
+  int i, again = 0;
+  df_block = ALLOC(DF);
+  CHECK(df_block != NULL);
+  FREE(df_block);
+  before = live_blocks();
+  CHECK(pthread_create(&t, NULL, df_free, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(live_blocks() == before);
+  CHECK(late_thread_run(df_free_late));
+  CHECK(live_blocks() == before);
+  for (i = 0; i < NDF; i++) {
+    q[i] = ALLOC(DF);
+    if (q[i] == df_block) again++;
+  }
+  CHECK(again <= 1);
+  for (i = 0; i < NDF; i++) FREE(q[i]);
+  m->lpVtbl->HeapMinimize(m);
+  for (i = 0; i < NDF; i++) {  /* back from the chunk: still once */
+    q[i] = ALLOC(DF);
+    if (q[i] == df_block) again++;
+  }
+  CHECK(again <= 2);
+  for (i = 0; i < NDF; i++) FREE(q[i]);
+}
+
 int main(void) {
   if (!client_open()) return 1;
   sem_init(&to_worker, 0, 0);
   sem_init(&to_main, 0, 0);
   test_own_chunks();
   test_freed_back_to_owner();
+  test_second_free_without_cache();
   test_idle_thread_chunk_adopted();
   test_busy_chunk_left();
   test_idle_without_free_left();
