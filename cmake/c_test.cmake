@@ -112,3 +112,18 @@ function(imalloc_c_test)
     set_property(GLOBAL PROPERTY IMALLOC_C_TEST_${name}_${field} "${T_${field}}")
   endforeach()
 endfunction()
+
+# imalloc_c_test_write_record(FILE): the record as text, one line per test
+# in the order added: its name, then the variants that run it again
+# (tests/mutation/run reads it to run each C test on the sanitizer builds
+# that CI runs it on, and on no other).
+function(imalloc_c_test_write_record file)
+  get_property(tests GLOBAL PROPERTY IMALLOC_C_TESTS)
+  set(text "")
+  foreach(t ${tests})
+    get_property(variants GLOBAL PROPERTY IMALLOC_C_TEST_${t}_VARIANTS)
+    string(REPLACE ";" " " variants "${variants}")
+    string(APPEND text "${t} ${variants}\n")
+  endforeach()
+  file(WRITE ${file} "${text}")
+endfunction()
