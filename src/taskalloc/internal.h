@@ -403,11 +403,21 @@ struct tcache {
   ** their chunks in batches (tcache.c): the list's head in the low
   ** VA_BITS, and above them the blocks it may still take before the batch
   ** goes back (0 unless the cache is active: Free then takes the slow
-  ** path). One word a class: the whole of ta_cache takes static TLS space
-  ** in a module loaded with dlopen (ta_self's initial-exec model), where
-  ** there is little. */
-  uintptr_t remote[NCLASS];
+  ** path). One word a class, in an array outside the cache: the cache is
+  ** thread-local, and the whole of ta_cache takes static TLS space in a
+  ** module loaded with dlopen (ta_self's initial-exec model), where there
+  ** is little. The array is the cache's own while it is active (tc_init
+  ** takes it from a pool, tc_exit gives it back after the state left
+  ** TC_ACTIVE); otherwise it is ta_noremote, all 0, never written. */
+  uintptr_t *remote;
 };
+/* A cache's array of remote words while it is not active: every room 0. */
+extern TA_HIDDEN const uintptr_t ta_noremote[NCLASS];
+/* Arrays of remote words carved, those of them given back by ended
+** threads and not taken again, and the bytes mapped for them (for
+** tests). */
+TA_HIDDEN void ta_remote_pool_counts(size_t *arrays, size_t *spare,
+                                     size_t *bytes);
 #define RB_ROOM_ONE ((uintptr_t)1 << VA_BITS)
 static inline void *rb_head(uintptr_t r) { return (void *)(r & PTR_MASK); }
 static inline uint32_t rb_room(uintptr_t r) {
@@ -421,7 +431,8 @@ extern TA_HIDDEN _Thread_local struct tcache ta_cache;
 ** reached through it, but a module loaded with dlopen that has one
 ** initial-exec variable gets its whole TLS block, the cache included, in
 ** the static TLS space glibc keeps for such modules (about 1.6 KiB for
-** all of them; `readelf -l imalloc/core.so`, TLS MemSiz: 0x59c bytes). */
+** all of them; `readelf -l imalloc/core.so`, TLS MemSiz: 0x444 bytes, the
+** remote words being outside it: struct tcache). */
 extern TA_HIDDEN _Thread_local struct tcache *ta_self
     __attribute__((tls_model("initial-exec")));
 #else

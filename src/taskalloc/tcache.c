@@ -24,7 +24,8 @@ _Static_assert(NCLASS == 44, "one initialiser per class");
 struct tcache ta_nocache = { .bins = {
   NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4,
   NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4,
-  NEVER_BINS4 } };
+  NEVER_BINS4 }, .remote = (uintptr_t *)ta_noremote };
+const uintptr_t ta_noremote[NCLASS];
 #if defined(__GNUC__)
 _Thread_local struct tcache *ta_self
     __attribute__((tls_model("initial-exec"))) = &ta_nocache;
@@ -49,6 +50,53 @@ static int g_key_ok;
 
 static void tc_exit(void *arg);
 
+/* ---- the arrays of remote words (struct tcache's remote) -----------------
+** Carved from pages mapped for them, never unmapped: as many arrays as
+** threads were ever active at once. An ended thread's array goes on a
+** list (linked through its first word) that the next thread to set up its
+** cache takes from first. All under the registry lock. */
+#define RA_BYTES (NCLASS * sizeof(uintptr_t))
+static uintptr_t *g_ra_spare;        /* given back, not taken again */
+static char *g_ra_next, *g_ra_end;   /* the rest of the last page mapped */
+static size_t g_ra_arrays, g_ra_nspare, g_ra_bytes;
+
+/* An array, its contents undefined; NULL if the system refused a page. */
+static uintptr_t *ra_take(void) {
+  uintptr_t *a = g_ra_spare;
+  if (a) {
+    g_ra_spare = (uintptr_t *)a[0];
+    g_ra_nspare--;
+    return a;
+  }
+  if ((size_t)(g_ra_end - g_ra_next) < RA_BYTES) {
+    char *p = ta_os_map(ta_page);
+    if (!p) return NULL;
+    atomic_fetch_add_explicit(&ta_mapped, ta_page, RLX);
+    atomic_fetch_add_explicit(&ta_meta, ta_page, RLX);
+    g_ra_bytes += ta_page;
+    g_ra_next = p;
+    g_ra_end = p + ta_page;
+  }
+  a = (uintptr_t *)(void *)g_ra_next;
+  g_ra_next += RA_BYTES;
+  g_ra_arrays++;
+  return a;
+}
+
+static void ra_give(uintptr_t *a) {
+  a[0] = (uintptr_t)g_ra_spare;
+  g_ra_spare = a;
+  g_ra_nspare++;
+}
+
+void ta_remote_pool_counts(size_t *arrays, size_t *spare, size_t *bytes) {
+  pthread_mutex_lock(&g_reg_lock);
+  *bytes = g_ra_bytes;
+  *arrays = g_ra_arrays;
+  *spare = g_ra_nspare;
+  pthread_mutex_unlock(&g_reg_lock);
+}
+
 /* Once, at start-up (init.c): the key whose destructor flushes an exiting
 ** thread's cache. */
 void ta_tc_key_create(void) {
@@ -69,6 +117,7 @@ void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz) {
 void ta_tc_never(struct tcache *tc) {
   unsigned c;
   for (c = 0; c < NCLASS; c++) tc->bins[c].word = SLOT_NEVER;
+  tc->remote = (uintptr_t *)ta_noremote;  /* rooms 0: never written */
 }
 
 /* The most blocks bin c of tc holds: 2 batches while the cache is active,
@@ -80,18 +129,26 @@ static uint32_t tc_limit(const struct tcache *tc, unsigned c) {
 static void tc_init(struct tcache *tc) {
   unsigned c;
   uint32_t held;
+  uintptr_t *remote;
   ta_init();
   /* Without the key (the process used up its keys) no thread has a cache:
   ** one would keep its blocks past the thread's exit, and stay in the
   ** registry, which would then read the ended thread's memory. The state
   ** stays TC_NONE, which the slow paths bypass like TC_DEAD. */
   if (!g_key_ok) return;
+  pthread_mutex_lock(&g_reg_lock);
+  remote = ra_take();
+  if (!remote) {
+    /* The system refused the page for its remote words: no cache yet (it
+    ** stays TC_NONE, bypassed as above); the next slow path tries again. */
+    pthread_mutex_unlock(&g_reg_lock);
+    return;
+  }
   for (c = 0; c < NCLASS; c++) {
     tc->bins[c].room = 2 * ta_batch[c];
     tc->fill[c] = 1;
   }
   tc->epoch = atomic_load_explicit(&g_epoch, RLX);
-  pthread_mutex_lock(&g_reg_lock);
   held = atomic_load_explicit(&ta_shards, RLX);
   if (held != (uint32_t)((1ull << NSHARD) - 1)) {  /* a free one */
     tc->shard = (unsigned)__builtin_ctz(~held);
@@ -104,8 +161,9 @@ static void tc_init(struct tcache *tc) {
   tc->ekey = (uintptr_t)tc->shard << E_SHARD_SHIFT;
   for (c = 0; c < NCLASS; c++) {
     tc->bins[c].word = slot_word(c, 0, 0) | tc->skey;
-    tc->remote[c] = ta_batch[c] * RB_ROOM_ONE;
+    remote[c] = ta_batch[c] * RB_ROOM_ONE;
   }
+  tc->remote = remote;
   /* A cache is set up once, from zeroed thread-local memory: its prev is
   ** NULL already. */
   tc->next = g_reg;
@@ -136,14 +194,16 @@ static void bin_flush(struct bin *b, unsigned c, uint32_t n) {
 ** chunks. */
 static void remote_flush(struct tcache *tc, unsigned c) {
   void *head = rb_head(tc->remote[c]);
-  /* a batch to go, 0 unless active */
+  /* a batch to go (the cache is active: tc_flush_all) */
   tc->remote[c] = (uintptr_t)(tc_limit(tc, c) / 2) * RB_ROOM_ONE;
   if (head) ta_class_give(c, head);
 }
 
 static void tc_flush_all(struct tcache *tc) {
   unsigned c;
-  for (c = 0; c < NCLASS; c++) remote_flush(tc, c);
+  /* Not active: its remote words are ta_noremote's (no list, room 0) */
+  if (tc->state == TC_ACTIVE)
+    for (c = 0; c < NCLASS; c++) remote_flush(tc, c);
   for (c = 0; c < NCLASS; c++)
     bin_flush(&tc->bins[c], c, tc_limit(tc, c) - tc->bins[c].room);
 }
@@ -171,11 +231,11 @@ void ta_remote_flush(struct tcache *tc, unsigned c) {
 ** paths, which bypass it. */
 static void tc_exit(void *arg) {
   struct tcache *tc = arg;
+  uintptr_t *remote = tc->remote;
   pthread_mutex_lock(&g_reg_lock);
   tc_flush_all(tc);
   memset(tc->bins, 0, sizeof tc->bins);
-  memset(tc->remote, 0, sizeof tc->remote);
-  ta_tc_never(tc);
+  ta_tc_never(tc);  /* its remote words ta_noremote's */
   atomic_fetch_add_explicit(&g_dead_blocks,
                             atomic_load_explicit(&tc->blocks, RLX), RLX);
   atomic_fetch_add_explicit(&g_dead_bytes,
@@ -186,6 +246,10 @@ static void tc_exit(void *arg) {
   if (tc->prev) tc->prev->next = tc->next; else g_reg = tc->next;
   if (tc->next) tc->next->prev = tc->prev;
   tc->state = TC_DEAD;  /* later calls on this thread bypass the cache */
+  /* Only this thread used the array, and only while its cache was active
+  ** (the remote path, in free_other and ta_small_release_slow): the next
+  ** thread to set up its cache may take it. */
+  ra_give(remote);
   pthread_mutex_unlock(&g_reg_lock);
 }
 
