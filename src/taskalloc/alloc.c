@@ -22,7 +22,7 @@ static HOT void *small_alloc(size_t n, unsigned c, uint32_t spy) {
   UNPOISON(p, 2 * sizeof(void *));
   b->head = NEXT(p);
   b->room++;
-  atomic_store_explicit(SLOT_AT(p), slot_word(c, n, spy), RLX);
+  atomic_store_explicit(SLOT_AT(p), b->word | spy | (uint32_t)n, RLX);
   if (UNLIKELY(spy)) atomic_fetch_add_explicit(&ta_spied, 1, RLX);
   UNPOISON(p, n);
   VG_ALLOC(p, n);
@@ -31,21 +31,29 @@ static HOT void *small_alloc(size_t n, unsigned c, uint32_t spy) {
 }
 
 /* p was claimed (its slot, at `slot`, swapped from old to 0): back to the
-** free lists. The caller counts a spied block out of ta_spied. */
+** free lists of tc, this thread's cache. The caller counts a spied block
+** out of ta_spied. With `any`, p may be of another shard's chunk (the
+** entry e says): then the slow path sends it back to that chunk. Without,
+** the caller found p handed out by this thread's shard (its slot says),
+** and p goes to this thread's bin even if its chunk has changed shard
+** since: the slot is a hint, which the chunk's shard only corrects on the
+** slow paths. */
 /* e is the chunk's table entry: its class bits, class << 4, are also the
 ** offset of the class's bin (struct bin is 16 bytes) and geometry. */
 _Static_assert(sizeof(struct bin) == 1u << E_CLS_SHIFT, "bin size");
-static HOT void small_release(void *p, uintptr_t e, uint32_t old,
-                              _Atomic uint32_t *slot) {
-  struct tcache *tc = ta_self;
-  struct bin *b;
+static HOT struct bin *entry_bin(struct tcache *tc, uintptr_t e) {
+  return (struct bin *)((char *)tc->bins + (e & E_CLS));
+}
+
+static HOT void small_release(struct tcache *tc, void *p, uintptr_t e,
+                              uint32_t old, _Atomic uint32_t *slot, int any) {
+  struct bin *b = entry_bin(tc, e);
   VG_FREE(p);
   POISON(p, entry_geom(e)->bsize);
   UNPOISON(p, 2 * sizeof(void *));
   SLOT_AT(p) = slot;
-  b = (struct bin *)((char *)tc->bins + (e & E_CLS));
-  if (UNLIKELY(!b->room)) {
-    ta_small_release_slow(p, (unsigned)entry_class(e), old);
+  if (UNLIKELY(!b->room || (any && (e & E_SHARD) != tc->ekey))) {
+    ta_small_release_slow(p, e, old);
     return;
   }
   NEXT(p) = b->head;
@@ -78,19 +86,41 @@ static HOT void *core_alloc(size_t n, uint32_t spy) {
 }
 
 /* Free of the small block at p (entry e, slot `slot`) whose slot word w,
-** as core_free read it, is not a live block without the SPY flag: a spied
-** block, claimed if the slot still holds w (if not, another thread freed
-** it first), or none. */
+** as core_free read it, is not a live block without the SPY flag handed
+** out by this thread's shard: a spied block or another thread's, claimed
+** unless another thread freed it first; or none. */
 static NOINLINE void free_other(void *p, uintptr_t e, _Atomic uint32_t *slot,
                                 uint32_t w) {
-  if (!slot_live(w, e)) return;
-  if (!atomic_compare_exchange_strong_explicit(slot, &w, 0, ACQ, RLX)) return;
-  atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
-  small_release(p, e, w, slot);
+  struct tcache *tc;
+  uintptr_t *r, v;
+  do {
+    if (!slot_live(w, e)) return;
+  } while (!atomic_compare_exchange_weak_explicit(slot, &w, 0, ACQ, RLX));
+  if (w & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
+  tc = ta_self;
+  /* class << 3 */
+  r = (uintptr_t *)((char *)tc->remote + ((e & E_CLS) >> 1));
+  v = *r;
+  if ((e & E_SHARD) == tc->ekey || !rb_room(v)) {
+    small_release(tc, p, e, w, slot, 1);
+    return;
+  }
+  /* Another thread's chunk, and this thread's cache is active: on the
+  ** class's list of such blocks, back to their chunks with the batch. */
+  VG_FREE(p);
+  POISON(p, entry_geom(e)->bsize);
+  UNPOISON(p, 2 * sizeof(void *));
+  SLOT_AT(p) = slot;
+  NEXT(p) = rb_head(v);
+  *r = v = ((v - RB_ROOM_ONE) & ~PTR_MASK) | (uintptr_t)p;
+  if (UNLIKELY(!rb_room(v))) ta_remote_flush(tc, (unsigned)entry_class(e));
+  tc_count_fast(tc, -1, -(int64_t)(w & SLOT_SIZE));
 }
 
 static HOT void core_free(void *p) {
   uintptr_t u = (uintptr_t)p, e = table_get(u);
+  struct tcache *tc;
+  struct bin *b;
   _Atomic uint32_t *slot;
   uint32_t old;
   if (!e) return;
@@ -100,15 +130,17 @@ static HOT void core_free(void *p) {
   }
   slot = small_slot(e, u);
   if (!slot) return;
+  tc = ta_self;
+  b = entry_bin(tc, e);
   old = atomic_load_explicit(slot, RLX);
   do {  /* small_claim, with no second test of the result */
-    if (UNLIKELY(!slot_live_unspied(old, e))) {
+    if (UNLIKELY(!slot_mine(old, b->word))) {
       free_other(p, e, slot, old);
       return;
     }
   } while (UNLIKELY(
       !atomic_compare_exchange_weak_explicit(slot, &old, 0, ACQ, RLX)));
-  small_release(p, e, old, slot);
+  small_release(tc, p, e, old, slot, 0);
 }
 
 #if IMALLOC_DELAY_FREES
@@ -210,7 +242,7 @@ static void *move_small(void *p, size_t n, uint32_t spy, uintptr_t e,
   return q;
 #endif
   if (old & SLOT_SPY) atomic_fetch_sub_explicit(&ta_spied, 1, RLX);
-  small_release(p, e, old, slot);
+  small_release(tc_self(), p, e, old, slot, 1);
   return q;
 }
 

@@ -13,16 +13,17 @@
 ** chunks first, so two busy threads do not refill from one chunk: their
 ** blocks, and the slots every Alloc and Free writes, lie in different
 ** chunks, hence different cache lines, and each takes a lock no other
-** thread takes on its refills. A block freed by another thread goes back,
-** in a batch, to its own chunk under that chunk's shard's lock. A thread
-** takes the free blocks of an ended thread's chunks first (they stay in
-** that shard, for the next thread that starts; one with no free block is
-** taken over, so that refills stop looking at it); when its own shard has no
-** chunk of a class, it adopts one with free blocks that a live thread is
-** not allocating from, before it takes a chunk from the pool
-** (ta_class_take). A chunk changes shard under the locks of both shards,
-** so one who holds the lock of the shard a chunk names may use the
-** chunk's list links and counts.
+** thread takes on its refills. A block freed by another thread than the
+** one whose chunk holds it is not handed out by the freeing thread: it
+** goes back, in a batch, to its own chunk under that chunk's shard's lock
+** (tcache.c). A thread takes over an ended thread's chunks, one per
+** refill, one with free blocks first (ta_class_take): no two live threads
+** allocate from one chunk. When its own shard has no chunk of a class, it
+** adopts one with free blocks that a live thread is not allocating from,
+** before it takes a chunk from the pool. A chunk changes shard under the
+** locks of both shards, so one who holds the lock of the shard a chunk
+** names may use the chunk's list links and counts; its table entry names
+** its shard too (internal.h), which Free reads without a lock, as a hint.
 **
 ** Memory: free blocks are handed out before blocks never handed out (a
 ** refill carves a chunk only when no chunk of its list has a free block),
@@ -268,6 +269,13 @@ static struct chunk *pool_pick(unsigned cls) {
   return best;
 }
 
+/* The table entry of chunk c while it serves class cls for shard sh. */
+static uintptr_t chunk_entry(const struct chunk *c, unsigned cls,
+                             unsigned sh) {
+  return (uintptr_t)c | (uintptr_t)cls << E_CLS_SHIFT |
+         (uintptr_t)sh << E_SHARD_SHIFT;
+}
+
 /* With shard sh's lock of cls held: an empty chunk for them, from the pool
 ** (one with its pages first, pool_pick) or new, its entry in the table
 ** naming cls. */
@@ -300,8 +308,7 @@ static struct chunk *chunk_get(unsigned sh, unsigned cls) {
   ** reads the new one both find no live block until one is handed out.
   ** Only a new chunk's entry can fail (its table leaf's mmap): then the
   ** chunk goes to the pool, no class's yet. */
-  if (!ta_table_set((uintptr_t)c,
-                    (uintptr_t)c | ((uintptr_t)cls << E_CLS_SHIFT))) {
+  if (!ta_table_set((uintptr_t)c, chunk_entry(c, cls, sh))) {
     pthread_mutex_lock(&g_pool.lock);
     list_push_back(&g_pool.dirty, c);
     g_pool.dirty_bytes += CHUNK_SIZE;
@@ -376,43 +383,59 @@ static struct chunk *partial_with_free(struct klass *k, struct chunk *c) {
   return c;
 }
 
+/* What adopt takes: from a live thread's shard, a chunk with free blocks
+** that thread is not allocating from; from an ended thread's (one no live
+** thread holds), a chunk with free blocks, or else any chunk. */
+enum { ADOPT_IDLE, ADOPT_ENDED };
+
 /* With no lock held: moves to shard sh's list of class cls one chunk
-** with free blocks from the first shard in mask (shards of live threads)
-** that has one. The first of that shard's list (the one its thread
-** allocates from) is taken only if its thread took no blocks of the class
-** since this shard last looked: an idle thread's chunk. A chunk with no
-** free block, only blocks never handed out, is left: its memory would be
-** as new as that of a chunk from the pool, and the pool's may have its
-** pages. When dry (shards no live thread holds, whose chunks of the
-** class have no free block: borrow), the first chunk is taken whatever
-** it holds, so that the next refills do not look there again. Both
-** shards' locks are held meanwhile, the lower shard's first (fork takes
-** them in that order too). Whether one was moved. */
-static int adopt(unsigned sh, uint32_t mask, unsigned cls, int dry) {
+** from the first shard in mask that has one of the kind `how` asks for
+** (the lowest first; of ended threads' shards, the highest first).
+** ADOPT_IDLE (shards of live threads): a chunk with free blocks; the
+** first of that shard's list (the one its thread allocates from) is taken
+** only if its thread took no blocks of the class since this shard last
+** looked: an idle thread's chunk. A chunk with no free block, only blocks
+** never handed out, is left: its memory would be as new as that of a
+** chunk from the pool, and the pool's may have its pages.
+** ADOPT_ENDED (shards no live thread holds): one of the first few chunks
+** of its list with free blocks; when no shard in mask has one, the first
+** chunk of the last one looked at (the lowest), whatever it holds, so that the next refills do
+** not look there again (one trip to each shard in mask either way).
+** No thread allocates from an ended thread's chunk but the one that took
+** it over. Both shards' locks are held meanwhile, the lower shard's first
+** (fork takes them in that order too). Whether one was moved. */
+static int adopt(unsigned sh, uint32_t mask, unsigned cls, int how) {
   struct klass *k = &g_cls[sh][cls];
   while (mask) {
-    unsigned v = (unsigned)__builtin_ctz(mask);
+    unsigned v = how == ADOPT_IDLE ? (unsigned)__builtin_ctz(mask)
+                                   : 31u - (unsigned)__builtin_clz(mask);
     struct klass *kv = &g_cls[v][cls];
     pthread_mutex_t *first = v < sh ? klass_lock(kv) : klass_lock(k);
     pthread_mutex_t *second = v < sh ? klass_lock(k) : klass_lock(kv);
     struct chunk *c;
-    mask &= mask - 1;
+    mask &= ~(1u << v);
     pthread_mutex_lock(first);
     pthread_mutex_lock(second);
     c = kv->partial.head;
-    if (dry) {  /* any chunk, unless a thread took the shard meanwhile */
+    if (how != ADOPT_IDLE) {  /* unless a thread took the shard meanwhile */
       if (atomic_load_explicit(&ta_shards, RLX) & (1u << v)) c = NULL;
+      if (c && !c->nfree) {
+        c = partial_with_free(kv, c);
+        if (!c->nfree && mask) c = NULL;  /* the last shard: any */
+      }
     } else if (c && !c->next && k->seen[v] != kv->takes) {
       c = NULL;
     } else {
       if (c && c->next) c = c->next;
       if (c && !c->nfree) c = NULL;
     }
-    if (!dry) k->seen[v] = kv->takes;
+    if (how == ADOPT_IDLE) k->seen[v] = kv->takes;
     if (c) {
       list_remove(&kv->partial, c);
       partial_note(kv, cls);
       atomic_store_explicit(&c->shard, sh, RLX);
+      /* Its leaf exists (the entry names the chunk): cannot fail. */
+      (void)ta_table_set((uintptr_t)c, chunk_entry(c, cls, sh));
       list_push_front(&k->partial, c);
       partial_note(k, cls);
     }
@@ -423,37 +446,11 @@ static int adopt(unsigned sh, uint32_t mask, unsigned cls, int dry) {
   return 0;
 }
 
-/* Up to `want` free blocks of class cls from a chunk of the first shard in
-** mask (shards no live thread holds) that has some, or NULL. The chunk
-** stays in its shard: the next thread to start takes it over with its
-** pages (a thread that adopted it would keep it, and that next thread
-** would take a chunk of its own). No block is carved: that memory would
-** be as new as the borrower's own. The shards whose chunks of the class
-** have no free block are added to *dry. */
-static void *borrow(uint32_t mask, unsigned cls, uint32_t want,
-                    uint32_t *got, uint32_t *dry) {
-  while (mask) {
-    unsigned v = (unsigned)__builtin_ctz(mask);
-    struct klass *kv = &g_cls[v][cls];
-    struct chunk *c;
-    void *head = NULL;
-    mask &= mask - 1;
-    pthread_mutex_lock(klass_lock(kv));
-    c = kv->partial.head;
-    if (c && !c->nfree) c = partial_with_free(kv, c);
-    if (c && c->nfree) head = chunk_take(kv, c, cls, want, got);
-    else if (c) *dry |= 1u << v;
-    pthread_mutex_unlock(klass_lock(kv));
-    if (head) return head;
-  }
-  return NULL;
-}
-
 /* Up to `want` blocks of class cls for a thread of shard sh, as a
 ** NULL-terminated list (*got of them), from one chunk; NULL when no memory
-** can be had. First, free blocks of a chunk of a shard no live thread
-** holds (its thread ended: draining it lets it empty and go back; borrow;
-** such a chunk with no free block is adopted instead).
+** can be had. First, a chunk of a shard no live thread holds (its thread
+** ended) is taken over, one with free blocks first (adopt): the thread
+** allocates from it from then on, and no other live thread does.
 ** Then the shard's own chunks, one with free blocks before one with blocks
 ** never handed out; when it has none, it adopts one with free blocks from
 ** another live thread that thread is not allocating from (one that freed
@@ -467,19 +464,12 @@ void *ta_class_take(unsigned sh, unsigned cls, uint32_t want,
   void *head;
   uint32_t others = atomic_load_explicit(&g_partial[cls], RLX) & ~(1u << sh);
   uint32_t orphans = others & ~atomic_load_explicit(&ta_shards, RLX);
-  if (orphans) {
-    uint32_t dry = 0;
-    head = borrow(orphans, cls, want, got, &dry);
-    if (head) return head;
-    /* Chunks of ended threads with blocks never handed out only: taken
-    ** over, one per refill, rather than looked at by every refill. */
-    if (dry) adopt(sh, dry, cls, 1);
-  }
+  if (orphans) adopt(sh, orphans, cls, ADOPT_ENDED);
   pthread_mutex_lock(klass_lock(k));
   c = k->partial.head;
   if (!c && (others & ~orphans)) {  /* never two locks out of order */
     pthread_mutex_unlock(klass_lock(k));
-    adopt(sh, others & ~orphans, cls, 0);
+    adopt(sh, others & ~orphans, cls, ADOPT_IDLE);
     pthread_mutex_lock(klass_lock(k));
     c = k->partial.head;
   }

@@ -30,7 +30,10 @@
 **  - Each thread refills its cache from chunks of its own (a shard of the
 **    classes' lists, chunk.c), so two threads' blocks and slots do not
 **    share cache lines; blocks freed by another thread go back to their
-**    chunk through its shard's lock, in batches.
+**    chunk through its shard's lock, in batches, and are not handed out by
+**    the freeing thread. A slot names the shard that handed its block out
+**    and a chunk's entry its shard: the Free fast path tells a block of its
+**    own thread from the slot alone (slot_mine).
 **  - Chunks stay mapped for good (their pages may be given back with
 **    madvise): a lookup may read any chunk's slots at any time.
 **  - A block above 64 KiB has its own mapping, 1 MiB aligned, and no
@@ -137,13 +140,24 @@ _Static_assert(sizeof(uintptr_t) == 8, "taskalloc needs 64-bit pointers");
 #define BLOCKS_OFF \
   ((uint32_t)((CHUNK_HDR + SLOTS_LEN * 4u + 63u) & ~63u))
 
-/* Slot word of a small block: 0 = free. Its bits 20..31 are LIVE and the
-** class laid out as in a table entry (slot_live: one shift, one compare). */
+/* Slot word of a small block: 0 = free. Its bits 24..31 are LIVE and the
+** class, bits 20..23 the shard (chunk.c) of the thread that handed the
+** block out, bit 19 SPY, the low bits the requested size. A lookup
+** (slot_live) compares LIVE and the class; a thread's Free
+** (slot_live_mine) compares the shard, the SPY flag, LIVE and the class
+** at once: one compare sends both another thread's block and a spied one
+** off the fast path. */
 #define SLOT_LIVE 0x80000000u
 #define SLOT_CLS_SHIFT 24
 #define SLOT_CLS 0x3F000000u
+#define SLOT_SHARD_SHIFT 20
+#define SLOT_SHARD 0x00F00000u
 #define SLOT_SPY 0x00080000u
 #define SLOT_SIZE 0x0003FFFFu
+/* Bit 30 is set in no slot (classes are below 64): a bin's word of a cache
+** that is not active, which no slot matches, not even a free one. */
+#define SLOT_NEVER 0x40000000u
+_Static_assert(NCLASS <= 64, "a class in 6 bits, bit 30 free");
 
 /* Table entries. Bit 0 clear: a chunk, its address | class << 4 (0: not
 ** ours; class << 4 is also the offset of the class's struct geom). Bit 0 set: a block above 64 KiB. Its first region's entry
@@ -162,6 +176,12 @@ _Static_assert(sizeof(uintptr_t) == 8, "taskalloc needs 64-bit pointers");
 #define E_SHIFT 8
 #define E_CLS_SHIFT 4
 #define E_CLS ((uintptr_t)63 << E_CLS_SHIFT)
+/* A chunk's entry also names the shard whose lists hold it (changed when
+** another shard takes the chunk over, chunk.c's adopt): a thread's Free
+** reads it to tell a block of its own chunks from another thread's.
+** Lookups ignore it. */
+#define E_SHARD_SHIFT 10
+#define E_SHARD ((uintptr_t)15 << E_SHARD_SHIFT)
 
 /* Reciprocal precision: offsets are < 2^20 and sizes <= 2^16, so with 40
 ** fractional bits (off * recip) >> 40 is the exact quotient. */
@@ -307,20 +327,23 @@ static inline _Atomic uint32_t *small_slot(uintptr_t e, uintptr_t u) {
   return block_slot(c, q >> RECIP_SHIFT);
 }
 
-/* Whether slot word w is a live block of the chunk whose entry is e. */
+/* Whether slot word w is a live block of the chunk whose entry is e
+** (whoever handed it out). */
 static inline int slot_live(uint32_t w, uintptr_t e) {
-  return (w >> (SLOT_CLS_SHIFT - E_CLS_SHIFT)) ==
-         ((SLOT_LIVE >> (SLOT_CLS_SHIFT - E_CLS_SHIFT)) | (uint32_t)(e & E_CLS));
+  return (w >> SLOT_CLS_SHIFT) ==
+         ((SLOT_LIVE >> SLOT_CLS_SHIFT) | (uint32_t)(e >> E_CLS_SHIFT & 63));
 }
 
-/* The same, and without the SPY flag (bit 19, just below the class): one
-** compare for both. */
-_Static_assert(SLOT_SPY == 1u << (SLOT_CLS_SHIFT - E_CLS_SHIFT - 1),
-               "SLOT_SPY right below the compared bits");
-static inline int slot_live_unspied(uint32_t w, uintptr_t e) {
-  return (w >> (SLOT_CLS_SHIFT - E_CLS_SHIFT - 1)) ==
-         ((SLOT_LIVE >> (SLOT_CLS_SHIFT - E_CLS_SHIFT - 1)) |
-          (uint32_t)(e & E_CLS) << 1);
+/* Whether slot word w is a live block without the SPY flag whose LIVE,
+** class and shard bits are those of `word` (a bin's: the block was handed
+** out by that bin's thread, or one sharing its shard, and is of the class
+** of the chunk entry that chose the bin): one XOR and one compare. */
+_Static_assert(SLOT_SPY == 1u << (SLOT_SHARD_SHIFT - 1),
+               "SLOT_SPY right below the shard");
+_Static_assert(SLOT_SHARD_SHIFT + 4 == SLOT_CLS_SHIFT,
+               "the shard right below the class");
+static inline int slot_mine(uint32_t w, uint32_t word) {
+  return (w ^ word) < SLOT_SPY;
 }
 
 static inline uint32_t slot_word(unsigned cls, size_t n, uint32_t spy) {
@@ -354,11 +377,15 @@ enum { TC_NONE = 0, TC_ACTIVE = 1, TC_DEAD = 2 };
 
 struct bin {
   void *head;
-  uint32_t room;    /* blocks it may still take: limit - blocks held; 0
+  uint32_t room;    /* blocks it may still take: tc_limit - blocks held; 0
                     ** sends Free to the slow path (one test, no compare
                     ** with the limit) */
-  uint32_t limit;   /* 0 unless the cache is active: then the slow path
-                    ** sets the cache up or bypasses it */
+  uint32_t word;    /* the slot word of a live block of the class handed
+                    ** out here, size 0 (LIVE, the class, the shard): the
+                    ** Alloc fast path ORs the size in, the Free fast path
+                    ** compares a slot with it (slot_mine). SLOT_NEVER
+                    ** unless the cache is active: no slot then matches,
+                    ** and Free takes the slow path. */
 };
 
 struct tcache {
@@ -369,14 +396,43 @@ struct tcache {
   unsigned epoch;                  /* the last HeapMinimize it flushed for */
   unsigned shard;                  /* whose chunks it refills from */
   int own_shard;                   /* no other live thread has that shard */
+  uint32_t skey;                   /* shard << SLOT_SHARD_SHIFT */
+  uintptr_t ekey;                  /* shard << E_SHARD_SHIFT */
   struct tcache *next, *prev;      /* registry, under the registry lock */
+  /* Freed blocks of other shards' chunks, per class, on their way back to
+  ** their chunks in batches (tcache.c): the list's head in the low
+  ** VA_BITS, and above them the blocks it may still take before the batch
+  ** goes back (0 unless the cache is active: Free then takes the slow
+  ** path). One word a class, in an array outside the cache: the cache is
+  ** thread-local, and the whole of ta_cache takes static TLS space in a
+  ** module loaded with dlopen (ta_self's initial-exec model), where there
+  ** is little. The array is the cache's own while it is active (tc_init
+  ** takes it from a pool, tc_exit gives it back after the state left
+  ** TC_ACTIVE); otherwise it is ta_noremote, all 0, never written. */
+  uintptr_t *remote;
 };
+/* A cache's array of remote words while it is not active: every room 0. */
+extern TA_HIDDEN const uintptr_t ta_noremote[NCLASS];
+/* Arrays of remote words carved, those of them given back by ended
+** threads and not taken again, and the bytes mapped for them (for
+** tests). */
+TA_HIDDEN void ta_remote_pool_counts(size_t *arrays, size_t *spare,
+                                     size_t *bytes);
+#define RB_ROOM_ONE ((uintptr_t)1 << VA_BITS)
+static inline void *rb_head(uintptr_t r) { return (void *)(r & PTR_MASK); }
+static inline uint32_t rb_room(uintptr_t r) {
+  return (uint32_t)(r >> VA_BITS);
+}
 
 extern TA_HIDDEN _Thread_local struct tcache ta_cache;
 #if defined(__GNUC__)
 /* The cache's address, in the initial-exec TLS model: one %fs-relative
-** load instead of a __tls_get_addr call per access (the cache itself
-** stays in dynamic TLS: only these 8 bytes take static TLS space). */
+** load instead of a __tls_get_addr call per access. The cache itself is
+** reached through it, but a module loaded with dlopen that has one
+** initial-exec variable gets its whole TLS block, the cache included, in
+** the static TLS space glibc keeps for such modules (about 1.6 KiB for
+** all of them; `readelf -l imalloc/core.so`, TLS MemSiz: 0x444 bytes, the
+** remote words being outside it: struct tcache). */
 extern TA_HIDDEN _Thread_local struct tcache *ta_self
     __attribute__((tls_model("initial-exec")));
 #else
@@ -388,9 +444,14 @@ extern TA_HIDDEN _Thread_local struct tcache *ta_self;
 ** paths take the slow ones without testing for it. */
 extern TA_HIDDEN struct tcache ta_nocache;
 
+TA_HIDDEN void ta_tc_never(struct tcache *tc);  /* words SLOT_NEVER */
+
 static inline struct tcache *tc_self(void) {
   struct tcache *tc = ta_self;
-  if (UNLIKELY(tc == &ta_nocache)) ta_self = tc = &ta_cache;
+  if (UNLIKELY(tc == &ta_nocache)) {
+    ta_tc_never(&ta_cache);
+    ta_self = tc = &ta_cache;
+  }
   return tc;
 }
 
@@ -429,7 +490,8 @@ TA_HIDDEN void ta_tc_key_create(void);  /* at start-up: the exit flush */
 TA_HIDDEN void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz);
 TA_HIDDEN void ta_tc_ready(struct tcache *tc);  /* sets the cache up */
 TA_HIDDEN void *ta_small_alloc_slow(size_t n, uint32_t spy);
-TA_HIDDEN void ta_small_release_slow(void *p, unsigned c, uint32_t old);
+TA_HIDDEN void ta_small_release_slow(void *p, uintptr_t e, uint32_t old);
+TA_HIDDEN void ta_remote_flush(struct tcache *tc, unsigned c);
 TA_HIDDEN void ta_minimize(void);
 TA_HIDDEN void ta_registry_lock(void);
 TA_HIDDEN void ta_registry_unlock(void);
@@ -448,12 +510,14 @@ extern TA_HIDDEN _Atomic size_t ta_spied;  /* live blocks with the SPY flag */
 #define SPY_PAD(spy) ((spy) ? 1u : 0u)
 
 /* Marks p, a block of class cls just taken from a free list, live with
-** n bytes. */
-static inline void small_mark(void *p, unsigned cls, size_t n, uint32_t spy) {
+** n bytes, handed out by the shard whose slot key is skey. */
+static inline void small_mark(void *p, unsigned cls, size_t n, uint32_t spy,
+                              uint32_t skey) {
   uintptr_t c = (uintptr_t)p & ~(CHUNK_SIZE - 1);
   uint32_t idx = (uint32_t)(((uint64_t)((uintptr_t)p - c - BLOCKS_OFF) *
                              ta_geom[cls].recip) >> RECIP_SHIFT);
-  atomic_store_explicit(block_slot(c, idx), slot_word(cls, n, spy), RLX);
+  atomic_store_explicit(block_slot(c, idx), slot_word(cls, n, spy) | skey,
+                        RLX);
   if (UNLIKELY(spy)) atomic_fetch_add_explicit(&ta_spied, 1, RLX);
   UNPOISON(p, n);
   VG_ALLOC(p, n);

@@ -16,7 +16,16 @@
 #include <string.h>
 
 _Thread_local struct tcache ta_cache;
-struct tcache ta_nocache;
+/* Its bins' words are SLOT_NEVER (internal.h), so that the Free fast path
+** matches no slot, not even a free one (0). */
+#define NEVER_BIN { NULL, 0, SLOT_NEVER }
+#define NEVER_BINS4 NEVER_BIN, NEVER_BIN, NEVER_BIN, NEVER_BIN
+_Static_assert(NCLASS == 44, "one initialiser per class");
+struct tcache ta_nocache = { .bins = {
+  NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4,
+  NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4, NEVER_BINS4,
+  NEVER_BINS4 }, .remote = (uintptr_t *)ta_noremote };
+const uintptr_t ta_noremote[NCLASS];
 #if defined(__GNUC__)
 _Thread_local struct tcache *ta_self
     __attribute__((tls_model("initial-exec"))) = &ta_nocache;
@@ -41,6 +50,53 @@ static int g_key_ok;
 
 static void tc_exit(void *arg);
 
+/* ---- the arrays of remote words (struct tcache's remote) -----------------
+** Carved from pages mapped for them, never unmapped: as many arrays as
+** threads were ever active at once. An ended thread's array goes on a
+** list (linked through its first word) that the next thread to set up its
+** cache takes from first. All under the registry lock. */
+#define RA_BYTES (NCLASS * sizeof(uintptr_t))
+static uintptr_t *g_ra_spare;        /* given back, not taken again */
+static char *g_ra_next, *g_ra_end;   /* the rest of the last page mapped */
+static size_t g_ra_arrays, g_ra_nspare, g_ra_bytes;
+
+/* An array, its contents undefined; NULL if the system refused a page. */
+static uintptr_t *ra_take(void) {
+  uintptr_t *a = g_ra_spare;
+  if (a) {
+    g_ra_spare = (uintptr_t *)a[0];
+    g_ra_nspare--;
+    return a;
+  }
+  if ((size_t)(g_ra_end - g_ra_next) < RA_BYTES) {
+    char *p = ta_os_map(ta_page);
+    if (!p) return NULL;
+    atomic_fetch_add_explicit(&ta_mapped, ta_page, RLX);
+    atomic_fetch_add_explicit(&ta_meta, ta_page, RLX);
+    g_ra_bytes += ta_page;
+    g_ra_next = p;
+    g_ra_end = p + ta_page;
+  }
+  a = (uintptr_t *)(void *)g_ra_next;
+  g_ra_next += RA_BYTES;
+  g_ra_arrays++;
+  return a;
+}
+
+static void ra_give(uintptr_t *a) {
+  a[0] = (uintptr_t)g_ra_spare;
+  g_ra_spare = a;
+  g_ra_nspare++;
+}
+
+void ta_remote_pool_counts(size_t *arrays, size_t *spare, size_t *bytes) {
+  pthread_mutex_lock(&g_reg_lock);
+  *bytes = g_ra_bytes;
+  *arrays = g_ra_arrays;
+  *spare = g_ra_nspare;
+  pthread_mutex_unlock(&g_reg_lock);
+}
+
 /* Once, at start-up (init.c): the key whose destructor flushes an exiting
 ** thread's cache. */
 void ta_tc_key_create(void) {
@@ -56,21 +112,43 @@ void ta_tc_count(struct tcache *tc, int64_t nb, int64_t sz) {
   }
 }
 
+/* Until its cache is set up, and after its thread ended, no slot matches
+** a bin's word: every Free takes the slow path. */
+void ta_tc_never(struct tcache *tc) {
+  unsigned c;
+  for (c = 0; c < NCLASS; c++) tc->bins[c].word = SLOT_NEVER;
+  tc->remote = (uintptr_t *)ta_noremote;  /* rooms 0: never written */
+}
+
+/* The most blocks bin c of tc holds: 2 batches while the cache is active,
+** else 0 (its bins are empty then, their room 0). */
+static uint32_t tc_limit(const struct tcache *tc, unsigned c) {
+  return tc->state == TC_ACTIVE ? 2 * ta_batch[c] : 0;
+}
+
 static void tc_init(struct tcache *tc) {
   unsigned c;
   uint32_t held;
+  uintptr_t *remote;
   ta_init();
   /* Without the key (the process used up its keys) no thread has a cache:
   ** one would keep its blocks past the thread's exit, and stay in the
   ** registry, which would then read the ended thread's memory. The state
   ** stays TC_NONE, which the slow paths bypass like TC_DEAD. */
   if (!g_key_ok) return;
+  pthread_mutex_lock(&g_reg_lock);
+  remote = ra_take();
+  if (!remote) {
+    /* The system refused the page for its remote words: no cache yet (it
+    ** stays TC_NONE, bypassed as above); the next slow path tries again. */
+    pthread_mutex_unlock(&g_reg_lock);
+    return;
+  }
   for (c = 0; c < NCLASS; c++) {
-    tc->bins[c].limit = tc->bins[c].room = 2 * ta_batch[c];
+    tc->bins[c].room = 2 * ta_batch[c];
     tc->fill[c] = 1;
   }
   tc->epoch = atomic_load_explicit(&g_epoch, RLX);
-  pthread_mutex_lock(&g_reg_lock);
   held = atomic_load_explicit(&ta_shards, RLX);
   if (held != (uint32_t)((1ull << NSHARD) - 1)) {  /* a free one */
     tc->shard = (unsigned)__builtin_ctz(~held);
@@ -79,6 +157,13 @@ static void tc_init(struct tcache *tc) {
   } else {  /* all held: share, in turn (own_shard stays 0) */
     tc->shard = g_shard_next++ % NSHARD;
   }
+  tc->skey = (uint32_t)tc->shard << SLOT_SHARD_SHIFT;
+  tc->ekey = (uintptr_t)tc->shard << E_SHARD_SHIFT;
+  for (c = 0; c < NCLASS; c++) {
+    tc->bins[c].word = slot_word(c, 0, 0) | tc->skey;
+    remote[c] = ta_batch[c] * RB_ROOM_ONE;
+  }
+  tc->remote = remote;
   /* A cache is set up once, from zeroed thread-local memory: its prev is
   ** NULL already. */
   tc->next = g_reg;
@@ -105,10 +190,22 @@ static void bin_flush(struct bin *b, unsigned c, uint32_t n) {
   ta_class_give(c, head);
 }
 
+/* Gives tc's freed blocks of class c of other shards' chunks back to their
+** chunks. */
+static void remote_flush(struct tcache *tc, unsigned c) {
+  void *head = rb_head(tc->remote[c]);
+  /* a batch to go (the cache is active: tc_flush_all) */
+  tc->remote[c] = (uintptr_t)(tc_limit(tc, c) / 2) * RB_ROOM_ONE;
+  if (head) ta_class_give(c, head);
+}
+
 static void tc_flush_all(struct tcache *tc) {
   unsigned c;
+  /* Not active: its remote words are ta_noremote's (no list, room 0) */
+  if (tc->state == TC_ACTIVE)
+    for (c = 0; c < NCLASS; c++) remote_flush(tc, c);
   for (c = 0; c < NCLASS; c++)
-    bin_flush(&tc->bins[c], c, tc->bins[c].limit - tc->bins[c].room);
+    bin_flush(&tc->bins[c], c, tc_limit(tc, c) - tc->bins[c].room);
 }
 
 /* A HeapMinimize happened since this cache last flushed: flush it. */
@@ -120,6 +217,13 @@ static void tc_check_epoch(struct tcache *tc) {
   }
 }
 
+/* A batch of them is ready (alloc.c's Free, or the slow path's below). */
+void ta_remote_flush(struct tcache *tc, unsigned c) {
+  remote_flush(tc, c);
+  if (UNLIKELY(ta_large_excess())) ta_large_idle();
+  tc_check_epoch(tc);
+}
+
 /* The key's destructor, once per thread. Its counts move to the dead
 ** ones; nothing reads the cache's counts, shard or epoch after, only its
 ** state (the slow paths count a dead thread's calls in the dead counts)
@@ -127,9 +231,11 @@ static void tc_check_epoch(struct tcache *tc) {
 ** paths, which bypass it. */
 static void tc_exit(void *arg) {
   struct tcache *tc = arg;
+  uintptr_t *remote = tc->remote;
   pthread_mutex_lock(&g_reg_lock);
   tc_flush_all(tc);
   memset(tc->bins, 0, sizeof tc->bins);
+  ta_tc_never(tc);  /* its remote words ta_noremote's */
   atomic_fetch_add_explicit(&g_dead_blocks,
                             atomic_load_explicit(&tc->blocks, RLX), RLX);
   atomic_fetch_add_explicit(&g_dead_bytes,
@@ -140,6 +246,10 @@ static void tc_exit(void *arg) {
   if (tc->prev) tc->prev->next = tc->next; else g_reg = tc->next;
   if (tc->next) tc->next->prev = tc->prev;
   tc->state = TC_DEAD;  /* later calls on this thread bypass the cache */
+  /* Only this thread used the array, and only while its cache was active
+  ** (the remote path, in free_other and ta_small_release_slow): the next
+  ** thread to set up its cache may take it. */
+  ra_give(remote);
   pthread_mutex_unlock(&g_reg_lock);
 }
 
@@ -154,8 +264,8 @@ void *ta_small_alloc_slow(size_t n, uint32_t spy) {
   if (tc->state == TC_NONE) tc_init(tc);
   if (tc->state == TC_ACTIVE) {  /* fill reaches the limit, then stays */
     want = tc->fill[c];
-    tc->fill[c] = (uint16_t)(2 * want < tc->bins[c].limit
-                                 ? 2 * want : tc->bins[c].limit);
+    tc->fill[c] = (uint16_t)(2 * want < tc_limit(tc, c)
+                                 ? 2 * want : tc_limit(tc, c));
   }
   if (UNLIKELY(ta_large_excess())) ta_large_idle();
   p = ta_class_take(tc->shard, c, want, &got);
@@ -171,28 +281,39 @@ void *ta_small_alloc_slow(size_t n, uint32_t spy) {
   ** and no change when the take was of one block (always so for a dead
   ** cache, whose limit is 0). */
   tc->bins[c].head = NEXT(p);
-  tc->bins[c].room = tc->bins[c].limit - (got - 1);
-  small_mark(p, c, n, spy);
+  tc->bins[c].room = tc_limit(tc, c) - (got - 1);
+  small_mark(p, c, n, spy, tc->skey);
   ta_tc_count(tc, 1, (int64_t)n);
   return p;
 }
 
-/* p, of class c, was claimed (its slot swapped from old to 0) and its bin
-** is full (or the cache is not set up). */
-void ta_small_release_slow(void *p, unsigned c, uint32_t old) {
+/* p, of the chunk whose entry is e, was claimed (its slot swapped from
+** old to 0), and its bin is full, or the cache is not set up, or p's chunk
+** is another shard's. Such a block is not handed out again here: it goes
+** back to its chunk with the next few of its class (ta_batch), so that a
+** thread's blocks, and the slots every Alloc and Free writes, stay in its
+** own chunks' cache lines. */
+void ta_small_release_slow(void *p, uintptr_t e, uint32_t old) {
   struct tcache *tc = tc_self();
+  unsigned c = (unsigned)entry_class(e);
   struct bin *b = &tc->bins[c];
-  if (tc->state == TC_NONE) tc_init(tc);
-  if (UNLIKELY(ta_large_excess())) ta_large_idle();
-  if (tc->state == TC_ACTIVE) {
-    NEXT(p) = b->head;
-    b->head = p;
-    if (!b->room) bin_flush(b, c, ta_batch[c]);  /* full: limit + 1 */
-    b->room--;
-    tc_check_epoch(tc);
+  if (UNLIKELY(tc->state == TC_NONE)) tc_init(tc);
+  if (tc->state == TC_ACTIVE && (e & E_SHARD) != tc->ekey) {
+    NEXT(p) = rb_head(tc->remote[c]);
+    tc->remote[c] = ((tc->remote[c] - RB_ROOM_ONE) & ~PTR_MASK) | (uintptr_t)p;
+    if (!rb_room(tc->remote[c])) ta_remote_flush(tc, c);
   } else {
-    NEXT(p) = NULL;
-    ta_class_give(c, p);
+    if (UNLIKELY(ta_large_excess())) ta_large_idle();
+    if (tc->state == TC_ACTIVE) {
+      NEXT(p) = b->head;
+      b->head = p;
+      if (!b->room) bin_flush(b, c, ta_batch[c]);  /* full: limit + 1 */
+      b->room--;
+      tc_check_epoch(tc);
+    } else {
+      NEXT(p) = NULL;
+      ta_class_give(c, p);
+    }
   }
   ta_tc_count(tc, -1, -(int64_t)(old & SLOT_SIZE));
 }

@@ -37,6 +37,11 @@
 **                              pool with their pages, and are taken again
 **   taskalloc_os interior      a Free of a pointer inside a large block
 **                              mapped low (by this program) leaves it be
+**   taskalloc_os remote-reuse  a thread's array of remote words (its
+**                              cache's) taken again by the next thread
+**                              after it ended; a page holds several
+**   taskalloc_os remote-refused   the page for them refused: no cache,
+**                              every call still right; then given
 **
 ** The leaf cases need a process whose table has no leaf yet: one each.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
@@ -74,6 +79,8 @@ static _Atomic int bad_unmaps;   /* munmap of pages that were not mapped,
 static _Atomic int leaf_refusals;   /* leaf mmaps to refuse; -1: all */
 static _Atomic int mmap_refusals;   /* the next mmaps to refuse */
 static _Atomic int mmap_passes;     /* ... after letting this many through */
+static _Atomic int page_refusals;   /* mmaps of one page to refuse; -1: all */
+static _Atomic int pages_refused;   /* ... refused so far */
 /* The next mmap answers with the address answer_at, where nothing is
 ** mapped: HIGH, above which no table entry can be, or a range that ends
 ** there; an unmapping at or above HIGH is counted apart. */
@@ -116,6 +123,22 @@ static sem_t in_munmap, munmap_go;
 static _Thread_local int stop_in_move;
 static sem_t in_move, move_go;
 static _Atomic uintptr_t moving_to;
+
+/* The bytes mapped for the threads' caches' arrays of remote words (a
+** page at the thread's first call, for several threads' arrays), and how
+** many of those pages: mappings of less than a MiB too. */
+static size_t remote_bytes(void) {
+  size_t arrays, spare, bytes;
+  ta_remote_pool_counts(&arrays, &spare, &bytes);
+  return bytes;
+}
+
+static int remote_pages(void) { return (int)(remote_bytes() / (size_t)page); }
+
+/* The mappings of less than a MiB but leaves, but for those pages. */
+static int nsmall_other(void) {
+  return atomic_load(&nsmall) - remote_pages();
+}
 
 static int mapped_page(void *p) {
   unsigned char v;
@@ -164,6 +187,15 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     atomic_fetch_sub(&mmap_refusals, 1);
     errno = ENOMEM;
     return MAP_FAILED;
+  }
+  if (len == (size_t)page) {
+    int n = atomic_load(&page_refusals);
+    if (n < 0 || (n > 0 && atomic_compare_exchange_strong(&page_refusals,
+                                                          &n, n - 1))) {
+      atomic_fetch_add(&pages_refused, 1);
+      errno = ENOMEM;
+      return MAP_FAILED;
+    }
   }
   if (len == LEAF) {
     int n = atomic_load(&leaf_refusals);
@@ -597,9 +629,10 @@ static void pool_array(void) {
   CHECK((st1.mapped_bytes - st0.mapped_bytes) -
             (st1.metadata_bytes - st0.metadata_bytes) ==
         (size_t)NCHUNKS * (CHUNK_SIZE - CHUNK_HDR));
-  CHECK(atomic_load(&nsmall) == 2);
-  CHECK(atomic_load(&small_maps[0]) == (size_t)page);
-  CHECK(atomic_load(&small_maps[1]) == 2 * (size_t)page);
+  CHECK(remote_pages() == 1);  /* this thread's, at its first call */
+  CHECK(nsmall_other() == 2);
+  CHECK(atomic_load(&small_maps[1]) == (size_t)page);
+  CHECK(atomic_load(&small_maps[2]) == 2 * (size_t)page);
   mapped = stats().mapped_bytes;
   n = fill_chunks(NCHUNKS);
   CHECK(n > 0);
@@ -648,7 +681,7 @@ static void pool_refused(void) {
   for (i = 0; i < n; i++) FREE(pool_v[i]);
   m->lpVtbl->HeapMinimize(m);
   atomic_store(&mmap_refusals, 0);
-  CHECK(atomic_load(&nsmall) == 0);
+  CHECK(nsmall_other() == 0);
   CHECK(agrees());
   CHECK(stats().live_blocks == 0);
   mapped = stats().mapped_bytes;
@@ -656,7 +689,7 @@ static void pool_refused(void) {
         pthread_join(t, NULL) == 0);
   CHECK(refused_n > 0);
   CHECK(refused_mapped == mapped);
-  CHECK(atomic_load(&nsmall) == 1);
+  CHECK(nsmall_other() == 1);
   i = headers_resident(REFUSED_N);
   if (i != REFUSED_N - 1)
     printf("# %d of %d chunks kept their pages\n", i, REFUSED_N);
@@ -708,7 +741,7 @@ static void leaf_small(void) {
         pthread_join(t, NULL) == 0);
   CHECK(small_chunk != 0);
   CHECK(stats().mapped_bytes == mapped + LEAF);
-  CHECK(atomic_load(&nsmall) == 0);
+  CHECK(nsmall_other() == 0);
   CHECK(agrees());
   CHECK(pthread_create(&t, NULL, fill_and_free, NULL) == 0 &&
         pthread_join(t, NULL) == 0);
@@ -730,9 +763,11 @@ static void leaf_once(void) {
   p = ALLOC(3 * MiB);  /* and once the system gives it */
   CHECK(p != NULL && DIDALLOC(p) == 1 && GETSIZE(p) == 3 * MiB);
   st1 = stats();
-  if (p)  /* one leaf, or two for a block across a 16 GiB boundary */
+  if (p)  /* one leaf, or two for a block across a 16 GiB boundary; and
+          ** the page of this thread's remote words, at its first call that
+          ** got memory */
     CHECK(st1.metadata_bytes ==
-          st0.metadata_bytes +
+          st0.metadata_bytes + remote_bytes() +
               LEAF * (1 + (REGION(p) != REGION((char *)p + 3 * MiB - 1))));
   CHECK(agrees());
   FREE(p);
@@ -854,6 +889,181 @@ static void leaf_grow(void) {
   CHECK(DIDALLOC(p) == 0 && DIDALLOC(q) == 1);
   CHECK(agrees());
   FREE(q);
+  CHECK(agrees());
+}
+
+/* ---- the threads' remote words ------------------------------------------ */
+
+/* A thread's cache keeps the blocks it frees of other threads' chunks on
+** per-class lists whose words (an array, struct tcache's remote) are not
+** in the thread's TLS but in pages mapped for them. */
+enum { RN = 64, RW = 12, RSEQ = 50 };
+static void *main_blocks[RN];
+static struct remote_seen {
+  uintptr_t *remote;           /* the array its cache got */
+  int state;                   /* its cache's state */
+  size_t arrays, spare;        /* the pool's counts then */
+} seen[RW];
+static _Atomic int remote_bad; /* a block wrong in a thread */
+static sem_t remote_started, remote_go;
+
+static void main_alloc(void) {
+  int i;
+  for (i = 0; i < RN; i++) {
+    main_blocks[i] = ALLOC(48);
+    if (main_blocks[i]) memset(main_blocks[i], i, 48);
+  }
+}
+
+/* Frees main's blocks (another thread's chunk: its remote path when its
+** cache is active), allocates and frees its own; notes what its cache got
+** in seen[i]. */
+static void remote_work(int i) {
+  size_t bytes;
+  void *own[RN];
+  int j;
+  for (j = 0; j < RN; j++) {
+    own[j] = ALLOC(48);
+    if (!own[j] || DIDALLOC(own[j]) != 1 || GETSIZE(own[j]) != 48)
+      atomic_store(&remote_bad, 1);
+  }
+  seen[i].remote = ta_self->remote;
+  seen[i].state = ta_self->state;
+  ta_remote_pool_counts(&seen[i].arrays, &seen[i].spare, &bytes);
+  for (j = 0; j < RN; j++) {
+    unsigned char *q = main_blocks[j];
+    if (!q || q[0] != (unsigned char)j || q[47] != (unsigned char)j)
+      atomic_store(&remote_bad, 1);
+    FREE(q);
+    FREE(own[j]);
+  }
+}
+
+static void *remote_one(void *arg) {
+  remote_work((int)(intptr_t)arg);
+  return NULL;
+}
+
+/* Holds its cache (and array) until main says go. */
+static void *remote_held(void *arg) {
+  int i = (int)(intptr_t)arg;
+  size_t bytes;
+  FREE(ALLOC(48));
+  seen[i].remote = ta_self->remote;
+  seen[i].state = ta_self->state;
+  ta_remote_pool_counts(&seen[i].arrays, &seen[i].spare, &bytes);
+  sem_post(&remote_started);
+  sem_wait(&remote_go);
+  return NULL;
+}
+
+static int run_thread(void *(*f)(void *), int i) {
+  pthread_t t;
+  return pthread_create(&t, NULL, f, (void *)(intptr_t)i) == 0 &&
+         pthread_join(t, NULL) == 0;
+}
+
+/* A thread's array goes back to the pool at its exit and the next thread
+** takes it: 1 + RSEQ threads one after another use one array (main has
+** another), and map nothing for it. RW threads alive at once take RW
+** arrays (and main's 1), from as many pages as those hold; at their exit
+** all RW are spare. Every thread frees main's blocks through its remote
+** lists: all are freed. */
+static void remote_reuse(void) {
+  size_t arrays, spare, bytes, per;
+  uintptr_t *first;
+  int i, k, distinct;
+  pthread_t t[RW];
+  FREE(ALLOC(48));  /* this thread's cache: an array, a page for it */
+  ta_remote_pool_counts(&arrays, &spare, &bytes);
+  CHECK(arrays == 1 && spare == 0 && bytes == (size_t)page);
+  CHECK(ta_self->state == TC_ACTIVE);
+  CHECK(ta_self->remote != ta_noremote);
+  main_alloc();
+  CHECK(run_thread(remote_one, 0));
+  CHECK(seen[0].state == TC_ACTIVE);
+  CHECK(seen[0].arrays == 2 && seen[0].spare == 0);
+  CHECK(seen[0].remote != ta_self->remote);
+  first = seen[0].remote;
+  ta_remote_pool_counts(&arrays, &spare, &bytes);
+  CHECK(arrays == 2 && spare == 1);  /* given back at its exit */
+  CHECK(stats().live_blocks == 0);   /* main's blocks, freed there */
+  for (i = 0; i < RSEQ; i++) {
+    main_alloc();
+    memset(&seen[1], 0, sizeof seen[1]);
+    CHECK(run_thread(remote_one, 1));
+    if (seen[1].remote != first || seen[1].arrays != 2 ||
+        seen[1].spare != 0 || seen[1].state != TC_ACTIVE) {
+      printf("# thread %d: array %p (first %p), %zu arrays, %zu spare\n",
+             i + 1, (void *)seen[1].remote, (void *)first, seen[1].arrays,
+             seen[1].spare);
+      CHECK(0);
+      break;
+    }
+    CHECK(stats().live_blocks == 0);
+  }
+  ta_remote_pool_counts(&arrays, &spare, &bytes);
+  CHECK(arrays == 2 && spare == 1 && bytes == (size_t)page);
+  CHECK(atomic_load(&remote_bad) == 0);
+  sem_init(&remote_started, 0, 0);
+  sem_init(&remote_go, 0, 0);
+  for (i = 0; i < RW; i++)
+    CHECK(pthread_create(&t[i], NULL, remote_held, (void *)(intptr_t)i) == 0);
+  for (i = 0; i < RW; i++) sem_wait(&remote_started);
+  ta_remote_pool_counts(&arrays, &spare, &bytes);
+  per = (size_t)page / (NCLASS * sizeof(uintptr_t));
+  CHECK(arrays == 1 + RW && spare == 0);
+  CHECK(bytes == (1 + RW + per - 1) / per * (size_t)page);
+  distinct = 1;
+  for (i = 0; i < RW; i++) {
+    if (seen[i].state != TC_ACTIVE || seen[i].remote == ta_self->remote)
+      distinct = 0;
+    for (k = 0; k < i; k++)
+      if (seen[k].remote == seen[i].remote) distinct = 0;
+  }
+  CHECK(distinct);
+  for (i = 0; i < RW; i++) sem_post(&remote_go);
+  for (i = 0; i < RW; i++) CHECK(pthread_join(t[i], NULL) == 0);
+  ta_remote_pool_counts(&arrays, &spare, &bytes);
+  CHECK(arrays == 1 + RW && spare == RW);
+  CHECK(stats().live_blocks == 0);
+  CHECK(agrees());
+}
+
+/* Every page for remote words refused: no thread's cache is set up (each
+** call tries again), and Alloc, Free, DidAlloc and GetSize work without
+** it, a block freed by another thread included. Once pages are given,
+** the next call sets this thread's cache up. */
+static void remote_refused(void) {
+  size_t arrays, spare, bytes;
+  void *p;
+  atomic_store(&page_refusals, -1);
+  p = ALLOC(100);
+  CHECK(p != NULL && DIDALLOC(p) == 1 && GETSIZE(p) == 100);
+  CHECK(atomic_load(&pages_refused) >= 1);
+  CHECK(ta_self->state == TC_NONE);
+  CHECK(ta_self->remote == ta_noremote);
+  main_alloc();
+  CHECK(run_thread(remote_one, 0));
+  CHECK(seen[0].state == TC_NONE);
+  CHECK(seen[0].remote == ta_noremote);
+  CHECK(atomic_load(&remote_bad) == 0);
+  FREE(p);
+  CHECK(DIDALLOC(p) == 0);
+  CHECK(stats().live_blocks == 0);
+  ta_remote_pool_counts(&arrays, &spare, &bytes);
+  CHECK(arrays == 0 && bytes == 0);
+  CHECK(agrees());
+  atomic_store(&page_refusals, 0);
+  FREE(ALLOC(48));
+  CHECK(ta_self->state == TC_ACTIVE);
+  ta_remote_pool_counts(&arrays, &spare, &bytes);
+  CHECK(arrays == 1 && bytes == (size_t)page);
+  main_alloc();
+  CHECK(run_thread(remote_one, 0));
+  CHECK(seen[0].state == TC_ACTIVE);
+  CHECK(atomic_load(&remote_bad) == 0);
+  CHECK(stats().live_blocks == 0);
   CHECK(agrees());
 }
 
@@ -1217,10 +1427,13 @@ int main(int argc, char **argv) {
   else if (!strcmp(mode, "no-mremap")) no_mremap();
   else if (!strcmp(mode, "pieces")) pieces();
   else if (!strcmp(mode, "interior")) interior();
+  else if (!strcmp(mode, "remote-reuse")) remote_reuse();
+  else if (!strcmp(mode, "remote-refused")) remote_refused();
   else {
     printf("usage: taskalloc_os accounting|leaf-once|leaf-small|leaf-always|"
            "leaf-race|leaf-grow|leaf-grow-in-place|neighbours|pool-array|"
-           "pool-refused|top|max|no-mremap|pieces|interior\n");
+           "pool-refused|top|max|no-mremap|pieces|interior|remote-reuse|"
+           "remote-refused\n");
     return 2;
   }
   return check_report();

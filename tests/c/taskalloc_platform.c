@@ -30,7 +30,7 @@ static long page;                   /* the page size the test answers */
 static _Atomic int maps;            /* anonymous mmaps */
 static _Atomic int bad_fd;          /* ... with a descriptor other than -1 */
 static _Atomic int odd_lengths;     /* lengths not a multiple of page */
-static _Atomic size_t last_map_len; /* the length of the last mmap */
+static _Atomic size_t max_map_len;  /* the longest mmap since reset */
 
 static int (*real_munmap)(void *, size_t);
 
@@ -62,7 +62,12 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     if (fd != -1) atomic_fetch_add(&bad_fd, 1);
   }
   note_length(len);
-  atomic_store(&last_map_len, len);
+  {
+    size_t was = atomic_load(&max_map_len);
+    while (len > was &&
+           !atomic_compare_exchange_weak(&max_map_len, &was, len)) {
+    }
+  }
   if (!addr && (flags & MAP_ANONYMOUS) && !(flags & MAP_FIXED)) {
     /* as a kernel with these pages: an address that is a multiple of
     ** them (mapped a page longer, the slack unmapped) */
@@ -120,17 +125,19 @@ int main(int argc, char **argv) {
   ** with "large-first", the large block is the allocator's first call */
   if (large_first) {
     big = ALLOC(n);
-    big_map_len = atomic_load(&last_map_len);
+    big_map_len = atomic_load(&max_map_len);
   }
   for (i = 0; i < sizeof small / sizeof small[0]; i++)
     small[i] = ALLOC(16 + (i % 64) * 48);
   if (!large_first) {
+    atomic_store(&max_map_len, 0);
     big = ALLOC(n);  /* 100000 bytes: 25 pages of 4 KiB, not of 16 or 64 */
-    big_map_len = atomic_load(&last_map_len);
+    big_map_len = atomic_load(&max_map_len);
   }
-  /* a block above 64 KiB has its own mapping: the newest one, made for
-  ** it, holds a whole number of the system's pages (and a CHUNK_SIZE for
-  ** its alignment, trimmed after) */
+  /* a block above 64 KiB has its own mapping: the longest one made in its
+  ** Alloc (the first call also maps a page for the thread's cache), made
+  ** for it, holds a whole number of the system's pages (and a CHUNK_SIZE
+  ** for its alignment, trimmed after) */
   want = (n + (size_t)page - 1) / (size_t)page * (size_t)page;
   CHECK(big != NULL && GETSIZE(big) == n);
   CHECK(big_map_len >= want && big_map_len % (size_t)page == 0);

@@ -1,14 +1,18 @@
 /*
 ** taskalloc_shards.c: each thread allocates from chunks of its own
-** (src/taskalloc/chunk.c, "shards"), and free blocks in another thread's
-** chunks are not stranded when that thread stops allocating, but the chunk
-** it allocates from is left to it. Everything is
+** (src/taskalloc/chunk.c, "shards"), a block freed by another thread goes
+** back to its chunk rather than into the freeing thread's cache, and free
+** blocks in another thread's chunks are not stranded when that thread
+** stops allocating, but the chunk it allocates from is left to it.
+** Everything is
 ** an address or a chunk's address: threads step in turn (semaphores),
 ** nothing depends on timing. Prints "N passed, N failed"; exits non-zero on
 ** a failure.
 */
+#define _DEFAULT_SOURCE  /* PTHREAD_DESTRUCTOR_ITERATIONS (late_thread.h) */
 #include "check.h"
 #include "client.h"
+#include "late_thread.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -65,6 +69,72 @@ static void test_own_chunks(void) {
 static int cmp_ptr(const void *a, const void *b) {
   uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
   return x < y ? -1 : x > y;
+}
+
+/* How many of the n blocks of `of` are among the n2 of `in`. */
+static int count_in(void *const *of, int n, void **in, int n2) {
+  int i, found = 0;
+  qsort(in, (size_t)n2, sizeof in[0], cmp_ptr);
+  for (i = 0; i < n; i++)
+    if (bsearch(&of[i], in, (size_t)n2, sizeof in[0], cmp_ptr)) found++;
+  return found;
+}
+
+/* A live thread allocated NR blocks of 80 bytes (a batch of 64, a bin of
+** 128: its refills of 1, 2, ..., 64, then 128, leave 127 in its cache);
+** this thread frees them all. They go back to the other thread's chunk
+** (in two batches of 64), not into this thread's cache: this thread's
+** next NR blocks of the class are none of them (it takes a chunk of its
+** own: the other's is the one that thread allocates from), and the other
+** thread's next 2 NR - 1 (its 127 cached, then a refill from its chunk's
+** free blocks, which come before blocks never handed out) are all of
+** them. (Before, they went into this thread's cache: it got all NR back,
+** and the other thread none.) */
+enum { NR = 128, RSIZE = 80 };
+static sem_t r_go, r_done;
+static void *r_first[NR], *r_again[2 * NR - 1];
+
+static void *reallocates(void *arg) {
+  int i;
+  (void)arg;
+  for (i = 0; i < NR; i++) r_first[i] = ALLOC(RSIZE);
+  sem_post(&r_done);
+  sem_wait(&r_go);
+  for (i = 0; i < 2 * NR - 1; i++) r_again[i] = ALLOC(RSIZE);
+  sem_post(&r_done);
+  sem_wait(&r_go);
+  for (i = 0; i < 2 * NR - 1; i++) FREE(r_again[i]);
+  return NULL;
+}
+
+static void test_freed_back_to_owner(void) {
+  static void *mine[NR];
+  void *freed[NR];
+  pthread_t t;
+  int i, got_mine, got_theirs;
+  sem_init(&r_go, 0, 0);
+  sem_init(&r_done, 0, 0);
+  CHECK(pthread_create(&t, NULL, reallocates, NULL) == 0);
+  sem_wait(&r_done);
+  for (i = 0; i < NR; i++) {
+    CHECK(r_first[i] != NULL);
+    freed[i] = r_first[i];
+    FREE(r_first[i]);
+  }
+  for (i = 0; i < NR; i++) mine[i] = ALLOC(RSIZE);
+  sem_post(&r_go);
+  sem_wait(&r_done);
+  got_mine = count_in(freed, NR, mine, NR);
+  got_theirs = count_in(freed, NR, r_again, 2 * NR - 1);
+  printf("# of %d blocks another thread freed: %d allocated again by it, "
+         "%d by the freeing thread\n", NR, got_theirs, got_mine);
+  CHECK(got_mine == 0);
+  CHECK(got_theirs == NR);
+  for (i = 0; i < NR; i++) FREE(mine[i]);
+  sem_post(&r_go);
+  pthread_join(t, NULL);
+  sem_destroy(&r_go);
+  sem_destroy(&r_done);
 }
 
 /* A thread allocated N blocks of a class this thread never used; this one
@@ -239,11 +309,57 @@ static void test_second_chunk_adopted(void) {
   for (i = 4; i < 18; i++) FREE(mine[i]);
 }
 
+/* A second Free of a block, by a thread whose cache is not set up yet,
+** then by one whose cache was given back at its end, does nothing: the
+** block stays free (this thread hands it out once), and the live-block
+** count does not move. Such a thread's cache matches no slot, not even a
+** free one (a word of 0 would have matched, and the Free claimed the
+** free block again). */
+static void *df_block;
+static void *df_free(void *arg) {
+  (void)arg;
+  FREE(df_block);
+  return NULL;
+}
+static void df_free_late(void) { FREE(df_block); }
+
+static void test_second_free_without_cache(void) {
+  enum { DF = 48, NDF = 4 };
+  void *q[NDF];
+  pthread_t t;
+  size_t before;
+  int i, again = 0;
+  df_block = ALLOC(DF);
+  CHECK(df_block != NULL);
+  FREE(df_block);
+  before = live_blocks();
+  CHECK(pthread_create(&t, NULL, df_free, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(live_blocks() == before);
+  CHECK(late_thread_run(df_free_late));
+  CHECK(live_blocks() == before);
+  for (i = 0; i < NDF; i++) {
+    q[i] = ALLOC(DF);
+    if (q[i] == df_block) again++;
+  }
+  CHECK(again <= 1);
+  for (i = 0; i < NDF; i++) FREE(q[i]);
+  m->lpVtbl->HeapMinimize(m);
+  for (i = 0; i < NDF; i++) {  /* back from the chunk: still once */
+    q[i] = ALLOC(DF);
+    if (q[i] == df_block) again++;
+  }
+  CHECK(again <= 2);
+  for (i = 0; i < NDF; i++) FREE(q[i]);
+}
+
 int main(void) {
   if (!client_open()) return 1;
   sem_init(&to_worker, 0, 0);
   sem_init(&to_main, 0, 0);
   test_own_chunks();
+  test_freed_back_to_owner();
+  test_second_free_without_cache();
   test_idle_thread_chunk_adopted();
   test_busy_chunk_left();
   test_idle_without_free_left();

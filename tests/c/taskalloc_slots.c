@@ -6,11 +6,12 @@
 **   consecutive blocks of a chunk lie in 16 different cache lines, and a
 **   block's slot stays within its group of 256 slots (a page of slots
 **   for a page's worth of blocks), each slot of the group used once;
-** - the one compare of Free's fast path (slot_live_unspied): true for the
-**   slot of every live block of every class when no spy is registered,
-**   false for a spied block (Free must then tell the spy), a freed block
-**   and a block read through another class's entry; slot_live, the full
-**   check, true for a live block spied or not.
+** - the one compare of Free's fast path (slot_mine, against the word of
+**   this thread's bin of the entry's class): true for the slot of every
+**   live block of every class this thread handed out when no spy is
+**   registered, false for a spied block (Free must then tell the spy), a
+**   freed block and a block read through another class's entry; slot_live,
+**   the full check, true for a live block spied or not.
 **
 ** A wrong layout or a compare that never matches leaves every answer the
 ** same (Free takes its slower path, which checks in full): these checks
@@ -62,6 +63,12 @@ static unsigned bad_groups(void) {
 
 /* For a block of every class (less pad bytes, the spy's): whether its
 ** slot matches Free's one compare, and slot_live; counts of each. */
+/* Free's one compare for slot word w read through entry e, in this
+** thread. */
+static int fast_match(uint32_t w, uintptr_t e) {
+  return slot_mine(w, ta_self->bins[entry_class(e)].word);
+}
+
 static void compare_all(unsigned pad, unsigned *fast, unsigned *live,
                         unsigned *classes) {
   unsigned c;
@@ -77,14 +84,14 @@ static void compare_all(unsigned pad, unsigned *fast, unsigned *live,
       uintptr_t other = (e & ~E_CLS) | ((uintptr_t)((c + 1) % NCLASS)
                                         << E_CLS_SHIFT);
       (*classes)++;
-      *fast += (unsigned)slot_live_unspied(w, e);
+      *fast += (unsigned)fast_match(w, e);
       *live += (unsigned)slot_live(w, e);
       /* another class's entry never matches, spied or not */
-      if (slot_live_unspied(w, other) || slot_live(w, other)) (*classes)--;
+      if (fast_match(w, other) || slot_live(w, other)) (*classes)--;
     }
     FREE(p);
     /* freed: its slot is 0 */
-    if (s != NULL && (slot_live_unspied(atomic_load(s), e) ||
+    if (s != NULL && (fast_match(atomic_load(s), e) ||
                       slot_live(atomic_load(s), e)))
       (*live)--;
   }
