@@ -45,13 +45,19 @@ static HOT struct bin *entry_bin(struct tcache *tc, uintptr_t e) {
   return (struct bin *)((char *)tc->bins + (e & E_CLS));
 }
 
-static HOT void small_release(struct tcache *tc, void *p, uintptr_t e,
-                              uint32_t old, _Atomic uint32_t *slot, int any) {
-  struct bin *b = entry_bin(tc, e);
+/* p (entry e, slot `slot`) was claimed: freed for the tools, and its slot
+** kept in it for the Alloc that hands it out again. */
+static HOT void block_freed(void *p, uintptr_t e, _Atomic uint32_t *slot) {
   VG_FREE(p);
   POISON(p, entry_geom(e)->bsize);
   UNPOISON(p, 2 * sizeof(void *));
   SLOT_AT(p) = slot;
+}
+
+static HOT void small_release(struct tcache *tc, void *p, uintptr_t e,
+                              uint32_t old, _Atomic uint32_t *slot, int any) {
+  struct bin *b = entry_bin(tc, e);
+  block_freed(p, e, slot);
   if (UNLIKELY(!b->room || (any && (e & E_SHARD) != tc->ekey))) {
     ta_small_release_slow(p, e, old);
     return;
@@ -107,13 +113,9 @@ static NOINLINE void free_other(void *p, uintptr_t e, _Atomic uint32_t *slot,
   }
   /* Another thread's chunk, and this thread's cache is active: on the
   ** class's list of such blocks, back to their chunks with the batch. */
-  VG_FREE(p);
-  POISON(p, entry_geom(e)->bsize);
-  UNPOISON(p, 2 * sizeof(void *));
-  SLOT_AT(p) = slot;
-  NEXT(p) = rb_head(v);
-  *r = v = ((v - RB_ROOM_ONE) & ~PTR_MASK) | (uintptr_t)p;
-  if (UNLIKELY(!rb_room(v))) ta_remote_flush(tc, (unsigned)entry_class(e));
+  block_freed(p, e, slot);
+  if (UNLIKELY(!rb_room(rb_push(r, v, p))))
+    ta_remote_flush(tc, (unsigned)entry_class(e));
   tc_count_fast(tc, -1, -(int64_t)(w & SLOT_SIZE));
 }
 

@@ -420,6 +420,12 @@ TA_HIDDEN void ta_remote_pool_counts(size_t *arrays, size_t *spare,
                                      size_t *bytes);
 #define RB_ROOM_ONE ((uintptr_t)1 << VA_BITS)
 static inline void *rb_head(uintptr_t r) { return (void *)(r & PTR_MASK); }
+/* Pushes free block p on the remote word *r, whose value is v; returns
+** the new word (room 0: its batch is due, ta_remote_flush). */
+static inline uintptr_t rb_push(uintptr_t *r, uintptr_t v, void *p) {
+  NEXT(p) = rb_head(v);
+  return *r = ((v - RB_ROOM_ONE) & ~PTR_MASK) | (uintptr_t)p;
+}
 static inline uint32_t rb_room(uintptr_t r) {
   return (uint32_t)(r >> VA_BITS);
 }

@@ -299,9 +299,8 @@ void ta_small_release_slow(void *p, uintptr_t e, uint32_t old) {
   struct bin *b = &tc->bins[c];
   if (UNLIKELY(tc->state == TC_NONE)) tc_init(tc);
   if (tc->state == TC_ACTIVE && (e & E_SHARD) != tc->ekey) {
-    NEXT(p) = rb_head(tc->remote[c]);
-    tc->remote[c] = ((tc->remote[c] - RB_ROOM_ONE) & ~PTR_MASK) | (uintptr_t)p;
-    if (!rb_room(tc->remote[c])) ta_remote_flush(tc, c);
+    if (!rb_room(rb_push(&tc->remote[c], tc->remote[c], p)))
+      ta_remote_flush(tc, c);
   } else {
     if (UNLIKELY(ta_large_excess())) ta_large_idle();
     if (tc->state == TC_ACTIVE) {
