@@ -124,7 +124,6 @@ int imalloc_backend_isinterface(const void *p, int nslots, int flags) {
   void *const *vtbl;
   uintptr_t end;
   int i;
-  if (nslots < 1 || nslots > 16) return 0;
   if (!readable(p, sizeof(void *), 0)) return 0;
   vtbl = *(void *const *const *)p;
   if (vtbl == NULL || !readable(vtbl, (size_t)nslots * sizeof(void *), image))
