@@ -12,13 +12,15 @@
 ** operations that only allocate, and on HeapMinimize. What the cache keeps
 ** follows a window of the last 16 large operations, case by case; the
 ** checks for a program that stopped are seen one by one, as the cache's
-** lock taken (pthread_mutex_lock defined here too). Everything is a
+** lock taken (pthread_mutex_lock defined here too); a spied block's Free
+** that its bin takes is no slow path, and makes no check. Everything is a
 ** count: pages, bytes, calls; never a time.
 ** Prints "N passed, N failed"; exits non-zero on a failure.
 */
 #define _GNU_SOURCE  /* RTLD_NEXT, mremap, mincore */
 #include "check.h"
 #include "client.h"
+#include "fake_com.h"
 #include "interpose.h"
 
 #include <dlfcn.h>
@@ -255,6 +257,30 @@ static void *first_small(void *arg) {
   return NULL;
 }
 
+static const IMallocSpyVtbl pass_vtbl =
+    FAKE_SPY_VTBL(pass_prealloc, pass_pre, pass_prerealloc, pass_pre, pass_pre);
+static IMallocSpy pass_spy = {&pass_vtbl};
+
+/* A Free of a spied block of this thread's own, with room in its bin, is
+** no slow path either: a bin takes it as it takes any other (only the
+** claim of its slot differs). IDLE_SLOW of them in a row, right after a
+** check, make no check. */
+static void spied_frees_check_nothing(size_t base) {
+  enum { N = 64 };  /* IDLE_SLOW (large.c) */
+  void *spied[N];
+  long n;
+  int i;
+  CHECK(imalloc_CoRegisterMallocSpy(&pass_spy) == S_OK);
+  for (i = 0; i < N; i++) spied[i] = ALLOC(24);  /* their bin has room for N */
+  cached_after_loop(base);
+  CHECK(until_check(CYCLE));  /* large operations came: the cache stays */
+  n = atomic_load(&watched_locks);
+  for (i = 0; i < N; i++) FREE(spied[i]);
+  CHECK(atomic_load(&watched_locks) == n);
+  small_free_all();  /* spied too */
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
+}
+
 static void test_idle_checks(size_t base) {
   size_t kept, before;
   long u0, n;
@@ -315,6 +341,7 @@ static void test_idle_checks(size_t base) {
   while (small_live < NSMALL) small[small_live++] = ALLOC(200);
   CHECK(until_check(FREES));
   small_free_all();
+  spied_frees_check_nothing(base);
   atomic_store(&watched, NULL);
 }
 
