@@ -1,7 +1,8 @@
 /*
 ** taskalloc_shards.c: each thread allocates from chunks of its own
 ** (src/taskalloc/chunk.c, "shards"), a block freed by another thread goes
-** back to its chunk rather than into the freeing thread's cache, and free
+** back to its chunk rather than into the freeing thread's cache (and one
+** freed by its own thread, spied or not, into that thread's cache), and free
 ** blocks in another thread's chunks are not stranded when that thread
 ** stops allocating, but the chunk it allocates from is left to it.
 ** Everything is
@@ -12,6 +13,7 @@
 #define _DEFAULT_SOURCE  /* PTHREAD_DESTRUCTOR_ITERATIONS (late_thread.h) */
 #include "check.h"
 #include "client.h"
+#include "fake_com.h"
 #include "late_thread.h"
 
 #include <pthread.h>
@@ -314,7 +316,7 @@ static void test_second_chunk_adopted(void) {
 ** block stays free (this thread hands it out once), and the live-block
 ** count does not move. Such a thread's cache matches no slot, not even a
 ** free one (a word of 0 would have matched, and the Free claimed the
-** free block again). */
+** free block again), in any class: the first, one between, the last. */
 static void *df_block;
 static void *df_free(void *arg) {
   (void)arg;
@@ -323,8 +325,8 @@ static void *df_free(void *arg) {
 }
 static void df_free_late(void) { FREE(df_block); }
 
-static void test_second_free_without_cache(void) {
-  enum { DF = 48, NDF = 4 };
+static void test_second_free_without_cache(size_t DF) {
+  enum { NDF = 4 };
   void *q[NDF];
   pthread_t t;
   size_t before;
@@ -353,13 +355,49 @@ static void test_second_free_without_cache(void) {
   for (i = 0; i < NDF; i++) FREE(q[i]);
 }
 
+/* A block freed by the thread that allocated it, spied or not, goes into
+** that thread's cache, not on its list of other shards' blocks: the next
+** Alloc of its class hands it out again. Tried in a thread of the second
+** shard (this one holds the first, whose key is 0 in every encoding). */
+static const IMallocSpyVtbl pass_vtbl =
+    FAKE_SPY_VTBL(pass_prealloc, pass_pre, pass_prerealloc, pass_pre, pass_pre);
+static IMallocSpy pass_spy = {&pass_vtbl};
+static int own_same[2];
+
+static void *own_again(void *arg) {
+  int i;
+  (void)arg;
+  for (i = 0; i < 2; i++) {
+    void *p = ALLOC(40), *q;
+    FREE(p);
+    q = ALLOC(40);
+    own_same[i] = p != NULL && q == p;
+    FREE(q);
+    if (i == 0 && imalloc_CoRegisterMallocSpy(&pass_spy) != S_OK) break;
+  }
+  return NULL;
+}
+
+static void test_own_block_again(void) {
+  pthread_t t;
+  FREE(ALLOC(40));  /* this thread's cache (shard 0) is set up */
+  CHECK(pthread_create(&t, NULL, own_again, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  CHECK(own_same[0]);
+  CHECK(own_same[1]);  /* spied */
+  CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
+}
+
 int main(void) {
   if (!client_open()) return 1;
   sem_init(&to_worker, 0, 0);
   sem_init(&to_main, 0, 0);
   test_own_chunks();
+  test_own_block_again();
   test_freed_back_to_owner();
-  test_second_free_without_cache();
+  test_second_free_without_cache(16);
+  test_second_free_without_cache(48);
+  test_second_free_without_cache(65536);
   test_idle_thread_chunk_adopted();
   test_busy_chunk_left();
   test_idle_without_free_left();
