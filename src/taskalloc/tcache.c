@@ -196,7 +196,7 @@ static void remote_flush(struct tcache *tc, unsigned c) {
   void *head = rb_head(tc->remote[c]);
   /* a batch to go (the cache is active: tc_flush_all) */
   tc->remote[c] = (uintptr_t)(tc_limit(tc, c) / 2) * RB_ROOM_ONE;
-  if (head) ta_class_give(c, head);
+  ta_class_give(c, head);  /* an empty list (NULL) gives nothing */
 }
 
 static void tc_flush_all(struct tcache *tc) {
