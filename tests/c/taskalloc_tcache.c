@@ -323,6 +323,24 @@ static void test_free_after_exit(void) {
   }
 }
 
+/* A block the thread allocated while its cache was set up and freed after
+** the cache was given back, in a class of which it allocates nothing
+** after: back to its class as well. A given-back cache's bins have no
+** room, so that no Free puts a block in them, where it would stay for
+** good. */
+static void *before_exit;
+static void alloc_before_exit(void) { before_exit = ALLOC(192); }
+static void free_after_exit(void) { FREE(before_exit); }
+
+static void test_free_after_exit_of_earlier_block(void) {
+  late_setup = alloc_before_exit;
+  CHECK(late_thread_run(free_after_exit));
+  late_setup = NULL;
+  CHECK(before_exit != NULL);
+  CHECK(regained(&before_exit, 1, 192, enough(192)) == 1);
+  MINIMIZE();
+}
+
 /* What a thread's cache holds for a class is bounded: about 16 KiB
 ** (README), 84 blocks of 192 bytes, however many it takes at a time.
 ** Refills double, 1, 2, 4 ... 64 blocks, then ask for the bound: the
@@ -556,6 +574,7 @@ int main(int argc, char **argv) {
   test_minimize_then_free();
   test_first_call_is_free();
   test_free_after_exit();
+  test_free_after_exit_of_earlier_block();
   test_cache_bound();
   test_own_minimize();
   test_exit_order();

@@ -7,6 +7,7 @@
 ** late_thread_run_last(fn) calls fn in the last round there is
 ** (PTHREAD_DESTRUCTOR_ITERATIONS): no destructor runs after it. Both
 ** return 1 when the key and the thread were made and the thread joined.
+** late_setup, if set, is called by the thread before it ends.
 */
 #ifndef IMALLOC_TESTS_LATE_THREAD_H
 #define IMALLOC_TESTS_LATE_THREAD_H
@@ -19,6 +20,9 @@
 
 static pthread_key_t late_key;
 static void (*late_fn)(void);
+/* Called by the thread while its cache is set up, before it ends (none
+** if NULL). */
+static void (*late_setup)(void);
 static int late_round;  /* the round that calls late_fn */
 
 static void late_destructor(void *arg) {
@@ -34,6 +38,7 @@ static void *late_thread(void *arg) {
   void *p = ALLOC(16);  /* sets the thread's cache up */
   (void)arg;
   FREE(p);
+  if (late_setup) late_setup();
   pthread_setspecific(late_key, (void *)(uintptr_t)1);
   return NULL;
 }
