@@ -323,6 +323,29 @@ static void test_free_after_exit(void) {
   }
 }
 
+/* Blocks of this thread that another thread freed (fewer than a batch:
+** they wait on its list of other shards' blocks) go back to their class
+** when that thread ends, in every class: the first, one between, the
+** last. */
+static void test_remote_blocks_at_exit(void) {
+  static const size_t sizes[3] = {16, 192, 65536};
+  struct worker w;
+  int i, k;
+  for (k = 0; k < 3; k++) {
+    if (!worker_start(&w, NULL)) {
+      CHECK(0);
+      return;
+    }
+    w.size = sizes[k];
+    w.n = 4;
+    for (i = 0; i < w.n; i++) w.blocks[i] = ALLOC(w.size);
+    run(&w, job_free);
+    worker_stop(&w);
+    CHECK(regained(w.blocks, w.n, w.size, enough(w.size)) == w.n);
+    MINIMIZE();
+  }
+}
+
 /* A block the thread allocated while its cache was set up and freed after
 ** the cache was given back, in a class of which it allocates nothing
 ** after: back to its class as well. A given-back cache's bins have no
@@ -575,6 +598,7 @@ int main(int argc, char **argv) {
   test_first_call_is_free();
   test_free_after_exit();
   test_free_after_exit_of_earlier_block();
+  test_remote_blocks_at_exit();
   test_cache_bound();
   test_own_minimize();
   test_exit_order();
