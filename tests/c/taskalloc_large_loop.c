@@ -281,6 +281,33 @@ static void spied_frees_check_nothing(size_t base) {
   CHECK(imalloc_CoRevokeMallocSpy() == S_OK);
 }
 
+/* Another thread's Frees of this thread's blocks take a slow path only
+** when a batch of them goes back to their chunk: each such batch counts
+** as one, while the cache holds more than IMALLOC_RETAIN, and not
+** otherwise. IDLE_SLOW batches of 64 blocks of 16 bytes (the rest wait for
+** the thread's end), freed by a new thread: how many checks they made. */
+enum { NREMOTE = 64 * 64 + 32 };
+static void *remote_blocks[NREMOTE];
+
+static void *free_remote(void *arg) {
+  int i;
+  (void)arg;
+  for (i = 0; i < NREMOTE; i++) FREE(remote_blocks[i]);
+  return NULL;
+}
+
+static long remote_batch_checks(int excess, size_t base) {
+  pthread_t t;
+  long n;
+  int i;
+  for (i = 0; i < NREMOTE; i++) remote_blocks[i] = ALLOC(16);
+  if (excess) cached_after_loop(base);
+  n = atomic_load(&watched_locks);
+  CHECK(pthread_create(&t, NULL, free_remote, NULL) == 0 &&
+        pthread_join(t, NULL) == 0);
+  return atomic_load(&watched_locks) - n;
+}
+
 static void test_idle_checks(size_t base) {
   size_t kept, before;
   long u0, n;
@@ -342,6 +369,9 @@ static void test_idle_checks(size_t base) {
   CHECK(until_check(FREES));
   small_free_all();
   spied_frees_check_nothing(base);
+  m->lpVtbl->HeapMinimize(m);
+  CHECK(remote_batch_checks(0, base) == 0);
+  CHECK(remote_batch_checks(1, base) >= 1);
   atomic_store(&watched, NULL);
 }
 
