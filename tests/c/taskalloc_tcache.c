@@ -256,6 +256,29 @@ static void test_minimize_then_free(void) {
   MINIMIZE();
 }
 
+/* The same when the worker's next slow path is a batch of another
+** thread's blocks going back: it flushes the cache after a HeapMinimize
+** too. */
+static void test_minimize_then_remote_batch(void) {
+  struct worker w;
+  void *kept[NB];
+  int n = 300, i;
+  CHECK(worker_start(&w, NULL));
+  w.size = 208;
+  w.n = n;
+  run(&w, job_alloc_free);
+  memcpy(kept, w.blocks, sizeof kept);
+  w.size = 32;  /* this thread's: two batches of 64 */
+  w.n = 128;
+  for (i = 0; i < w.n; i++) w.blocks[i] = ALLOC(w.size);
+  MINIMIZE();
+  CHECK(regained(kept, n, 208, enough(208)) < n);
+  run(&w, job_free);
+  CHECK(regained(kept, n, 208, enough(208)) == n);
+  worker_stop(&w);
+  MINIMIZE();
+}
+
 /* A thread whose first call is a Free sets its cache up: the block stays
 ** there, not another thread's to take, until the thread exits. */
 static void test_first_call_is_free(void) {
@@ -595,6 +618,7 @@ int main(int argc, char **argv) {
   test_whole_cache();
   test_minimize_then_alloc();
   test_minimize_then_free();
+  test_minimize_then_remote_batch();
   test_first_call_is_free();
   test_free_after_exit();
   test_free_after_exit_of_earlier_block();
