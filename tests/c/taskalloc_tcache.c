@@ -279,8 +279,10 @@ static void test_minimize_then_remote_batch(void) {
   MINIMIZE();
 }
 
-/* A thread whose first call is a Free sets its cache up: the block stays
-** there, not another thread's to take, until the thread exits. */
+/* A thread whose first call is a Free (of another thread's block) sets
+** its cache up: the block waits on that thread's list of other shards'
+** blocks, not in its bins. It is no other thread's to take until the
+** thread exits, nor the freeing thread's to hand out again. */
 static void test_first_call_is_free(void) {
   struct worker w;
   void *p = ALLOC(768);
@@ -288,8 +290,12 @@ static void test_first_call_is_free(void) {
   CHECK(worker_start(&w, NULL));
   w.blocks[0] = p;
   w.n = 1;
+  w.size = 768;
   run(&w, job_free);
   CHECK(DIDALLOC(p) == 0);
+  CHECK(regained(&p, 1, 768, enough(768)) == 0);
+  run(&w, job_alloc_free);
+  CHECK(w.blocks[0] != p);
   CHECK(regained(&p, 1, 768, enough(768)) == 0);
   worker_stop(&w);
   CHECK(regained(&p, 1, 768, enough(768)) == 1);
