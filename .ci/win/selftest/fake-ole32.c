@@ -1,7 +1,9 @@
 /*
 ** fake-ole32.c: an ole32.dll for the test wine-fake-ole32
 ** (selftest/fake-ole32.sh), which puts it beside lua.exe, where Windows
-** looks for a DLL first, and tells Wine to load it instead of its own.
+** looks for a DLL first, and tells Wine to load it instead of its own; and
+** for wine-module-pin (selftest/module-pin.sh: FAKE_SPY_FAILS, beside its
+** host).
 ** It stands for an ole32 that the backend (src/backend_win32.c) must not
 ** trust blindly:
 **   FAKE_NULL_MALLOC  CoGetMalloc succeeds and hands out no object, and
