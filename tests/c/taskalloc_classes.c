@@ -13,10 +13,6 @@
 #include "fake_com.h"
 #include "taskalloc/internal.h"
 
-static const IMallocSpyVtbl pass_vtbl =
-    FAKE_SPY_VTBL(pass_prealloc, pass_pre, pass_prerealloc, pass_pre, pass_pre);
-static IMallocSpy pass_spy = {&pass_vtbl};
-
 /* Alloc of every n up to the largest small size (less the spy's byte):
 ** how many blocks were not of size_class(n + pad), and whether the next
 ** size is a large block. */
@@ -62,7 +58,7 @@ int main(void) {
   {
     int large_next = 0;
     CHECK(wrong_classes(0, &large_next) == 0 && large_next);
-    CHECK(imalloc_CoRegisterMallocSpy(&pass_spy) == S_OK);
+    CHECK(imalloc_CoRegisterMallocSpy(fake_pass_spy()) == S_OK);
     large_next = 0;
     CHECK(wrong_classes(1, &large_next) == 0 && large_next);
     CHECK(imalloc_CoRevokeMallocSpy() == S_OK);

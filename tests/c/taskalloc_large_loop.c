@@ -257,10 +257,6 @@ static void *first_small(void *arg) {
   return NULL;
 }
 
-static const IMallocSpyVtbl pass_vtbl =
-    FAKE_SPY_VTBL(pass_prealloc, pass_pre, pass_prerealloc, pass_pre, pass_pre);
-static IMallocSpy pass_spy = {&pass_vtbl};
-
 /* A Free of a spied block of this thread's own, with room in its bin, is
 ** no slow path either: a bin takes it as it takes any other (only the
 ** claim of its slot differs). IDLE_SLOW of them in a row, right after a
@@ -270,7 +266,7 @@ static void spied_frees_check_nothing(size_t base) {
   void *spied[N];
   long n;
   int i;
-  CHECK(imalloc_CoRegisterMallocSpy(&pass_spy) == S_OK);
+  CHECK(imalloc_CoRegisterMallocSpy(fake_pass_spy()) == S_OK);
   for (i = 0; i < N; i++) spied[i] = ALLOC(24);  /* their bin has room for N */
   cached_after_loop(base);
   CHECK(until_check(CYCLE));  /* large operations came: the cache stays */

@@ -359,9 +359,6 @@ static void test_second_free_without_cache(size_t DF) {
 ** that thread's cache, not on its list of other shards' blocks: the next
 ** Alloc of its class hands it out again. Tried in a thread of the second
 ** shard (this one holds the first, whose key is 0 in every encoding). */
-static const IMallocSpyVtbl pass_vtbl =
-    FAKE_SPY_VTBL(pass_prealloc, pass_pre, pass_prerealloc, pass_pre, pass_pre);
-static IMallocSpy pass_spy = {&pass_vtbl};
 static int own_same[2];
 
 static void *own_again(void *arg) {
@@ -373,7 +370,7 @@ static void *own_again(void *arg) {
     q = ALLOC(40);
     own_same[i] = p != NULL && q == p;
     FREE(q);
-    if (i == 0 && imalloc_CoRegisterMallocSpy(&pass_spy) != S_OK) break;
+    if (i == 0 && imalloc_CoRegisterMallocSpy(fake_pass_spy()) != S_OK) break;
   }
   return NULL;
 }

@@ -22,10 +22,6 @@
 #include "fake_com.h"
 #include "taskalloc/internal.h"
 
-static const IMallocSpyVtbl pass_vtbl =
-    FAKE_SPY_VTBL(pass_prealloc, pass_pre, pass_prerealloc, pass_pre, pass_pre);
-static IMallocSpy pass_spy = {&pass_vtbl};
-
 /* 64 bytes: the cache line of the CPUs this allocator is tuned for. */
 #define LINE_OF(a) ((uintptr_t)(a) >> 6)
 
@@ -113,7 +109,7 @@ int main(void) {
   CHECK(classes == NCLASS);
   CHECK(fast == NCLASS);  /* unspied: the one compare matches */
   CHECK(live == NCLASS);
-  CHECK(imalloc_CoRegisterMallocSpy(&pass_spy) == S_OK);
+  CHECK(imalloc_CoRegisterMallocSpy(fake_pass_spy()) == S_OK);
   compare_all(1, &fast, &live, &classes);
   CHECK(classes == NCLASS);
   CHECK(fast == 0);  /* spied: Free must take the spy's path */

@@ -147,4 +147,13 @@ static inline void STDMETHODCALLTYPE pass_heapminimize(IMallocSpy *This) {
     pass_heapminimize, pass_heapminimize                                     \
   }
 
+/* A spy that passes every call through: one per test program, never freed
+** (its references stay 1). */
+static inline IMallocSpy *fake_pass_spy(void) {
+  static const IMallocSpyVtbl vtbl =
+      FAKE_SPY_VTBL(pass_prealloc, pass_pre, pass_prerealloc, pass_pre, pass_pre);
+  static IMallocSpy spy = {&vtbl};
+  return &spy;
+}
+
 #endif
