@@ -552,6 +552,41 @@ static int t_userdata(lua_State *L) {
   return 1;
 }
 
+/* The user-value calls as src/luacompat.h gives them to every runtime
+** (5.4's own on 5.4), for spec/runtime/uservalues_spec.lua to hold them to
+** 5.4's contract. uv_new(nuv): a userdata of one byte with nuv values;
+** uv_get(u, n): the type lua_getiuservalue answers, how many values it
+** left on the stack, and the value on top; uv_set(u, n, v): what
+** lua_setiuservalue answers, and how many values the stack lost. */
+static int t_uv_new(lua_State *L) {
+  lua_newuserdatauv(L, 1, (int)luaL_checkinteger(L, 1));
+  return 1;
+}
+
+static int t_uv_get(lua_State *L) {
+  int n = (int)luaL_checkinteger(L, 2), type, left;
+  lua_settop(L, 2);
+  type = lua_getiuservalue(L, 1, n);
+  left = lua_gettop(L) - 2;
+  lua_pushinteger(L, type);
+  lua_pushinteger(L, left);
+  if (left > 0)
+    lua_pushvalue(L, -3);
+  else
+    lua_pushnil(L);
+  return 3;
+}
+
+static int t_uv_set(lua_State *L) {
+  int n = (int)luaL_checkinteger(L, 2), set, lost;
+  lua_settop(L, 3);
+  set = lua_setiuservalue(L, 1, n);
+  lost = 3 - lua_gettop(L);
+  lua_pushinteger(L, set);
+  lua_pushinteger(L, lost);
+  return 2;
+}
+
 /* A fresh page no one can read (PAGE_NOACCESS, PROT_NONE), or with a true
 ** argument on Windows a guard page (whose first touch raises): addresses
 ** imalloc.wrap must refuse without reading them. Never given back. */
@@ -619,6 +654,9 @@ static const luaL_Reg testkit[] = {
   {"page_end", t_page_end},
   {"pointer_at", t_pointer_at},
   {"userdata", t_userdata},
+  {"uv_new", t_uv_new},
+  {"uv_get", t_uv_get},
+  {"uv_set", t_uv_set},
   {"counting", t_counting},
   {"counts", t_counts},
   {"answer_qi_with", t_answer_qi_with},

@@ -228,11 +228,25 @@ static inline void imalloc_checkowned(lua_State *L, imalloc_Handle *h,
 }
 
 
-/* Whether a buffer of this Lua state owns block `p`. */
+/* Pushes the table of the blocks that buffers own (the user value of
+** imalloc_Owned) and returns 1. A script with the debug library can put
+** another value there (debug.setuservalue on the registry's
+** "imalloc.owned"); then that value is pushed and 0 returned: the records
+** are gone, as when it puts an empty table there, and no lua_raw* call may
+** be handed what is not a table. */
+static inline int imalloc_pushrecords(lua_State *L) {
+  return lua_getiuservalue(L, IMALLOC_OWNED, 1) == LUA_TTABLE;
+}
+
+/* Whether a buffer of this Lua state owns block `p`. Allocates nothing:
+** its callers have checked a handle and a pointer, and use them after. */
 static inline int imalloc_isowned(lua_State *L, imalloc_Owned *o, void *p) {
   int owned;
   if (o->count == 0) return 0;
-  lua_getiuservalue(L, IMALLOC_OWNED, 1);
+  if (!imalloc_pushrecords(L)) {
+    lua_pop(L, 1);
+    return 0;
+  }
   owned = lua_rawgetp(L, -1, p) != LUA_TNIL;
   lua_pop(L, 2);
   return owned;

@@ -44,7 +44,7 @@ imalloc_Buffer *imalloc_newbuffer(lua_State *L) {
 static void shrinkowned(lua_State *L, imalloc_Owned *o) {
   lua_Integer changes = o->changes;
   if (o->count > INT_MAX / 2) return;
-  lua_getiuservalue(L, IMALLOC_OWNED, 1);
+  lua_getiuservalue(L, IMALLOC_OWNED, 1);  /* a table: setowned checked */
   /* Made with room for every live record, so that filling it allocates
   ** nothing; making it may run finalizers that change the records, and
   ** then this try is given up. */
@@ -71,13 +71,19 @@ static void shrinkowned(lua_State *L, imalloc_Owned *o) {
 static void setowned(lua_State *L, void *p, const imalloc_Buffer *b,
                      int owned, int stale) {
   imalloc_Owned *o = imalloc_owned(L);
-  lua_getiuservalue(L, IMALLOC_OWNED, 1);
-  if (stale) {
+  int records = imalloc_pushrecords(L);
+  /* Without the table nothing can be recorded, and nothing is left to
+  ** forget. Raising here is no worse than lua_rawsetp's raising for memory
+  ** below (see imalloc_own). */
+  if (!records && owned)
+    luaL_error(L, "the record of buffer-owned blocks is not a table "
+                  "(replaced with the debug library)");
+  if (records && stale) {
     lua_rawgetp(L, -1, p);
     stale = lua_touserdata(L, -1) != b;  /* another buffer's now */
     lua_pop(L, 1);
   }
-  if (!stale) {
+  if (records && !stale) {
     if (owned)
       lua_pushlightuserdata(L, (void *)(uintptr_t)b);
     else
@@ -88,7 +94,8 @@ static void setowned(lua_State *L, void *p, const imalloc_Buffer *b,
   o->count += owned ? 1 : -1;
   o->changes++;
   if (o->count > o->peak) o->peak = o->count;
-  if (!owned && o->peak >= 64 && o->count < o->peak / 4) shrinkowned(L, o);
+  if (records && !owned && o->peak >= 64 && o->count < o->peak / 4)
+    shrinkowned(L, o);
 }
 
 /* Makes `b` imalloc_own block `p` and takes a reference on `m`; then records the

@@ -137,6 +137,74 @@ describe("the registry's table of names removed by the debug library", function(
   end)
 end)
 
+-- The record of the blocks buffers own is user value 1 of the registry's
+-- "imalloc.owned": before 5.4, index 1 of the table that is its one user
+-- value (its environment in 5.1 and LuaJIT; src/luacompat.h). The debug
+-- library can put any value there, and on 5.2 and 5.3 replace that table.
+local owned = debug.getregistry()["imalloc.owned"]
+local records, replace
+local tamperings = {}  -- {name, function that tampers and returns its undoing}
+if _VERSION == "Lua 5.4" then
+  records = function() return (debug.getuservalue(owned, 1)) end
+  replace = function(v) debug.setuservalue(owned, v, 1) end
+else
+  local box = debug.getfenv and debug.getfenv(owned) or debug.getuservalue(owned)
+  records = function() return rawget(box, 1) end
+  replace = function(v) rawset(box, 1, v) end
+  if _VERSION ~= "Lua 5.1" then
+    tamperings[1] = { "the table of user values gone", function()
+      debug.setuservalue(owned, nil)
+      return function() debug.setuservalue(owned, box) end
+    end }
+  end
+end
+for _, case in ipairs({ { "nil", nil }, { "42", 42 }, { "'x'", "x" } }) do
+  local name, v = case[1], case[2]
+  tamperings[#tamperings + 1] = { name, function()
+    replace(v)
+    assert.equal(v, records(), name)
+    return function() end
+  end }
+end
+
+describe("the record of buffer-owned blocks replaced by the debug library", function()
+  it("by what is not a table: no buffer is made until it is put back, and no crash", function()
+    local kept = records()
+    assert.equal("table", type(kept))
+    local u = assert(imalloc.get()):setchecks(false)
+    for _, case in ipairs(tamperings) do
+      local name, tamper = case[1], case[2]
+      -- the buffers below are recorded in a table of their own, so that
+      -- `kept` is left with no record of theirs
+      replace({})
+      local b1 = m:buffer(8)
+      local b2 = m:buffer(16)
+      u:free(b2:ptr())  -- behind b2's back
+      local many = {}  -- enough that forgetting them would shrink a table
+      for i = 1, 80 do many[i] = m:buffer(8) end
+      local undo = tamper()
+      local p = m:alloc(8)
+      m:free(p)  -- looked up in no table: not owned
+      local ok, err = pcall(m.buffer, m, 8)
+      assert.is_false(ok, name)
+      assert.matches("the record of buffer-owned blocks is not a table", err, 1, true)
+      -- forgotten with no table to forget them in
+      assert.has_error(function() b2:free() end,
+        "buffer's block was freed or resized behind its back")
+      for i = 1, 80 do many[i]:free() end
+      b1:free()
+      undo()
+      replace(kept)
+      local b3 = m:buffer(8)
+      ok, err = pcall(m.free, m, b3:ptr())
+      assert.is_false(ok, name)
+      assert.matches("pointer is owned by a buffer", err, 1, true)
+      b3:free()
+    end
+    u:release()
+  end)
+end)
+
 describe("a string as self", function()
   it("is not a handle, even as long as a handle while no handle is remembered", function()
     local h = assert(imalloc.get())
