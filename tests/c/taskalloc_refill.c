@@ -23,6 +23,10 @@
 **                               of 1 block, a limit of 2): of 64 Frees,
 **                               every one past the bin's 2 flushes a block,
 **                               a trip each
+**   taskalloc_refill overflow   blocks of 128 bytes freed into a full
+**                               bin: the Free that overflows it gives the
+**                               64 on top back in one trip, and the bin
+**                               keeps 128 + 1 - 64 for the Allocs after
 **   taskalloc_refill free-list  blocks of 128 bytes from a chunk with
 **                               more free blocks than any refill asks for
 **                               (an ended thread's): 64 blocks in 7 trips,
@@ -203,6 +207,37 @@ static void *takes_over(void *arg) {
   return arg;
 }
 
+/* overflow: in a thread of its own, 400 blocks of 128 bytes (a batch of
+** 64, a limit of 128), freed one at a time until a Free takes a trip: the
+** one that found the bin full, whose block went in and the 64 on top back
+** to the chunk, leaving 128 + 1 - 64. The Allocs after it take that many
+** from the bin before the next trip. (Had the block gone elsewhere, the
+** bin would still hold 128.) */
+enum { NOVER = 400 };
+
+static void *overflows(void *arg) {
+  static void *p[NOVER], *q[NOVER];
+  long *from_bin = arg, before;
+  int i, nfree, nq;
+  FREE(ALLOC(16));  /* the cache set up */
+  for (i = 0; i < NOVER; i++)
+    if (!(p[i] = ALLOC(128))) return NULL;
+  for (nfree = 0; nfree < NOVER;) {
+    before = taken;
+    FREE(p[nfree++]);
+    if (taken != before) break;
+  }
+  for (nq = 0; nq < NOVER; nq++) {
+    before = taken;
+    q[nq] = ALLOC(128);
+    if (taken != before) break;
+  }
+  *from_bin = nfree < NOVER ? nq : -1;
+  for (i = 0; i <= nq && i < NOVER; i++) FREE(q[i]);
+  for (i = nfree; i < NOVER; i++) FREE(p[i]);
+  return arg;
+}
+
 /* Blocks of size, whose bin's limit is limit (above 64): refills of 1, 2,
 ** ..., 64 blocks: 127 blocks in 7 trips; one of limit more: 127 + limit
 ** blocks in 8 trips. The same chunk serves all (at most 24 KiB, far from a
@@ -277,12 +312,21 @@ int main(int argc, char **argv) {
     CHECK(tx >= 1 && ty >= 1);
     CHECK(tx == ty);
     CHECK(tf == ty);
+  } else if (strcmp(what, "overflow") == 0) {
+    pthread_t t;
+    long n = -2;
+    void *done = NULL;
+    CHECK(pthread_create(&t, NULL, overflows, &n) == 0 &&
+          pthread_join(t, &done) == 0);
+    printf("Allocs from the bin after the Free that overflowed it: %ld\n", n);
+    CHECK(done != NULL);
+    CHECK(n == 128 + 1 - 64);
   } else if (strcmp(what, "flush") == 0) {
     long t = trips(16000, 64, 1);
     printf("64 Frees of 16000 bytes: %ld trips\n", t);
     CHECK(t >= 62 && t <= 64);
   } else {
-    printf("FAIL: give doubling, batch, flush, free-list, taken or partial\n0 passed, 1 failed\n");
+    printf("FAIL: give doubling, batch, flush, overflow, free-list, taken or partial\n0 passed, 1 failed\n");
     return 1;
   }
   return check_report();
