@@ -31,19 +31,9 @@ LUA_EXE=$PREFIX/bin/lua.exe LUA_V=5.4
 [ -d /usr/share/lua/$LUA_V/busted ] || die "Debian's busted is missing (apt-get install lua-busted)"
 command -v wine >/dev/null || die "wine is missing (apt-get install wine wine64)"
 
-# winpath UNIXPATH: the same file seen from Windows through Wine's Z: drive.
-winpath() { local p=${1//\//\\}; printf 'Z:%s' "$p"; }
-
-# wintemplates 'a;b;...': each entry starting with '/' as a Z: path, ';' after each.
-wintemplates() {
-  local entry out='' IFS=';'
-  for entry in $1; do
-    [ -n "$entry" ] || continue
-    case $entry in /*) entry=$(winpath "$entry") ;; esac
-    out+="$entry;"
-  done
-  printf '%s' "$out"
-}
+# winpath, wintemplates, wine_quiet, wine_run, WINE_START_LOST
+# shellcheck source=wine-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/wine-env.sh"
 
 # A Wine prefix belongs to an architecture, not to a Lua: LuaJIT's PREFIX/luajit
 # (no ARCH file of its own) shares the prefix of the PREFIX that holds it. One
@@ -58,15 +48,7 @@ if [ "$(cat "$home/ARCH" 2>/dev/null)" = i686 ]; then
   [ -x /usr/lib/wine/wine ] ||
     die "$LUA_EXE is 32-bit and 32-bit Wine is not installed (wine32:i386, see .ci/setup)"
 fi
-export WINEDEBUG=${IMALLOC_WIN_WINEDEBUG:--all}
-# No Mono/Gecko install prompt (they would be downloaded), no menu entries, and no
-# winedbg: a crash then ends lua.exe with the exception code's low byte as status
-# (0xC0000005 -> 5) and a one-line report on stderr, where winedbg would print its
-# backtrace on stdout and end the process with status 0.
-disable=mscoree,mshtml,winemenubuilder.exe
-[ "${IMALLOC_WIN_WINEDBG:-}" = 1 ] || disable+=,winedbg.exe
-export WINEDLLOVERRIDES="$disable=d${WINEDLLOVERRIDES:+;$WINEDLLOVERRIDES}"
-unset DISPLAY WAYLAND_DISPLAY
+wine_quiet
 
 # What a failed wineboot needs to be understood: the room left on the prefix's
 # file system and in memory (a full disk leaves a prefix without its DLLs).
@@ -119,34 +101,17 @@ fi
 # server then stays 5 s after its last client, so the run below finds it up.
 wineserver -p5 </dev/null >/dev/null 2>&1 || true  # fails if one runs already
 
-# Wine's start of a process can lose to address-space randomization: a mapping
-# already sits where Windows keeps its shared user data page, and the new
-# process ends ("failed to map the shared user data", an err: line that
-# WINEDEBUG=-all hides) before any of its code runs; the start.exe that Wine
-# runs to create it then says "ShellExecuteEx failed". Such a start, and only
-# one that left no sign of Lua running, is tried again, at most twice: nothing
-# tested had run. Seen once in about 600 runs of the suite. So is a start that
-# reached the server as it was ending (it stays 5 s after its last client, and
-# runs in parallel share it): "wine client error:0: recvmsg: Connection reset
-# by peer", seen once in a CI run of 710 tests.
-start_lost='failed to map the shared user data|ShellExecuteEx failed|wine client error:[0-9]+: recvmsg: Connection reset by peer'
-attempts=3
-for attempt in $(seq "$attempts"); do
-  probe=0
-  out=$(wine "$LUA_EXE" -e "" </dev/null 2>&1) || probe=$?
-  if [ "$probe" -ne 0 ] && [ "$attempt" -lt "$attempts" ] &&
-     printf '%s\n' "$out" | grep -qE "$start_lost"; then
-    printf '%s: Wine could not create the %s process; starting it again\n' \
-      "$me" "$LUA_EXE" >&2
-    continue
-  fi
-  break
-done
+# lua.exe starts at all (a start that Wine lost is tried again: wine-env.sh).
+probe=0
+probe_out=$(mktemp)
+wine_run "$probe_out" "" wine "$LUA_EXE" -e "" || probe=$?
 if [ "$probe" -ne 0 ]; then
-  printf '%s\n' "$out" | sed 's/^/  | /' >&2
+  sed 's/^/  | /' "$probe_out" >&2
+  rm -f "$probe_out"
   resources >&2
   die "$LUA_EXE does not start under Wine (WINEPREFIX=$WINEPREFIX)"
 fi
+rm -f "$probe_out"
 
 # The script as Windows sees it: an absolute Unix path through Z:, a relative
 # one as it is (Wine starts in the current directory).
@@ -202,9 +167,12 @@ watch_stderr() {
   while IFS= read -r line || [ -n "$line" ]; do
     printf '%s\n' "$line" >&2
     case $line in 'wine: Unhandled '*) printf x >"$crashed" ;; esac
-    if [[ $line =~ $start_lost ]]; then printf x >"$lost"; fi
+    if [[ $line =~ $WINE_START_LOST ]]; then printf x >"$lost"; fi
   done
 }
+# The script's run, tried again likewise when Wine lost its start (the
+# stderr watch sees the sign, and Lua left no mark of having started).
+attempts=3
 for attempt in $(seq "$attempts"); do
   : >"$crashed"; : >"$ran"; : >"$lost"
   status=0

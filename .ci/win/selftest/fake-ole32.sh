@@ -40,17 +40,10 @@ for variant in "${variants[@]}"; do
     -o "$dir/bin/ole32.dll" "$HERE/fake-ole32.c"
 done
 
-# winpath PATH: the same file seen from Windows through Wine's Z: drive.
-winpath() { local p=${1//\//\\}; printf 'Z:%s' "$p"; }
-
-# Wine's services (winedevice.exe...) are started by the first program of a
-# server and live as long as it (5 s after its last program, lua.sh): started
-# under ole32=n they would load the fake, and hang or abort for the programs
-# of later tests. So a plain run starts them first, and the runs with the
-# fake follow at once, while that server is up (the test runs alone:
-# RUN_SERIAL).
-printf 'print("up")\n' >"$work/up.lua"
-bash "$WIN/lua.sh" "$PREFIX" "$work/up.lua" >/dev/null
+# shellcheck source=../wine-env.sh
+. "$WIN/wine-env.sh"
+# Wine's services must not start under ole32=n (wine-env.sh).
+wine_services_up "$PREFIX"
 export WINEDLLOVERRIDES=ole32=n
 for variant in "${variants[@]}"; do
   dir=$work/$variant

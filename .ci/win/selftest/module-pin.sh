@@ -29,19 +29,10 @@ failed=0
 
 trap 'rm -rf "$work"' EXIT
 
-# winpath PATH: the same file seen from Windows through Wine's Z: drive.
-winpath() { local p=${1//\//\\}; printf 'Z:%s' "$p"; }
-# wintemplate 'a;b': each entry starting with '/' as a Z: path.
-wintemplate() {
-  local entry out='' IFS=';'
-  for entry in $1; do
-    case $entry in /*) entry=$(winpath "$entry") ;; esac
-    out+="${out:+;}$entry"
-  done
-  printf '%s' "$out"
-}
-lua_path=$(wintemplate "$3")
-lua_cpath=$(wintemplate "$4")
+# shellcheck source=../wine-env.sh
+. "$WIN/wine-env.sh"
+lua_path=$(wintemplates "$3")
+lua_cpath=$(wintemplates "$4")
 
 variants=(pinned unloaded)
 for variant in "${variants[@]}"; do
@@ -56,35 +47,17 @@ for variant in "${variants[@]}"; do
   fi
 done
 
-# Wine's services must not start under ole32=n (fake-ole32.sh says why): a
-# plain run starts them, and the runs follow while that server is up (the
-# test runs alone: RUN_SERIAL).
-printf 'print("up")\n' >"$work/up.lua"
-bash "$WIN/lua.sh" "$PREFIX" "$work/up.lua" >/dev/null
-
-# As lua.sh runs lua.exe: no Wine debug output, no Mono/Gecko, no winedbg (a
-# crash is a non-zero status), no display; and a start that Wine lost before
-# any of the host's code ran (lua.sh's start_lost) is tried again, twice.
-export WINEDEBUG=-all
-unset DISPLAY WAYLAND_DISPLAY
-start_lost='failed to map the shared user data|ShellExecuteEx failed|wine client error:[0-9]+: recvmsg: Connection reset by peer'
-disable='mscoree,mshtml,winemenubuilder.exe,winedbg.exe=d'
+# Wine's services must not start under ole32=n (wine-env.sh).
+wine_services_up "$PREFIX"
+wine_quiet
+quiet=$WINEDLLOVERRIDES
 for variant in "${variants[@]}"; do
   dir=$work/$variant
-  overrides=$disable
-  [ "$variant" = unloaded ] && overrides+=';ole32=n'
-  for attempt in 1 2 3; do
-    status=0
-    WINEDLLOVERRIDES=$overrides wine "$dir/bin/module-pin.exe" \
-      "$lua_path" "$lua_cpath" "$variant" </dev/null >"$work/out" 2>&1 ||
-      status=$?
-    if [ "$status" -ne 0 ] && ! grep -q '^module pin\|^FAIL' "$work/out" &&
-       grep -qE "$start_lost" "$work/out" && [ "$attempt" -lt 3 ]; then
-      printf '%s: Wine lost the start of module-pin.exe; starting it again\n' "$me" >&2
-      continue
-    fi
-    break
-  done
+  export WINEDLLOVERRIDES=$quiet
+  [ "$variant" = unloaded ] && WINEDLLOVERRIDES+=';ole32=n'
+  status=0
+  wine_run "$work/out" '^module pin|^FAIL' wine "$dir/bin/module-pin.exe" \
+    "$lua_path" "$lua_cpath" "$variant" || status=$?
   if [ "$status" -eq 0 ] && grep -q "^module pin ($variant)" "$work/out"; then
     grep "^module pin" "$work/out"
   else
