@@ -57,12 +57,17 @@ static inline void imalloc_atomic_replaceptr(imalloc_atomic_ptr *a,
   InterlockedCompareExchangePointer(a, desired, expected);
 }
 
-/* A spin lock, for critical sections of a few dozen instructions. */
+/* A spin lock, for critical sections of a few dozen instructions. On each
+** turn that finds it taken: a pause for the processor, or what a test
+** defines first, to see a wait without timing it (tests/c/platform_h.c). */
 typedef volatile LONG imalloc_spinlock;
 #define IMALLOC_SPINLOCK_INIT 0
+#ifndef IMALLOC_SPIN_PAUSE
+#define IMALLOC_SPIN_PAUSE() YieldProcessor()
+#endif
 
 static inline void imalloc_spin_lock(imalloc_spinlock *l) {
-  while (InterlockedExchange(l, 1) != 0) YieldProcessor();
+  while (InterlockedExchange(l, 1) != 0) IMALLOC_SPIN_PAUSE();
 }
 
 static inline void imalloc_spin_unlock(imalloc_spinlock *l) {
@@ -161,9 +166,13 @@ static inline void imalloc_atomic_replaceptr(imalloc_atomic_ptr *a,
 
 typedef atomic_flag imalloc_spinlock;
 #define IMALLOC_SPINLOCK_INIT ATOMIC_FLAG_INIT
+#ifndef IMALLOC_SPIN_PAUSE
+#define IMALLOC_SPIN_PAUSE() ((void)0)
+#endif
 
 static inline void imalloc_spin_lock(imalloc_spinlock *l) {
-  while (atomic_flag_test_and_set_explicit(l, memory_order_acquire)) {}
+  while (atomic_flag_test_and_set_explicit(l, memory_order_acquire))
+    IMALLOC_SPIN_PAUSE();
 }
 
 static inline void imalloc_spin_unlock(imalloc_spinlock *l) {
