@@ -302,6 +302,33 @@ static void test_first_call_is_free(void) {
   MINIMIZE();
 }
 
+/* The same for a Realloc that moves another thread's block: the old block
+** goes on the list of other shards' blocks, not in the mover's bins. */
+static void job_realloc(struct worker *w) {
+  w->blocks[0] = REALLOC(w->blocks[0], w->size);
+}
+
+static void test_realloc_moves_foreign(void) {
+  struct worker w;
+  void *p = ALLOC(768);
+  CHECK(p != NULL);
+  CHECK(worker_start(&w, NULL));
+  w.n = 1;
+  w.size = 768;
+  run(&w, job_alloc_free);  /* its cache set up, with room in that bin */
+  w.blocks[0] = p;
+  w.size = 2000;            /* another class: the block moves */
+  run(&w, job_realloc);
+  CHECK(w.blocks[0] != NULL && w.blocks[0] != p);
+  CHECK(DIDALLOC(p) == 0);
+  w.size = 768;
+  run(&w, job_alloc_free);
+  CHECK(w.blocks[0] != p);
+  worker_stop(&w);
+  CHECK(regained(&p, 1, 768, enough(768)) == 1);
+  MINIMIZE();
+}
+
 /* Calls made while a thread ends, after the allocator's own key destructor
 ** gave its cache back (a destructor that sets its value again runs in the
 ** next round): a block freed then goes straight back to its class, for
@@ -626,6 +653,7 @@ int main(int argc, char **argv) {
   test_minimize_then_free();
   test_minimize_then_remote_batch();
   test_first_call_is_free();
+  test_realloc_moves_foreign();
   test_free_after_exit();
   test_free_after_exit_of_earlier_block();
   test_remote_blocks_at_exit();
