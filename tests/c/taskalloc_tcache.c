@@ -329,6 +329,49 @@ static void test_realloc_moves_foreign(void) {
   MINIMIZE();
 }
 
+/* A block whose slot names the freeing thread's shard goes in that
+** thread's bin, even when another shard took its chunk over since: the
+** slot alone tells the Free fast path a block of its own. A (a shard of
+** its own) takes X of a class no other test uses and ends; B, started
+** before that, takes A's chunk over with its first block of the class;
+** C, started after, holds A's shard again, frees X and gets it back. */
+enum { ADOPTED = 3500 };
+
+static void test_free_into_adopted_chunk(void) {
+  struct worker a, b, c;
+  void *x;
+  CHECK(worker_start(&a, NULL));
+  a.n = 1;
+  a.size = 16;
+  run(&a, job_alloc_free);  /* a shard and a cache */
+  a.size = ADOPTED;
+  run(&a, job_alloc);
+  x = a.blocks[0];
+  CHECK(x != NULL);
+  CHECK(worker_start(&b, NULL));
+  b.n = 1;
+  b.size = 16;
+  run(&b, job_alloc_free);  /* another shard */
+  worker_stop(&a);          /* A's shard free again, its chunk an orphan */
+  b.size = ADOPTED;
+  run(&b, job_alloc);       /* takes the orphan over */
+  CHECK(b.blocks[0] != NULL && b.blocks[0] != x);
+  CHECK(worker_start(&c, NULL));
+  c.n = 1;
+  c.size = 16;
+  run(&c, job_alloc_free);  /* the lowest free shard: A's */
+  c.blocks[0] = x;
+  run(&c, job_free);
+  c.size = ADOPTED;
+  run(&c, job_alloc);
+  CHECK(c.blocks[0] == x);
+  run(&c, job_free);
+  run(&b, job_free);
+  worker_stop(&c);
+  worker_stop(&b);
+  MINIMIZE();
+}
+
 /* Calls made while a thread ends, after the allocator's own key destructor
 ** gave its cache back (a destructor that sets its value again runs in the
 ** next round): a block freed then goes straight back to its class, for
@@ -654,6 +697,7 @@ int main(int argc, char **argv) {
   test_minimize_then_remote_batch();
   test_first_call_is_free();
   test_realloc_moves_foreign();
+  test_free_into_adopted_chunk();
   test_free_after_exit();
   test_free_after_exit_of_earlier_block();
   test_remote_blocks_at_exit();
