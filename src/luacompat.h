@@ -159,14 +159,6 @@ static inline lua_Integer luacompat_tointegerx(lua_State *L, int idx,
 }
 #define lua_tointegerx luacompat_tointegerx
 
-static inline int luacompat_isinteger(lua_State *L, int idx) {
-  int isint;
-  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
-  luacompat_tointegerx(L, idx, &isint);
-  return isint;
-}
-#define lua_isinteger luacompat_isinteger
-
 /* As 5.3: 1.5 is refused, not truncated. */
 static inline lua_Integer luacompat_checkinteger(lua_State *L, int arg) {
   int isint;
@@ -180,12 +172,6 @@ static inline lua_Integer luacompat_checkinteger(lua_State *L, int arg) {
   return i;
 }
 #define luaL_checkinteger luacompat_checkinteger
-
-static inline lua_Integer luacompat_optinteger(lua_State *L, int arg,
-                                               lua_Integer def) {
-  return lua_isnoneornil(L, arg) ? def : luacompat_checkinteger(L, arg);
-}
-#define luaL_optinteger luacompat_optinteger
 
 /* Type errors that say "light userdata", as 5.3's do, not "userdata". */
 static inline const char *luacompat_checklstring(lua_State *L, int arg,
@@ -229,15 +215,6 @@ static inline int luacompat_rawgetp(lua_State *L, int idx, const void *p) {
 ** 5.1 and LuaJIT
 ** ====================================================================== */
 #if LUA_VERSION_NUM == 501
-
-/* Lua 5.1 has no lua_tonumberx (LuaJIT's is the same as this one). */
-static inline lua_Number luacompat_tonumberx(lua_State *L, int idx,
-                                             int *isnum) {
-  int ok = lua_isnumber(L, idx);
-  if (isnum != NULL) *isnum = ok;
-  return ok ? lua_tonumber(L, idx) : 0;
-}
-#define lua_tonumberx luacompat_tonumberx
 
 static inline void luacompat_rawsetp(lua_State *L, int idx, const void *p) {
   idx = luacompat_absindex(L, idx);
