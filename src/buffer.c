@@ -71,7 +71,15 @@ static void shrinkowned(lua_State *L, imalloc_Owned *o) {
 static void setowned(lua_State *L, void *p, const imalloc_Buffer *b,
                      int owned, int stale) {
   imalloc_Owned *o = imalloc_owned(L);
-  int records = imalloc_pushrecords(L);
+  int records;
+  /* Counted before anything can raise: a buffer whose record fails below
+  ** still owns its block, and is counted out when it lets it go. Counted
+  ** after, such a buffer took one from the count of others, and at 0
+  ** imalloc_isowned stops looking. */
+  o->count += owned ? 1 : -1;
+  o->changes++;
+  if (o->count > o->peak) o->peak = o->count;
+  records = imalloc_pushrecords(L);
   /* Without the table nothing can be recorded, and nothing is left to
   ** forget. Raising here is no worse than lua_rawsetp's raising for memory
   ** below (see imalloc_own). */
@@ -91,9 +99,6 @@ static void setowned(lua_State *L, void *p, const imalloc_Buffer *b,
     lua_rawsetp(L, -2, p);  /* may raise (memory) only when adding */
   }
   lua_pop(L, 1);
-  o->count += owned ? 1 : -1;
-  o->changes++;
-  if (o->count > o->peak) o->peak = o->count;
   if (records && !owned && o->peak >= 64 && o->count < o->peak / 4)
     shrinkowned(L, o);
 }
