@@ -396,6 +396,51 @@ static void test_many(void) {
   free(v);
 }
 
+/* Under AddressSanitizer (this test's asan-c-* run): what the allocator
+** tells it. The bytes a caller may use are addressable; a freed block's
+** are not, but for the two link words a free block keeps; nor is the tail
+** that a Realloc in place gives up, nor a large mapping kept for reuse
+** until it is handed out again. Natively there is nothing to ask. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+#ifdef TEST_ASAN
+#include <sanitizer/asan_interface.h>
+
+static int usable(void *p, size_t n) {
+  return __asan_region_is_poisoned(p, n) == NULL;
+}
+
+static void test_poisoned(void) {
+  enum { BIG = 1 << 20 };
+  char *p = ALLOC(100), *q;
+  CHECK(p != NULL && usable(p, 100));
+  q = REALLOC(p, 40);  /* a block of 112 bytes: kept in place */
+  CHECK(q == p && usable(p, 40));
+  CHECK(__asan_address_is_poisoned(p + 40) && __asan_address_is_poisoned(p + 99));
+  q = REALLOC(p, 100);
+  CHECK(q == p && usable(p, 100));
+  FREE(p);
+  CHECK(usable(p, 2 * sizeof(void *)));
+  CHECK(__asan_address_is_poisoned(p + 2 * sizeof(void *)) &&
+        __asan_address_is_poisoned(p + 99));
+  p = ALLOC(BIG);
+  CHECK(p != NULL && usable(p, BIG));
+  FREE(p);  /* kept: under IMALLOC_RETAIN */
+  CHECK(__asan_address_is_poisoned(p) && __asan_address_is_poisoned(p + BIG - 1));
+  q = ALLOC(BIG);
+  CHECK(q == p && usable(q, BIG));
+  FREE(q);
+}
+#else
+static void test_poisoned(void) {}
+#endif
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);  /* a crash loses no report line */
   test_getmalloc();
@@ -411,5 +456,6 @@ int main(void) {
   test_cotaskmem();
   test_stats();
   test_many();
+  test_poisoned();
   return check_report();
 }
