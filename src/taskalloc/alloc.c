@@ -19,7 +19,6 @@ static HOT void *small_alloc(size_t n, unsigned c, uint32_t spy) {
   b = &tc->bins[c];
   p = b->head;
   if (UNLIKELY(!p)) return ta_small_alloc_slow(n, spy);
-  UNPOISON(p, 2 * sizeof(void *));
   b->head = NEXT(p);
   b->room++;
   atomic_store_explicit(SLOT_AT(p), b->word | spy | (uint32_t)n, RLX);
