@@ -312,6 +312,9 @@ int main(int argc, char **argv) {
     CHECK(tx >= 1 && ty >= 1);
     CHECK(tx == ty);
     CHECK(tf == ty);
+    /* its class's lock and the pool's: no other shard holds a chunk of
+    ** the class, so none is looked at (no lock let go and taken again) */
+    CHECK(ty == 2);
   } else if (strcmp(what, "overflow") == 0) {
     pthread_t t;
     long n = -2;
