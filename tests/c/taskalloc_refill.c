@@ -38,6 +38,9 @@
 **                               free blocks first), its next ones take a
 **                               trip each (no look at the ended threads'
 **                               shards)
+**   taskalloc_refill adopt-one  the same, each ended thread's chunk with
+**                               a free block: the first refill takes one
+**                               chunk over and looks at no other shard
 **   taskalloc_refill partial    a live thread's list of a class emptied
 **                               (its chunk back to the pool, or full):
 **                               another thread's first block of that
@@ -173,9 +176,12 @@ enum { T = 16000 };
 static sem_t first_has, first_go;
 static void *theirs[2];
 
+static int leave_free;  /* adopt-one: each also frees a second block */
+
 static void *one_block(void *arg) {
   int i = (int)(intptr_t)arg;
   theirs[i] = ALLOC(T);
+  if (leave_free) FREE(ALLOC(T));  /* back to the chunk at the exit */
   if (i == 0) {
     sem_post(&first_has);
     sem_wait(&first_go);
@@ -238,6 +244,34 @@ static void *overflows(void *arg) {
   return arg;
 }
 
+/* adopt-one: as taken, but each ended thread's chunk has a free block:
+** the counting thread's first Alloc of T takes one chunk over, from the
+** first shard it looks at, and looks no further: that shard's lock and its
+** own in the take-over, its own again for the block, 3 trips. */
+static void *takes_one(void *arg) {
+  long *trips1 = arg, before;
+  void *p;
+  pthread_t e0, e1;
+  int ok;
+  FREE(ALLOC(32));  /* this thread's shard, before the others' */
+  leave_free = 1;
+  sem_init(&first_has, 0, 0);
+  sem_init(&first_go, 0, 0);
+  if (pthread_create(&e0, NULL, one_block, (void *)(intptr_t)0) != 0)
+    return NULL;
+  sem_wait(&first_has);
+  ok = pthread_create(&e1, NULL, one_block, (void *)(intptr_t)1) == 0 &&
+       pthread_join(e1, NULL) == 0;
+  sem_post(&first_go);
+  pthread_join(e0, NULL);
+  if (!ok || !theirs[0] || !theirs[1]) return NULL;
+  before = taken;
+  p = ALLOC(T);
+  *trips1 = taken - before;
+  FREE(p);
+  return arg;
+}
+
 /* Blocks of size, whose bin's limit is limit (above 64): refills of 1, 2,
 ** ..., 64 blocks: 127 blocks in 7 trips; one of limit more: 127 + limit
 ** blocks in 8 trips. The same chunk serves all (at most 24 KiB, far from a
@@ -294,6 +328,17 @@ int main(int argc, char **argv) {
     CHECK(t7 == 3 + 3);
     FREE(theirs[0]);
     FREE(theirs[1]);
+  } else if (strcmp(what, "adopt-one") == 0) {
+    pthread_t t;
+    long t1 = -1;
+    void *done = NULL;
+    CHECK(pthread_create(&t, NULL, takes_one, &t1) == 0 &&
+          pthread_join(t, &done) == 0);
+    printf("a first block with two ended threads' chunks to take: %ld trips\n", t1);
+    CHECK(done != NULL);
+    CHECK(t1 == 3);
+    FREE(theirs[0]);
+    FREE(theirs[1]);
   } else if (strcmp(what, "partial") == 0) {
     pthread_t t;
     long tx = -1, ty = -1, tf = -1;
@@ -329,7 +374,7 @@ int main(int argc, char **argv) {
     printf("64 Frees of 16000 bytes: %ld trips\n", t);
     CHECK(t >= 62 && t <= 64);
   } else {
-    printf("FAIL: give doubling, batch, flush, overflow, free-list, taken or partial\n0 passed, 1 failed\n");
+    printf("FAIL: give doubling, batch, flush, overflow, free-list, taken, adopt-one or partial\n0 passed, 1 failed\n");
     return 1;
   }
   return check_report();
