@@ -41,6 +41,9 @@
 **   taskalloc_refill adopt-one  the same, each ended thread's chunk with
 **                               a free block: the first refill takes one
 **                               chunk over and looks at no other shard
+**   taskalloc_refill lifo       blocks given back to their chunk by a
+**                               HeapMinimize come out again last freed
+**                               first (no timing, no lock count)
 **   taskalloc_refill partial    a live thread's list of a class emptied
 **                               (its chunk back to the pool, or full):
 **                               another thread's first block of that
@@ -272,6 +275,29 @@ static void *takes_one(void *arg) {
   return arg;
 }
 
+/* lifo: three blocks of a class no other case uses (a fourth kept, so
+** that the chunk is not emptied and carved anew), freed in turn and
+** given back to their chunk by a HeapMinimize in one list: the chunk keeps
+** them in that order, so the next Alloc gets the block freed last, the
+** one most likely still in the processor's cache. */
+enum { LIFO = 3000 };
+
+static void *last_freed_first(void *arg) {
+  void *a = ALLOC(LIFO), *b = ALLOC(LIFO), *c = ALLOC(LIFO),
+       *kept = ALLOC(LIFO), *p;  /* kept: the chunk is not emptied */
+  int *ok = arg;
+  *ok = a && b && c && kept;
+  FREE(a);
+  FREE(b);
+  FREE(c);
+  m->lpVtbl->HeapMinimize(m);  /* the bin, c then b then a, to the chunk */
+  p = ALLOC(LIFO);
+  *ok = *ok && p == c;
+  FREE(p);
+  FREE(kept);
+  return arg;
+}
+
 /* Blocks of size, whose bin's limit is limit (above 64): refills of 1, 2,
 ** ..., 64 blocks: 127 blocks in 7 trips; one of limit more: 127 + limit
 ** blocks in 8 trips. The same chunk serves all (at most 24 KiB, far from a
@@ -328,6 +354,14 @@ int main(int argc, char **argv) {
     CHECK(t7 == 3 + 3);
     FREE(theirs[0]);
     FREE(theirs[1]);
+  } else if (strcmp(what, "lifo") == 0) {
+    pthread_t t;
+    int ok = 0;
+    void *done = NULL;
+    CHECK(pthread_create(&t, NULL, last_freed_first, &ok) == 0 &&
+          pthread_join(t, &done) == 0);
+    CHECK(done != NULL);
+    CHECK(ok);
   } else if (strcmp(what, "adopt-one") == 0) {
     pthread_t t;
     long t1 = -1;
@@ -374,7 +408,7 @@ int main(int argc, char **argv) {
     printf("64 Frees of 16000 bytes: %ld trips\n", t);
     CHECK(t >= 62 && t <= 64);
   } else {
-    printf("FAIL: give doubling, batch, flush, overflow, free-list, taken, adopt-one or partial\n0 passed, 1 failed\n");
+    printf("FAIL: give doubling, batch, flush, overflow, free-list, taken, adopt-one, lifo or partial\n0 passed, 1 failed\n");
     return 1;
   }
   return check_report();
