@@ -44,6 +44,9 @@
 **   taskalloc_refill lifo       blocks given back to their chunk by a
 **                               HeapMinimize come out again last freed
 **                               first (no timing, no lock count)
+**   taskalloc_refill give-runs  two blocks of two chunks of one shard
+**                               given back in as many trips as two of one
+**                               chunk (the lock held across the runs)
 **   taskalloc_refill partial    a live thread's list of a class emptied
 **                               (its chunk back to the pool, or full):
 **                               another thread's first block of that
@@ -298,6 +301,35 @@ static void *last_freed_first(void *arg) {
   return arg;
 }
 
+/* give-runs: a HeapMinimize that gives back two blocks of one chunk, and
+** one that gives back two blocks of two chunks of the same shard (blocks
+** of 60000 bytes: 17 to a chunk; a bin of 2), take as many trips: the
+** class's lock is held across the runs of one shard, not let go between
+** them. */
+enum { RUNS = 60000, NRUNS = 40 };
+
+static void *gives_runs(void *arg) {
+  long *extra = arg, one, two, before;
+  void *p[NRUNS];
+  int i;
+  for (i = 0; i < NRUNS; i++)
+    if (!(p[i] = ALLOC(RUNS))) return NULL;
+  m->lpVtbl->HeapMinimize(m);  /* the bin empty */
+  FREE(p[0]);
+  FREE(p[1]);                  /* one chunk */
+  before = taken;
+  m->lpVtbl->HeapMinimize(m);
+  one = taken - before;
+  FREE(p[2]);
+  FREE(p[NRUNS - 1]);          /* two chunks */
+  before = taken;
+  m->lpVtbl->HeapMinimize(m);
+  two = taken - before;
+  for (i = 3; i < NRUNS - 1; i++) FREE(p[i]);
+  *extra = two - one;
+  return one >= 1 ? arg : NULL;
+}
+
 /* Blocks of size, whose bin's limit is limit (above 64): refills of 1, 2,
 ** ..., 64 blocks: 127 blocks in 7 trips; one of limit more: 127 + limit
 ** blocks in 8 trips. The same chunk serves all (at most 24 KiB, far from a
@@ -354,6 +386,15 @@ int main(int argc, char **argv) {
     CHECK(t7 == 3 + 3);
     FREE(theirs[0]);
     FREE(theirs[1]);
+  } else if (strcmp(what, "give-runs") == 0) {
+    pthread_t t;
+    long extra = -1;
+    void *done = NULL;
+    CHECK(pthread_create(&t, NULL, gives_runs, &extra) == 0 &&
+          pthread_join(t, &done) == 0);
+    printf("blocks of two chunks given back: %ld trips more than of one\n", extra);
+    CHECK(done != NULL);
+    CHECK(extra == 0);
   } else if (strcmp(what, "lifo") == 0) {
     pthread_t t;
     int ok = 0;
@@ -408,7 +449,7 @@ int main(int argc, char **argv) {
     printf("64 Frees of 16000 bytes: %ld trips\n", t);
     CHECK(t >= 62 && t <= 64);
   } else {
-    printf("FAIL: give doubling, batch, flush, overflow, free-list, taken, adopt-one, lifo or partial\n0 passed, 1 failed\n");
+    printf("FAIL: give doubling, batch, flush, overflow, free-list, taken, adopt-one, lifo, give-runs or partial\n0 passed, 1 failed\n");
     return 1;
   }
   return check_report();
