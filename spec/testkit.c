@@ -558,6 +558,18 @@ static int t_userdata(lua_State *L) {
 ** uv_get(u, n): the type lua_getiuservalue answers, how many values it
 ** left on the stack, and the value on top; uv_set(u, n, v): what
 ** lua_setiuservalue answers, and how many values the stack lost. */
+/* tointegerx(v): what lua_tointegerx answers for v, and whether it took
+** v for an integer (src/luacompat.h's before 5.3). */
+static int t_tointegerx(lua_State *L) {
+  int isint = -1;
+  lua_Integer i;
+  luaL_checkany(L, 1);
+  i = lua_tointegerx(L, 1, &isint);
+  lua_pushnumber(L, (lua_Number)i);
+  lua_pushboolean(L, isint);
+  return 2;
+}
+
 static int t_uv_new(lua_State *L) {
   lua_newuserdatauv(L, 1, (int)luaL_checkinteger(L, 1));
   return 1;
@@ -654,6 +666,7 @@ static const luaL_Reg testkit[] = {
   {"page_end", t_page_end},
   {"pointer_at", t_pointer_at},
   {"userdata", t_userdata},
+  {"tointegerx", t_tointegerx},
   {"uv_new", t_uv_new},
   {"uv_get", t_uv_get},
   {"uv_set", t_uv_set},

@@ -67,3 +67,23 @@ describe("luaL_typeerror, as another module reaches it through imalloc.h", funct
     assert.equal("IMalloc expected, got no value", message())
   end)
 end)
+
+describe("lua_tointegerx", function()
+  local function answer(v) return { testkit.tointegerx(v) } end
+
+  it("takes a number with an integer value, or a string of one, as 5.4 does", function()
+    assert.same({ 42, true }, answer(42))
+    assert.same({ -7, true }, answer(-7.0))
+    assert.same({ 10, true }, answer("10"))
+    assert.same({ 0, true }, answer(0))
+  end)
+
+  it("answers 0 and false for anything else", function()
+    assert.same({ 0, false }, answer(1.5))
+    assert.same({ 0, false }, answer("abc"))
+    assert.same({ 0, false }, answer({}))
+    assert.same({ 0, false }, answer(true))
+    assert.same({ 0, false }, answer(2 ^ 64))
+    assert.same({ 0, false }, answer(-(2 ^ 64)))
+  end)
+end)
