@@ -182,7 +182,7 @@ enum { T = 16000 };
 static sem_t first_has, first_go;
 static void *theirs[2];
 
-static int leave_free;  /* adopt-one: each also frees a second block */
+static int leave_free;  /* adopt-one: each also frees a second block (two_ended_threads) */
 
 static void *one_block(void *arg) {
   int i = (int)(intptr_t)arg;
@@ -195,22 +195,32 @@ static void *one_block(void *arg) {
   return NULL;
 }
 
-static void *takes_over(void *arg) {
-  long *trips7 = arg, before;
-  void *p[8];
+/* This thread's shard first, then the two ended threads of taken and
+** adopt-one, each with a shard of its own (the second starts before the
+** first ends); each keeps one block of T, and with free_one frees another.
+** Whether both ran and kept theirs. */
+static int two_ended_threads(int free_one) {
   pthread_t e0, e1;
-  int i;
+  int ok;
   FREE(ALLOC(32));  /* this thread's shard, before the others' */
+  leave_free = free_one;
   sem_init(&first_has, 0, 0);
   sem_init(&first_go, 0, 0);
   if (pthread_create(&e0, NULL, one_block, (void *)(intptr_t)0) != 0)
-    return NULL;
+    return 0;
   sem_wait(&first_has);
-  i = pthread_create(&e1, NULL, one_block, (void *)(intptr_t)1) == 0 &&
-      pthread_join(e1, NULL) == 0;
+  ok = pthread_create(&e1, NULL, one_block, (void *)(intptr_t)1) == 0 &&
+       pthread_join(e1, NULL) == 0;
   sem_post(&first_go);
   pthread_join(e0, NULL);
-  if (!i || !theirs[0] || !theirs[1]) return NULL;
+  return ok && theirs[0] && theirs[1];
+}
+
+static void *takes_over(void *arg) {
+  long *trips7 = arg, before;
+  void *p[8];
+  int i;
+  if (!two_ended_threads(0)) return NULL;
   p[0] = ALLOC(T);
   before = taken;
   for (i = 1; i < 8; i++) p[i] = ALLOC(T);
@@ -257,20 +267,7 @@ static void *overflows(void *arg) {
 static void *takes_one(void *arg) {
   long *trips1 = arg, before;
   void *p;
-  pthread_t e0, e1;
-  int ok;
-  FREE(ALLOC(32));  /* this thread's shard, before the others' */
-  leave_free = 1;
-  sem_init(&first_has, 0, 0);
-  sem_init(&first_go, 0, 0);
-  if (pthread_create(&e0, NULL, one_block, (void *)(intptr_t)0) != 0)
-    return NULL;
-  sem_wait(&first_has);
-  ok = pthread_create(&e1, NULL, one_block, (void *)(intptr_t)1) == 0 &&
-       pthread_join(e1, NULL) == 0;
-  sem_post(&first_go);
-  pthread_join(e0, NULL);
-  if (!ok || !theirs[0] || !theirs[1]) return NULL;
+  if (!two_ended_threads(1)) return NULL;
   before = taken;
   p = ALLOC(T);
   *trips1 = taken - before;
