@@ -552,12 +552,6 @@ static int t_userdata(lua_State *L) {
   return 1;
 }
 
-/* The user-value calls as src/luacompat.h gives them to every runtime
-** (5.4's own on 5.4), for spec/runtime/uservalues_spec.lua to hold them to
-** 5.4's contract. uv_new(nuv): a userdata of one byte with nuv values;
-** uv_get(u, n): the type lua_getiuservalue answers, how many values it
-** left on the stack, and the value on top; uv_set(u, n, v): what
-** lua_setiuservalue answers, and how many values the stack lost. */
 /* tointegerx(v): what lua_tointegerx answers for v, and whether it took
 ** v for an integer (src/luacompat.h's before 5.3). */
 static int t_tointegerx(lua_State *L) {
@@ -570,6 +564,12 @@ static int t_tointegerx(lua_State *L) {
   return 2;
 }
 
+/* The user-value calls as src/luacompat.h gives them to every runtime
+** (5.4's own on 5.4), for spec/module/luacompat_spec.lua to hold them to
+** 5.4's contract. uv_new(nuv): a userdata of one byte with nuv values;
+** uv_get(u, n): the type lua_getiuservalue answers, how many values it
+** left on the stack, and the value on top; uv_set(u, n, v): what
+** lua_setiuservalue answers, and how many values the stack lost. */
 static int t_uv_new(lua_State *L) {
   lua_newuserdatauv(L, 1, (int)luaL_checkinteger(L, 1));
   return 1;
